@@ -1,0 +1,121 @@
+#include "dataio/file_util.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "dataio/check.h"
+#include "dataio/crc32c.h"
+
+namespace instructflip {
+namespace {
+
+// Closes a descriptor on scope exit so an exception never leaks it.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void FsyncDirectoryOf(const std::string& path) {
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  IF_SYSCALL(fd, "open directory ", dir);
+  FdCloser closer{fd};
+  IF_SYSCALL(::fsync(fd), "fsync directory ", dir);
+}
+
+}  // namespace
+
+std::string ReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  IF_SYSCALL(fd, "open ", path);
+  FdCloser closer{fd};
+  std::string out;
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    IF_SYSCALL(n, "read ", path);
+    if (n == 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+void FsyncFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  IF_SYSCALL(fd, "open ", path);
+  FdCloser closer{fd};
+  IF_SYSCALL(::fsync(fd), "fsync ", path);
+}
+
+void RenameDurable(const std::string& from, const std::string& to) {
+  IF_SYSCALL(::rename(from.c_str(), to.c_str()), "rename ", from, " -> ", to);
+  FsyncDirectoryOf(to);
+}
+
+void WriteFileAtomic(const std::string& path, const std::string& contents) {
+  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    IF_SYSCALL(fd, "create ", temp);
+    FdCloser closer{fd};
+    size_t done = 0;
+    while (done < contents.size()) {
+      ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+      IF_SYSCALL(n, "write ", temp);
+      done += static_cast<size_t>(n);
+    }
+    IF_SYSCALL(::fsync(fd), "fsync ", temp);
+  }
+  RenameDurable(temp, path);
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  IF_SYSCALL(::stat(path.c_str(), &st), "stat ", path);
+  return static_cast<int64_t>(st.st_size);
+}
+
+uint32_t FileCrc32c(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  IF_SYSCALL(fd, "open ", path);
+  FdCloser closer{fd};
+  std::vector<char> buffer(1 << 20);
+  uint32_t crc = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    IF_SYSCALL(n, "read ", path);
+    if (n == 0) break;
+    crc = Crc32c(buffer.data(), static_cast<size_t>(n), crc);
+  }
+  return crc;
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+FileLock::FileLock(const std::string& path, const std::string& what) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  IF_SYSCALL(fd_, "open ", path);
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    IF_FAIL(what, " is in use by another process (", path, " is locked)");
+  }
+}
+
+FileLock::~FileLock() { ::close(fd_); }
+
+}  // namespace instructflip

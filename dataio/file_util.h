@@ -1,0 +1,36 @@
+// Small POSIX file helpers with durable (fsync'ed) atomic replacement. Every
+// write that a later reader must see whole goes through WriteFileAtomic or a
+// temp-file + FsyncFile + RenameDurable sequence.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace instructflip {
+
+std::string ReadFile(const std::string& path);
+// Writes `path.tmp-<pid>`, fsyncs it, renames over `path`, fsyncs the directory.
+void WriteFileAtomic(const std::string& path, const std::string& contents);
+void FsyncFile(const std::string& path);
+// rename(2) then fsync of the destination directory.
+void RenameDurable(const std::string& from, const std::string& to);
+bool PathExists(const std::string& path);
+int64_t FileSize(const std::string& path);
+// CRC32C of a whole file, streamed.
+uint32_t FileCrc32c(const std::string& path);
+std::string JoinPath(const std::string& dir, const std::string& name);
+
+// An exclusive, non-blocking flock(2) held for the object's lifetime. Throws
+// instructflip::Error naming `what` if another process holds it.
+class FileLock {
+ public:
+  FileLock(const std::string& path, const std::string& what);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace instructflip

@@ -1,0 +1,858 @@
+// Ingest: raw FAS datasets (CelebA-Spoof labels, list files, CSV) -> store.
+//
+// Two phases, so that bad input never touches the store:
+//   1. Plan: read the label/list/CSV file and turn every line into an Entry
+//      (resolved path + validated SampleAttributes). Any malformed line or
+//      label throws here, naming file:line (or file and key) and the value.
+//      Video ids are assigned at the end of this phase (they depend on all
+//      lines of a domain).
+//   2. Run: worker threads read, decode, crop, resize and JPEG-encode entries;
+//      the calling thread hands the results to StoreWriter strictly in input
+//      order (RunInOrder), so the store's bytes do not depend on scheduling.
+//      A bounded window of results in flight keeps memory flat for datasets
+//      of hundreds of thousands of images. Unreadable inputs become manifest
+//      "skipped" records, not errors. Commit() at the end is the only point at
+//      which the store changes.
+//
+// JPEG files are decoded with TurboJPEG (DecodeJpeg) even when OpenCV is
+// available: libjpeg inside cv::imdecode returns a truncated file as a
+// half-grey image with only a warning, DecodeJpeg rejects it. (EXIF rotation is
+// therefore not applied; FAS frames do not carry it.) OpenCV handles the other
+// image formats, videos and resizing; without it (INSTRUCTFLIP_HAVE_OPENCV=0)
+// only JPEG images are accepted, checked in phase 1, and resizing uses a small
+// area-averaging resampler.
+#include "dataio/ingest.h"
+
+#ifndef INSTRUCTFLIP_HAVE_OPENCV
+#error "the build must define INSTRUCTFLIP_HAVE_OPENCV to 0 or 1"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include <glog/logging.h>
+#include <nlohmann/json.hpp>
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#endif
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+#include "dataio/jpeg_codec.h"
+#include "dataio/schema.h"
+#include "dataio/store_writer.h"
+
+namespace instructflip {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------
+// Phase 1: plan
+// ---------------------------------------------------------------------------
+
+// One input file, fully labelled, before any pixel is read.
+struct Entry {
+  std::string path;      // file to open (source resolved against the root)
+  std::string box_path;  // CelebA-Spoof face box file; "" = none expected
+  bool is_video = false;
+  int domain = 0;               // index into Plan::domains
+  std::string video_key;        // group for an automatic video id; "" = id already set
+  SampleAttributes attributes;  // source = the path as written in the input
+};
+
+struct Plan {
+  std::vector<std::string> domains;  // new domains, in order of first appearance
+  std::vector<Entry> entries;        // input order = store order
+};
+
+// A list/CSV line without an attack type still needs one: the schema has no
+// "unknown attack" code. ingest.h documents the choice.
+constexpr int kDefaultSpoofType = 1;  // photo
+
+constexpr std::array<const char*, 10> kCsvColumns = {
+    "path",           "label",    "spoof_type", "illumination", "environment",
+    "camera_quality", "video_id", "subject_id", "domain",       "split"};
+
+bool ParseInt(const std::string& text, int64_t* value) {
+  const char* end = text.data() + text.size();
+  const auto result = std::from_chars(text.data(), end, *value);
+  return !text.empty() && result.ec == std::errc() && result.ptr == end;
+}
+
+int64_t ParseIntField(const std::string& text, const std::string& where, const char* field,
+                      int64_t lo, int64_t hi) {
+  int64_t value = 0;
+  IF_REQUIRE(ParseInt(text, &value) && value >= lo && value <= hi, where, ": field '", field,
+             "' must be an integer in ", lo, "..", hi, ", got '", text, "'");
+  return value;
+}
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool IsVideoPath(const std::string& path) {
+  const std::string ext = Lower(fs::path(path).extension().string());
+  return ext == ".avi" || ext == ".mp4" || ext == ".mov" || ext == ".mkv";
+}
+
+bool IsValidDomainName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// Index of `name` in plan->domains, adding it on first use.
+int DomainIndex(Plan* plan, const std::string& name, const std::string& where) {
+  IF_REQUIRE(IsValidDomainName(name), where, ": domain name '", name,
+             "' is not allowed (non-empty; letters, digits, '_', '.', '-')");
+  auto it = std::find(plan->domains.begin(), plan->domains.end(), name);
+  if (it != plan->domains.end()) return static_cast<int>(it - plan->domains.begin());
+  plan->domains.push_back(name);
+  return static_cast<int>(plan->domains.size()) - 1;
+}
+
+// Files that share a key get one automatic video id: a video file is its own
+// group; frames "<prefix>_frame<k>.<ext>" in one folder share the prefix's group.
+std::string VideoGroupKey(const std::string& source, bool is_video) {
+  if (is_video) return "video:" + source;
+  const fs::path path(source);
+  const std::string stem = path.stem().string();
+  const size_t frame = stem.find("_frame");
+  const std::string name =
+      frame == std::string::npos ? path.filename().string() : stem.substr(0, frame);
+  return "frames:" + path.parent_path().string() + "/" + name;
+}
+
+Entry MakeEntry(const std::string& root, int domain, const SampleAttributes& attributes,
+                bool explicit_video_id, const std::string& where) {
+  ValidateAttributes(attributes, where);
+  Entry entry;
+  entry.path = (fs::path(root) / attributes.source).string();
+  entry.is_video = IsVideoPath(attributes.source);
+#if !INSTRUCTFLIP_HAVE_OPENCV
+  const std::string ext = Lower(fs::path(attributes.source).extension().string());
+  IF_REQUIRE(ext == ".jpg" || ext == ".jpeg", where, ": '", attributes.source,
+             "' is not a JPEG image; reading it needs OpenCV and this binary was built without "
+             "OpenCV");
+#endif
+  entry.domain = domain;
+  entry.attributes = attributes;
+  if (!explicit_video_id) entry.video_key = VideoGroupKey(attributes.source, entry.is_video);
+  return entry;
+}
+
+// Numbers the automatic video groups per domain, above the domain's largest
+// explicit id so that the two kinds never collide.
+void AssignVideoIds(Plan* plan) {
+  std::vector<int64_t> next(plan->domains.size(), 0);
+  for (const Entry& e : plan->entries)
+    if (e.video_key.empty()) next[e.domain] = std::max(next[e.domain], e.attributes.video_id + 1);
+  std::vector<std::unordered_map<std::string, int64_t>> ids(plan->domains.size());
+  for (Entry& e : plan->entries) {
+    if (e.video_key.empty()) continue;
+    const auto [it, inserted] = ids[e.domain].emplace(e.video_key, next[e.domain]);
+    if (inserted) ++next[e.domain];
+    e.attributes.video_id = it->second;
+  }
+}
+
+std::string DefaultRoot(const IngestOptions& options) {
+  if (!options.root.empty()) return options.root;
+  const fs::path parent = fs::path(options.input).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+// ---- CelebA-Spoof ----------------------------------------------------------
+
+constexpr size_t kCelebALabelLength = 44;
+
+// The label files to read and the dataset root their keys are relative to.
+struct CelebALabelFiles {
+  std::string root;
+  std::vector<std::string> files;
+};
+
+CelebALabelFiles FindCelebALabelFiles(const IngestOptions& options) {
+  const fs::path input(options.input);
+  if (fs::is_regular_file(input)) {
+    if (!options.root.empty()) return {options.root, {input.string()}};
+    // .../<root>/metas/<protocol>/train_label.json
+    for (fs::path dir = input.parent_path(); !dir.empty() && dir != dir.parent_path();
+         dir = dir.parent_path()) {
+      if (dir.filename() == "metas") {
+        const fs::path root = dir.parent_path();
+        return {root.empty() ? "." : root.string(), {input.string()}};
+      }
+    }
+    IF_FAIL(options.input,
+            ": cannot tell the CelebA-Spoof root (no enclosing metas/ folder); "
+            "give the root explicitly");
+  }
+  IF_REQUIRE(fs::is_directory(input), "CelebA-Spoof input '", options.input,
+             "' is neither a dataset root nor a label file");
+  const fs::path metas = input / "metas";
+  std::vector<fs::path> dirs;
+  if (fs::is_directory(metas)) {
+    for (const auto& item : fs::recursive_directory_iterator(metas))
+      if (item.is_directory()) dirs.push_back(item.path());
+  }
+  // The standard intra-dataset protocol first, then any other, deterministically.
+  std::sort(dirs.begin(), dirs.end(), [&](const fs::path& a, const fs::path& b) {
+    const bool a_intra = a == metas / "intra_test", b_intra = b == metas / "intra_test";
+    return a_intra != b_intra ? a_intra : a < b;
+  });
+  for (const fs::path& dir : dirs) {
+    CelebALabelFiles found{options.root.empty() ? input.string() : options.root, {}};
+    for (const char* name : {"train_label.json", "test_label.json"})
+      if (fs::is_regular_file(dir / name)) found.files.push_back((dir / name).string());
+    if (!found.files.empty()) return found;
+  }
+  IF_FAIL(options.input,
+          ": no metas/**/train_label.json or test_label.json (is this the "
+          "CelebA-Spoof root?)");
+}
+
+// "Data/<split>/<subject>/<live|spoof>/<file>" -> subject, or -1.
+int64_t CelebASubject(const std::string& key) {
+  std::vector<std::string> parts;
+  std::stringstream stream(key);
+  for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
+  int64_t subject = -1;
+  if (parts.size() >= 4 && parts[0] == "Data" && ParseInt(parts[2], &subject)) return subject;
+  return -1;
+}
+
+void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain,
+                         int64_t* next_video_id, Plan* plan) {
+  const std::string name = fs::path(file).filename().string();
+  IF_REQUIRE(name == "train_label.json" || name == "test_label.json", file,
+             ": a CelebA-Spoof label file must be named train_label.json or test_label.json "
+             "(the name gives the split)");
+  const Split split = name == "train_label.json" ? Split::kTrain : Split::kTest;
+  nlohmann::json labels;
+  try {
+    labels = nlohmann::json::parse(ReadFile(file));
+  } catch (const nlohmann::json::exception& e) {
+    IF_FAIL(file, ": not valid JSON (", e.what(), ")");
+  }
+  IF_REQUIRE(labels.is_object(), file, ": expected an object mapping image paths to labels");
+  for (const auto& item : labels.items()) {
+    const std::string where = file + ": key '" + item.key() + "'";
+    const nlohmann::json& value = item.value();
+    IF_REQUIRE(value.is_array() && value.size() == kCelebALabelLength, where,
+               ": expected an array of ", kCelebALabelLength, " numbers, got ",
+               value.is_array() ? std::to_string(value.size()) + " values" : value.dump());
+    auto field = [&](size_t index, const char* field_name, int hi) {
+      const nlohmann::json& v = value[index];
+      const double number = v.is_number() ? v.get<double>() : -1.0;
+      IF_REQUIRE(v.is_number() && number == std::floor(number) && number >= 0 && number <= hi,
+                 where, ": field '", field_name, "' (index ", index, ") must be an integer in 0..",
+                 hi, ", got ", v.dump());
+      return static_cast<int>(number);
+    };
+    SampleAttributes a;
+    a.spoof_type = static_cast<int8_t>(field(40, "spoof_type", 10));
+    // CelebA-Spoof codes 0 as "none" (live); the store uses -1 for that.
+    a.illumination = static_cast<int8_t>(field(41, "illumination", 4) - 1);
+    a.environment = static_cast<int8_t>(field(42, "environment", 2) - 1);
+    a.label = static_cast<int8_t>(field(43, "label", 1));
+    a.split = split;
+    a.subject_id = CelebASubject(item.key());
+    a.video_id = (*next_video_id)++;  // still images: each is its own "video"
+    a.source = item.key();
+    Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where);
+    const fs::path image(entry.path);
+    entry.box_path = (image.parent_path() / (image.stem().string() + "_BB.txt")).string();
+    plan->entries.push_back(std::move(entry));
+  }
+}
+
+Plan PlanCelebASpoof(const IngestOptions& options) {
+  const CelebALabelFiles labels = FindCelebALabelFiles(options);
+  Plan plan;
+  const int domain = DomainIndex(&plan, options.domain, "--domain");
+  int64_t next_video_id = 0;
+  for (const std::string& file : labels.files) {
+    LOG(INFO) << "ingest: reading CelebA-Spoof labels " << file;
+    PlanCelebALabelFile(file, labels.root, domain, &next_video_id, &plan);
+  }
+  return plan;
+}
+
+// ---- list file -------------------------------------------------------------
+
+Plan PlanList(const IngestOptions& options) {
+  Plan plan;
+  const int domain = DomainIndex(&plan, options.domain, "--domain");
+  const Split split = ParseSplit(options.split, "--split");
+  const std::string root = DefaultRoot(options);
+  std::istringstream lines(ReadFile(options.input));
+  int number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    std::istringstream words(line);
+    std::vector<std::string> fields;
+    for (std::string word; words >> word;) fields.push_back(word);
+    if (fields.empty() || fields[0][0] == '#') continue;
+    const std::string where = options.input + ":" + std::to_string(number);
+    IF_REQUIRE(fields.size() == 2 || fields.size() == 3, where,
+               ": expected 'path label [spoof_type]', got ", fields.size(), " fields in '", line,
+               "'");
+    SampleAttributes a;
+    a.source = fields[0];
+    a.label = static_cast<int8_t>(ParseIntField(fields[1], where, "label", 0, 1));
+    a.spoof_type = static_cast<int8_t>(fields.size() == 3
+                                           ? ParseIntField(fields[2], where, "spoof_type", 0, 10)
+                                           : (a.label == 1 ? kDefaultSpoofType : 0));
+    a.split = split;
+    plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where));
+  }
+  return plan;
+}
+
+// ---- CSV ---------------------------------------------------------------------
+
+struct CsvRow {
+  int line = 0;  // line the row starts on (1-based)
+  std::vector<std::string> fields;
+};
+
+// RFC 4180: comma-separated; a field in double quotes may hold commas, line
+// breaks and doubled quotes (""). LF or CRLF line ends; blank lines skipped.
+std::vector<CsvRow> ParseCsv(const std::string& text, const std::string& file) {
+  std::vector<CsvRow> rows;
+  CsvRow row{1, {}};
+  std::string field;
+  int line = 1;
+  bool in_quotes = false;
+  bool was_quoted = false;  // the current field had quotes, so it ended at the closing one
+  auto end_field = [&] {
+    row.fields.push_back(std::move(field));
+    field.clear();
+  };
+  auto end_row = [&] {
+    const bool blank = row.fields.size() == 1 && row.fields[0].empty() && !was_quoted;
+    if (!blank) rows.push_back(std::move(row));
+    row = CsvRow{line + 1, {}};
+    was_quoted = false;
+  };
+  // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name.
+  size_t i = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_quotes) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        in_quotes = false;
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+    } else if (c == ',') {
+      end_field();
+      was_quoted = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      end_field();
+      end_row();
+      ++line;
+    } else {
+      IF_REQUIRE(!was_quoted, file, ":", line, ": text after a closing quote in field ",
+                 row.fields.size() + 1);
+      IF_REQUIRE(c != '"' || field.empty(), file, ":", line, ": a quote inside unquoted field ",
+                 row.fields.size() + 1, " (quote the whole field and double inner quotes)");
+      if (c == '"') {
+        in_quotes = was_quoted = true;
+      } else {
+        field += c;
+      }
+    }
+  }
+  IF_REQUIRE(!in_quotes, file, ":", row.line, ": quoted field ", row.fields.size() + 1,
+             " is never closed");
+  if (!row.fields.empty() || !field.empty() || was_quoted) {
+    end_field();
+    end_row();
+  }
+  return rows;
+}
+
+Plan PlanCsv(const IngestOptions& options) {
+  const std::vector<CsvRow> rows = ParseCsv(ReadFile(options.input), options.input);
+  IF_REQUIRE(!rows.empty(), options.input, ": empty file (a header row is required)");
+  const std::string header_where = options.input + ":" + std::to_string(rows[0].line);
+  std::map<std::string, size_t> column;
+  for (size_t c = 0; c < rows[0].fields.size(); ++c) {
+    const std::string& name = rows[0].fields[c];
+    if (std::find(kCsvColumns.begin(), kCsvColumns.end(), name) == kCsvColumns.end()) {
+      std::string known;
+      for (const char* k : kCsvColumns) known += std::string(known.empty() ? "" : ", ") + k;
+      IF_FAIL(header_where, ": unknown column '", name, "' (known: ", known, ")");
+    }
+    IF_REQUIRE(column.emplace(name, c).second, header_where, ": column '", name, "' appears twice");
+  }
+  IF_REQUIRE(column.count("path") && column.count("label"), header_where,
+             ": the header must name the columns 'path' and 'label'");
+  std::optional<Split> default_split;
+  if (!options.split.empty()) default_split = ParseSplit(options.split, "--split");
+  const std::string root = DefaultRoot(options);
+  const std::string empty;
+
+  Plan plan;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const CsvRow& row = rows[r];
+    const std::string where = options.input + ":" + std::to_string(row.line);
+    IF_REQUIRE(row.fields.size() == rows[0].fields.size(), where, ": ", row.fields.size(),
+               " fields, the header has ", rows[0].fields.size());
+    // A cell's text; "" when the column is absent (absent and empty mean the same).
+    auto cell = [&](const char* name) -> const std::string& {
+      const auto it = column.find(name);
+      return it == column.end() ? empty : row.fields[it->second];
+    };
+    // An optional style code: empty = -1 (unknown).
+    auto code = [&](const char* name, size_t count) -> int8_t {
+      const std::string& text = cell(name);
+      return static_cast<int8_t>(
+          text.empty() ? -1
+                       : ParseIntField(text, where, name, -1, static_cast<int64_t>(count) - 1));
+    };
+    SampleAttributes a;
+    a.source = cell("path");
+    IF_REQUIRE(!a.source.empty(), where, ": field 'path' is empty");
+    a.label = static_cast<int8_t>(ParseIntField(cell("label"), where, "label", 0, 1));
+    a.spoof_type = static_cast<int8_t>(
+        !cell("spoof_type").empty() ? ParseIntField(cell("spoof_type"), where, "spoof_type", 0, 10)
+                                    : (a.label == 1 ? kDefaultSpoofType : 0));
+    a.illumination = code("illumination", kIlluminationNames.size());
+    a.environment = code("environment", kEnvironmentNames.size());
+    a.camera_quality = code("camera_quality", kCameraQualityNames.size());
+    constexpr int64_t kMaxId = std::numeric_limits<int64_t>::max();
+    if (!cell("subject_id").empty())
+      a.subject_id = ParseIntField(cell("subject_id"), where, "subject_id", -1, kMaxId);
+    const bool explicit_video_id = !cell("video_id").empty();
+    if (explicit_video_id)
+      a.video_id = ParseIntField(cell("video_id"), where, "video_id", 0, kMaxId - 1);
+    if (!cell("split").empty()) {
+      a.split = ParseSplit(cell("split"), where);
+    } else {
+      IF_REQUIRE(default_split.has_value(), where, ": no split (empty 'split' and no --split)");
+      a.split = *default_split;
+    }
+    const std::string& domain_name = cell("domain").empty() ? options.domain : cell("domain");
+    IF_REQUIRE(!domain_name.empty(), where, ": no domain (empty 'domain' and no --domain)");
+    const int domain = DomainIndex(&plan, domain_name, where);
+    plan.entries.push_back(MakeEntry(root, domain, a, explicit_video_id, where));
+  }
+  return plan;
+}
+
+// ---------------------------------------------------------------------------
+// Phase 2: decode, crop, resize, encode
+// ---------------------------------------------------------------------------
+
+struct Box {  // pixel rectangle inside an image
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+struct Sample {
+  std::string jpeg;
+  SampleAttributes attributes;
+};
+
+// What one Entry became: samples, or the reason it was skipped.
+struct Outcome {
+  std::vector<Sample> samples;
+  std::string skip_reason;   // non-empty = skipped
+  bool missing_box = false;  // CelebA-Spoof image without _BB.txt (whole image used)
+};
+
+// Reads "x y w h [score]" (224x224 reference frame) and scales it to a
+// width x height image the way CelebA-Spoof's own loader does (truncate, then
+// clamp). Returns "" or why the box is unusable.
+std::string ReadFaceBox(const std::string& path, int width, int height, Box* box) {
+  std::string text;
+  try {
+    text = ReadFile(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  std::istringstream stream(text);
+  double x = 0, y = 0, w = 0, h = 0;
+  if (!(stream >> x >> y >> w >> h)) return path + ": expected 'x y w h score'";
+  // Keeps the int conversions below defined; a real box lies within a few frames of 224.
+  constexpr double kLimit = 1e5;
+  if (!(std::abs(x) < kLimit && std::abs(y) < kLimit && std::abs(w) < kLimit &&
+        std::abs(h) < kLimit))
+    return path + ": face box values out of range";
+  const double sx = width / 224.0, sy = height / 224.0;
+  const int x0 = static_cast<int>(x * sx), y0 = static_cast<int>(y * sy);
+  const int x1 = std::min(width, x0 + static_cast<int>(w * sx));
+  const int y1 = std::min(height, y0 + static_cast<int>(h * sy));
+  box->x = std::max(0, x0);
+  box->y = std::max(0, y0);
+  box->width = x1 - box->x;
+  box->height = y1 - box->y;
+  if (box->width <= 0 || box->height <= 0)
+    return path + ": face box is empty inside the " + std::to_string(width) + "x" +
+           std::to_string(height) + " image";
+  return "";
+}
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+
+// Any 8-bit OpenCV image (gray, BGR, BGRA) -> interleaved RGB.
+void MatToRgb(const cv::Mat& mat, RgbImage* out) {
+  out->width = mat.cols;
+  out->height = mat.rows;
+  out->pixels.resize(static_cast<size_t>(mat.cols) * mat.rows * 3);
+  cv::Mat rgb(mat.rows, mat.cols, CV_8UC3, out->pixels.data());
+  const int conversion = mat.channels() == 1   ? cv::COLOR_GRAY2RGB
+                         : mat.channels() == 4 ? cv::COLOR_BGRA2RGB
+                                               : cv::COLOR_BGR2RGB;
+  cv::cvtColor(mat, rgb, conversion);
+}
+
+RgbImage CropAndResize(const RgbImage& image, const Box& box, int size) {
+  const cv::Mat whole(image.height, image.width, CV_8UC3,
+                      const_cast<uint8_t*>(image.pixels.data()));
+  const cv::Mat face = whole(cv::Rect(box.x, box.y, box.width, box.height));
+  RgbImage out{size, size, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
+  cv::Mat resized(size, size, CV_8UC3, out.pixels.data());
+  const bool shrinking = box.width >= size && box.height >= size;
+  cv::resize(face, resized, resized.size(), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+#else  // !INSTRUCTFLIP_HAVE_OPENCV
+
+// Source pixels (and weights) averaged into each output pixel along one axis:
+// output i covers source span [i*in/out, (i+1)*in/out). Equals INTER_AREA when
+// shrinking; when enlarging it is nearest-neighbour with blended seams.
+struct Tap {
+  int index;
+  float weight;
+};
+std::vector<std::vector<Tap>> AreaTaps(int in, int out) {
+  std::vector<std::vector<Tap>> taps(out);
+  const double scale = static_cast<double>(in) / out;
+  for (int i = 0; i < out; ++i) {
+    const double lo = i * scale, hi = (i + 1) * scale;
+    for (int j = static_cast<int>(lo); j < in && j < hi; ++j) {
+      const double covered = std::min(hi, j + 1.0) - std::max(lo, static_cast<double>(j));
+      if (covered > 0) taps[i].push_back({j, static_cast<float>(covered / scale)});
+    }
+  }
+  return taps;
+}
+
+RgbImage CropAndResize(const RgbImage& image, const Box& box, int size) {
+  const auto x_taps = AreaTaps(box.width, size), y_taps = AreaTaps(box.height, size);
+  // Horizontal pass: (box.height, size, 3).
+  std::vector<float> rows(static_cast<size_t>(box.height) * size * 3, 0.f);
+  for (int y = 0; y < box.height; ++y) {
+    const uint8_t* src = &image.pixels[(static_cast<size_t>(box.y + y) * image.width + box.x) * 3];
+    float* dst = &rows[static_cast<size_t>(y) * size * 3];
+    for (int x = 0; x < size; ++x)
+      for (const Tap& t : x_taps[x])
+        for (int c = 0; c < 3; ++c) dst[x * 3 + c] += t.weight * src[t.index * 3 + c];
+  }
+  RgbImage out{size, size, std::vector<uint8_t>(static_cast<size_t>(size) * size * 3)};
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size * 3; ++x) {
+      float v = 0.f;
+      for (const Tap& t : y_taps[y])
+        v += t.weight * rows[static_cast<size_t>(t.index) * size * 3 + x];
+      out.pixels[static_cast<size_t>(y) * size * 3 + x] =
+          static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+    }
+  return out;
+}
+
+#endif  // INSTRUCTFLIP_HAVE_OPENCV
+
+// Decodes a whole image file into RGB. Returns "" or why it is not usable.
+std::string DecodeImage(const std::string& bytes, const std::string& what, RgbImage* out) {
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  if (bytes.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
+    try {
+      DecodeJpeg(data, bytes.size(), what, out);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+#if INSTRUCTFLIP_HAVE_OPENCV
+  if (bytes.empty()) return "empty file";
+  cv::Mat decoded;
+  try {
+    decoded = cv::imdecode(
+        cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())),
+        cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return std::string("cannot decode image: ") + e.what();
+  }
+  if (decoded.empty()) return "not a decodable image";
+  MatToRgb(decoded, out);
+  return "";
+#else
+  return "not a JPEG stream";
+#endif
+}
+
+Outcome ProcessImage(const Entry& entry, const IngestOptions& options) {
+  Outcome out;
+  std::string bytes;
+  try {
+    bytes = ReadFile(entry.path);
+  } catch (const Error& e) {
+    out.skip_reason = e.what();
+    return out;
+  }
+  RgbImage image;
+  out.skip_reason = DecodeImage(bytes, entry.path, &image);
+  if (!out.skip_reason.empty()) return out;
+  Box box{0, 0, image.width, image.height};
+  if (!entry.box_path.empty()) {
+    out.missing_box = !PathExists(entry.box_path);
+    if (!out.missing_box) {
+      out.skip_reason = ReadFaceBox(entry.box_path, image.width, image.height, &box);
+      if (!out.skip_reason.empty()) return out;
+    }
+  }
+  out.samples.push_back({EncodeJpeg(CropAndResize(image, box, options.size), options.jpeg_quality),
+                         entry.attributes});
+  return out;
+}
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
+  Outcome out;
+  auto skip = [&](const std::string& reason) {
+    out.samples.clear();
+    out.skip_reason = reason;
+    return out;
+  };
+  try {
+    cv::VideoCapture video(entry.path);
+    if (!video.isOpened()) return skip("cannot open video");
+    const int64_t count = std::llround(video.get(cv::CAP_PROP_FRAME_COUNT));
+    const std::vector<int64_t> wanted =
+        VideoFrameIndices(count, options.video_frames, options.video_first_frame);
+    if (wanted.empty()) return skip("video reports no frames");
+    // Frames are reached by grabbing sequentially, not by seeking:
+    // CAP_PROP_POS_FRAMES is approximate for inter-coded streams (H.264 in
+    // .mp4/.mov), and a wrong frame would pass silently.
+    int64_t position = 0;
+    cv::Mat frame;
+    for (const int64_t index : wanted) {
+      for (; position <= index; ++position)
+        if (!video.grab())
+          return skip("video ended at frame " + std::to_string(position) + " of " +
+                      std::to_string(count) + " reported");
+      if (!video.retrieve(frame) || frame.empty())
+        return skip("cannot decode frame " + std::to_string(index));
+      RgbImage image;
+      MatToRgb(frame, &image);
+      SampleAttributes attributes = entry.attributes;
+      attributes.source += "#frame=" + std::to_string(index);
+      out.samples.push_back(
+          {EncodeJpeg(CropAndResize(image, {0, 0, image.width, image.height}, options.size),
+                      options.jpeg_quality),
+           attributes});
+    }
+  } catch (const cv::Exception& e) {
+    return skip(std::string("cannot read video: ") + e.what());
+  }
+  return out;
+}
+#endif
+
+Outcome Process(const Entry& entry, const IngestOptions& options) {
+#if INSTRUCTFLIP_HAVE_OPENCV
+  if (entry.is_video) return ProcessVideo(entry, options);
+#endif
+  return ProcessImage(entry, options);
+}
+
+// Runs produce(i) for i in [0, n) on `threads` workers and hands each result to
+// consume(i, result) on the calling thread in index order. At most `window`
+// results wait at a time. An exception from produce() is rethrown here at its
+// index; the workers are joined however this function exits.
+template <typename Result, typename Produce, typename Consume>
+void RunInOrder(size_t n, int threads, size_t window, Produce produce, Consume consume) {
+  struct Slot {
+    bool ready = false;
+    Result result;
+    std::exception_ptr error;
+  };
+  std::vector<Slot> ring(window);  // result i waits in ring[i % window]
+  std::mutex mutex;
+  std::condition_variable changed;
+  size_t next = 0;      // next index to claim
+  size_t consumed = 0;  // results handed to consume()
+  bool stop = false;
+
+  auto work = [&] {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (true) {
+      changed.wait(lock, [&] { return stop || next >= n || next < consumed + window; });
+      if (stop || next >= n) return;
+      const size_t i = next++;
+      lock.unlock();
+      Slot slot;
+      try {
+        slot.result = produce(i);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      slot.ready = true;
+      lock.lock();
+      ring[i % window] = std::move(slot);
+      changed.notify_all();
+    }
+  };
+  std::vector<std::thread> workers;
+  struct JoinAll {
+    std::function<void()> run;
+    ~JoinAll() { run(); }
+  } join_all{[&] {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stop = true;
+    }
+    changed.notify_all();
+    for (std::thread& worker : workers) worker.join();
+  }};
+  for (int t = 0; t < threads; ++t) workers.emplace_back(work);
+
+  for (size_t i = 0; i < n; ++i) {
+    Slot slot;
+    {
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] { return ring[i % window].ready; });
+      slot = std::move(ring[i % window]);
+      ring[i % window].ready = false;
+      ++consumed;
+    }
+    changed.notify_all();
+    if (slot.error) std::rethrow_exception(slot.error);
+    consume(i, slot.result);
+  }
+}
+
+}  // namespace
+
+IngestFormat ParseIngestFormat(const std::string& text) {
+  if (text == "celeba") return IngestFormat::kCelebASpoof;
+  if (text == "list") return IngestFormat::kList;
+  if (text == "csv") return IngestFormat::kCsv;
+  IF_FAIL("ingest format must be 'celeba', 'list' or 'csv', got '", text, "'");
+}
+
+std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int first_frame) {
+  std::vector<int64_t> indices;
+  if (frame_count <= 0) return indices;
+  const int64_t step = frame_count / std::max(frames, 1);
+  for (int k = 0; k < frames; ++k) {
+    const int64_t index = std::min(first_frame + k * step, frame_count - 1);
+    if (indices.empty() || indices.back() != index) indices.push_back(index);
+  }
+  return indices;
+}
+
+IngestReport Ingest(const IngestOptions& options) {
+  IF_REQUIRE(!options.input.empty(), "ingest: no input given");
+  IF_REQUIRE(options.threads >= 1, "ingest: threads must be >= 1, got ", options.threads);
+  IF_REQUIRE(options.video_frames >= 1, "ingest: video frames must be >= 1, got ",
+             options.video_frames);
+  IF_REQUIRE(options.video_first_frame >= 0, "ingest: video first frame must be >= 0, got ",
+             options.video_first_frame);
+
+  // 1. Plan: every label is parsed and checked before the store is opened.
+  Plan plan;
+  switch (options.format) {
+    case IngestFormat::kCelebASpoof:
+      plan = PlanCelebASpoof(options);
+      break;
+    case IngestFormat::kList:
+      plan = PlanList(options);
+      break;
+    case IngestFormat::kCsv:
+      plan = PlanCsv(options);
+      break;
+  }
+  IF_REQUIRE(!plan.entries.empty(), options.input, ": no samples listed");
+  AssignVideoIds(&plan);
+  LOG(INFO) << "ingest: " << plan.entries.size() << " inputs into " << plan.domains.size()
+            << " domain(s) of store " << options.out;
+
+  // 2. Open the store; a domain name it already holds fails here, before any pixel work.
+  StoreWriter writer(
+      StoreWriterOptions{options.out, options.size, options.jpeg_quality, options.append});
+  std::vector<int> domain_codes;
+  for (const std::string& name : plan.domains) domain_codes.push_back(writer.AddDomain(name));
+
+  // 3. Decode/crop/resize/encode in parallel; add in input order.
+  IngestReport report;
+  int64_t missing_boxes = 0;
+  std::string first_skip, first_missing_box;
+  constexpr size_t kProgressEvery = 10000;
+  RunInOrder<Outcome>(
+      plan.entries.size(), options.threads, 8 * static_cast<size_t>(options.threads),
+      [&](size_t i) { return Process(plan.entries[i], options); },
+      [&](size_t i, Outcome& outcome) {
+        const Entry& entry = plan.entries[i];
+        if (!outcome.skip_reason.empty()) {
+          writer.RecordSkip(entry.attributes.source, outcome.skip_reason);
+          if (report.skipped++ == 0)
+            first_skip = entry.attributes.source + ": " + outcome.skip_reason;
+        }
+        for (const Sample& sample : outcome.samples) {
+          writer.Add(domain_codes[entry.domain], sample.jpeg, sample.attributes);
+          ++report.added;
+        }
+        if (outcome.missing_box && missing_boxes++ == 0) first_missing_box = entry.box_path;
+        if ((i + 1) % kProgressEvery == 0)
+          LOG(INFO) << "ingest: " << i + 1 << "/" << plan.entries.size() << " inputs, "
+                    << report.added << " samples, " << report.skipped << " skipped";
+      });
+  if (missing_boxes > 0)
+    LOG(WARNING) << "ingest: " << missing_boxes
+                 << " image(s) had no face box file (first: " << first_missing_box
+                 << "); the whole image was used";
+  // A domain with no sample would be committed empty and block a retry under its name.
+  IF_REQUIRE(report.added > 0, "ingest: no input of ", options.input, " could be read (",
+             report.skipped, " skipped; first: ", first_skip, "); the store is unchanged");
+
+  // 4. Commit: the single point at which the store changes.
+  report.manifest = writer.Commit();
+  LOG(INFO) << "ingest: added " << report.added << " samples, skipped " << report.skipped
+            << (report.skipped > 0 ? " (first: " + first_skip + ")" : "");
+  return report;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,38 @@
+// The global sample order of an epoch, a pure function of (seed, epoch, the
+// eligible samples): it never depends on the world size, so a run resumed on a
+// different number of ranks continues the same sequence.
+//
+// * plain:    a seeded permutation of the eligible samples (or their store order
+//             when shuffle is off, for evaluation).
+// * balanced: equal shares per domain and, inside each domain, equal live and
+//             spoof shares (cells (domain, label); a domain with only one label
+//             gives its whole share to it). Quotas come from the epoch size by
+//             largest remainder; a cell smaller than its quota is cycled through
+//             fresh permutations (oversampling), a larger one is subsampled.
+//             This is what the reference's BalanceDataset intends; there the
+//             per-class filters are overwritten, so it samples uniformly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataio/shard_file.h"
+
+namespace instructflip {
+
+enum class SamplingMode { kPlain, kBalanced };
+SamplingMode ParseSamplingMode(const std::string& text);  // "plain" | "balanced"
+
+struct SamplerOptions {
+  SamplingMode mode = SamplingMode::kPlain;
+  bool shuffle = true;
+  uint64_t seed = 0;
+  int64_t epoch_size = 0;  // balanced: samples per epoch (0 = number of eligible samples)
+};
+
+// `eligible`: store indices (ascending) that pass the domain/split filters.
+std::vector<int64_t> BuildEpochOrder(const std::vector<int64_t>& eligible, const SampleTable& table,
+                                     const SamplerOptions& options, int64_t epoch);
+
+}  // namespace instructflip

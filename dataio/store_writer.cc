@@ -1,0 +1,150 @@
+#include "dataio/store_writer.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <algorithm>
+#include <cctype>
+
+#include <glog/logging.h>
+
+#include "dataio/check.h"
+#include "dataio/crc32c.h"
+#include "dataio/file_util.h"
+#include "dataio/jpeg_codec.h"
+#include "dataio/shard_file.h"
+
+namespace instructflip {
+
+namespace fs = std::filesystem;
+
+struct StoreWriter::PendingShard {
+  ShardColumns columns;
+};
+
+namespace {
+
+std::string ShardName(int index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "shard-%05d.h5", index);
+  return name;
+}
+
+bool IsValidDomainName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+}  // namespace
+
+StoreWriter::StoreWriter(StoreWriterOptions options)
+    : options_(std::move(options)), pending_(std::make_unique<PendingShard>()) {
+  IF_REQUIRE(!options_.dir.empty(), "store directory must be given (--out)");
+  IF_REQUIRE(options_.image_size >= 8 && options_.image_size <= 4096, "image size must be in 8..4096, got ",
+             options_.image_size);
+  IF_REQUIRE(options_.jpeg_quality >= 1 && options_.jpeg_quality <= 100,
+             "JPEG quality must be in 1..100, got ", options_.jpeg_quality);
+  fs::create_directories(options_.dir);
+  // One writer per store at a time: the leftover clean-up below would otherwise
+  // delete another writer's shards in flight.
+  lock_ = std::make_unique<FileLock>(JoinPath(options_.dir, ".writer.lock"),
+                                     "store '" + options_.dir + "'");
+  const bool exists = PathExists(JoinPath(options_.dir, "manifest.json"));
+  if (options_.append) {
+    IF_REQUIRE(exists, "--append: '", options_.dir, "' is not a store (no manifest.json)");
+    manifest_ = ReadManifest(options_.dir);
+    IF_REQUIRE(manifest_.image_size == options_.image_size, "--append: store '", options_.dir,
+               "' has image size ", manifest_.image_size, ", new samples have ", options_.image_size);
+  } else {
+    IF_REQUIRE(!exists, "'", options_.dir,
+               "' already holds a store; use --append to add domains or choose a new directory");
+    manifest_.schema_version = kSchemaVersion;
+    manifest_.image_size = options_.image_size;
+    manifest_.jpeg_quality = options_.jpeg_quality;
+  }
+  // Shard files not in the manifest are left by an interrupted writer; they were
+  // never visible, so they are removed (and never reused by name).
+  for (const auto& entry : fs::directory_iterator(options_.dir)) {
+    const std::string name = entry.path().filename().string();
+    int index = -1;
+    if (std::sscanf(name.c_str(), "shard-%d.h5", &index) == 1)
+      next_shard_index_ = std::max(next_shard_index_, index + 1);
+    const bool referenced = std::any_of(manifest_.shards.begin(), manifest_.shards.end(),
+                                        [&](const ShardEntry& s) { return s.path == name; });
+    const bool leftover = (name.rfind("shard-", 0) == 0 && !referenced) || name.rfind(".shard-", 0) == 0;
+    if (leftover) {
+      LOG(WARNING) << "removing " << entry.path() << " left by an interrupted write";
+      fs::remove(entry.path());
+    }
+  }
+}
+
+StoreWriter::~StoreWriter() {
+  if (!committed_) {
+    for (const std::string& path : written_shards_) {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  }
+}
+
+int StoreWriter::AddDomain(const std::string& name) {
+  IF_REQUIRE(IsValidDomainName(name), "domain name '", name,
+             "' is not allowed (use letters, digits, '_', '.', '-')");
+  IF_REQUIRE(manifest_.FindDomain(name) < 0, "domain '", name, "' is already in store '",
+             options_.dir, "'");
+  manifest_.domains.push_back({name, {}});
+  return static_cast<int>(manifest_.domains.size()) - 1;
+}
+
+void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttributes& a) {
+  IF_CHECK(!committed_) << "Add after Commit";
+  IF_REQUIRE(domain >= 0 && domain < static_cast<int>(manifest_.domains.size()),
+             "unknown domain index ", domain);
+  ValidateAttributes(a, a.source);
+  int width = 0, height = 0;
+  PeekJpegSize(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), a.source, &width, &height);
+  IF_REQUIRE(width == options_.image_size && height == options_.image_size, a.source, ": image is ",
+             width, "x", height, ", the store holds ", options_.image_size, "x", options_.image_size);
+
+  ShardColumns& c = pending_->columns;
+  c.jpeg.insert(c.jpeg.end(), jpeg.begin(), jpeg.end());
+  c.offsets.push_back(static_cast<int64_t>(c.jpeg.size()));
+  c.table.Push(domain, a, Crc32c(jpeg.data(), jpeg.size()));
+  manifest_.domains[domain].counts.counts[static_cast<int>(a.split)][a.label] += 1;
+  ++num_added_;
+  if (static_cast<int64_t>(c.jpeg.size()) >= options_.shard_max_bytes) FlushShard();
+}
+
+void StoreWriter::RecordSkip(const std::string& source, const std::string& reason) {
+  manifest_.skipped.push_back({source, reason});
+}
+
+void StoreWriter::FlushShard() {
+  if (pending_->columns.size() == 0) return;
+  const std::string name = ShardName(next_shard_index_++);
+  const std::string final_path = JoinPath(options_.dir, name);
+  const std::string temp_path = JoinPath(options_.dir, "." + name + ".tmp");
+  std::vector<std::string> names;
+  for (const DomainEntry& d : manifest_.domains) names.push_back(d.name);
+  WriteShardFile(temp_path, pending_->columns, options_.image_size, names);
+  FsyncFile(temp_path);
+  RenameDurable(temp_path, final_path);
+  written_shards_.push_back(final_path);
+  manifest_.shards.push_back(
+      {name, pending_->columns.size(), FileSize(final_path), FileCrc32c(final_path)});
+  pending_ = std::make_unique<PendingShard>();
+}
+
+const Manifest& StoreWriter::Commit() {
+  IF_CHECK(!committed_) << "Commit twice";
+  FlushShard();
+  IF_REQUIRE(manifest_.num_samples() > 0, "refusing to write an empty store '", options_.dir,
+             "' (no sample was added", manifest_.skipped.empty() ? "" : "; every input was skipped",
+             ")");
+  WriteFileAtomic(JoinPath(options_.dir, "manifest.json"), ManifestToJson(manifest_));
+  committed_ = true;
+  return manifest_;
+}
+
+}  // namespace instructflip

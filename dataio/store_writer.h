@@ -1,0 +1,72 @@
+// StoreWriter: builds or extends a meta-domain store directory
+// (manifest.json + shard-NNNNN.h5; format in dataio/README.md).
+//
+// Crash safety: samples are buffered and each full shard is written to a hidden
+// temporary file, fsynced and renamed to its final name; the manifest, written
+// the same way by Commit(), is the single commit point. Until Commit() returns,
+// a reader sees the store exactly as it was (new shard files are not referenced
+// by the old manifest, and a writer that is destroyed without Commit() deletes
+// them). --append keeps every existing shard untouched.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataio/file_util.h"
+#include "dataio/manifest.h"
+#include "dataio/schema.h"
+
+namespace instructflip {
+
+struct StoreWriterOptions {
+  std::string dir;
+  int image_size = 224;
+  int jpeg_quality = 90;                      // recorded in the manifest
+  bool append = false;                        // add domains to an existing store
+  int64_t shard_max_bytes = 256ll << 20;      // a shard is closed once its JPEG bytes reach this
+};
+
+class StoreWriter {
+ public:
+  // Creates `dir` (must be empty or absent) or, with append, opens the existing
+  // store's manifest. Throws instructflip::Error on bad input.
+  explicit StoreWriter(StoreWriterOptions options);
+  ~StoreWriter();  // without Commit(): removes the shards this writer wrote
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  // Registers a new domain and returns its index. A name already in the store
+  // is an error (appending to a domain would change its split counts silently).
+  int AddDomain(const std::string& name);
+
+  // Appends one sample: JPEG bytes at the store's image size. Not thread-safe:
+  // producers decode/encode in parallel and add in a deterministic order.
+  void Add(int domain, const std::string& jpeg, const SampleAttributes& attributes);
+
+  // Records an input that could not be used (listed in the manifest).
+  void RecordSkip(const std::string& source, const std::string& reason);
+
+  // Writes the last shard and the manifest atomically. Returns the manifest.
+  const Manifest& Commit();
+
+  int64_t num_added() const { return num_added_; }
+  int64_t num_skipped() const { return static_cast<int64_t>(manifest_.skipped.size()); }
+
+ private:
+  struct PendingShard;
+  void FlushShard();
+
+  StoreWriterOptions options_;
+  Manifest manifest_;
+  std::unique_ptr<PendingShard> pending_;
+  std::vector<std::string> written_shards_;  // final paths written by this writer
+  std::unique_ptr<FileLock> lock_;  // DIR/.writer.lock, held while writing
+  int next_shard_index_ = 0;
+  int64_t num_added_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace instructflip

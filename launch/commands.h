@@ -1,0 +1,24 @@
+// The `instructflip` command: one entry per subcommand. Each subcommand turns
+// the flags it accepts into the options structs of the layer it drives
+// (nothing below launch/ reads flags or the environment).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace instructflip::launch {
+
+struct Command {
+  std::string name;
+  std::string usage;                // one line: arguments and flags
+  std::string summary;              // one line
+  std::vector<std::string> flags;   // flags this subcommand accepts
+  std::function<int(const std::vector<std::string>& args)> run;  // args: positionals
+};
+
+// Registered in the order `instructflip help` lists them.
+std::vector<Command> DataCommands();   // synth, ingest, store
+std::vector<Command> BenchCommands();  // bench
+
+}  // namespace instructflip::launch

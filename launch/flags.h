@@ -1,0 +1,28 @@
+// Every command-line flag of `instructflip`, declared once. gflags keeps one
+// flag namespace for the binary; main.cc rejects a flag that the chosen
+// subcommand does not list in its Command::flags.
+#pragma once
+
+#include <gflags/gflags.h>
+
+DECLARE_string(out);
+DECLARE_int32(domains);
+DECLARE_int32(per_domain);
+DECLARE_int32(size);
+DECLARE_uint64(seed);
+DECLARE_int32(frames_per_video);
+DECLARE_int32(quality);
+DECLARE_int32(threads);
+DECLARE_bool(append);
+DECLARE_string(format);
+DECLARE_string(input);
+DECLARE_string(root);
+DECLARE_string(domain);
+DECLARE_string(split);
+DECLARE_int32(video_frames);
+DECLARE_int32(video_first_frame);
+DECLARE_string(store);
+DECLARE_int32(batch);
+DECLARE_int32(images);
+DECLARE_int32(epochs);
+DECLARE_bool(json);

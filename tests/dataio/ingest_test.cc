@@ -1,0 +1,483 @@
+// Ingest of CelebA-Spoof, list and CSV inputs into a store, read back through
+// Store. Every dataset is a handful of tiny images written into a temp dir.
+#include "dataio/ingest.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+#endif
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+#include "dataio/jpeg_codec.h"
+#include "dataio/store.h"
+
+namespace instructflip {
+namespace {
+
+namespace fs = std::filesystem;
+
+using Rgb = std::array<uint8_t, 3>;
+
+class IngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ingest_test_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Path(const std::string& relative) const { return (dir_ / relative).string(); }
+
+  void WriteText(const std::string& relative, const std::string& text) const {
+    fs::create_directories(fs::path(Path(relative)).parent_path());
+    std::ofstream(Path(relative), std::ios::binary) << text;
+  }
+
+  // A width x height JPEG whose pixel (x, y) is colour(x, y).
+  void WriteJpeg(const std::string& relative, int width, int height,
+                 const std::function<Rgb(int, int)>& colour) const {
+    RgbImage image{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3)};
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        const Rgb c = colour(x, y);
+        std::copy(c.begin(), c.end(), &image.pixels[(static_cast<size_t>(y) * width + x) * 3]);
+      }
+    WriteText(relative, EncodeJpeg(image, 95));
+  }
+  void WriteUniformJpeg(const std::string& relative, Rgb colour) const {
+    WriteJpeg(relative, 40, 40, [&](int, int) { return colour; });
+  }
+
+  IngestOptions ListOptions(const std::string& list, const std::string& domain) const {
+    IngestOptions options;
+    options.out = Path("store");
+    options.format = IngestFormat::kList;
+    options.input = Path(list);
+    options.domain = domain;
+    options.split = "train";
+    options.size = 32;
+    return options;
+  }
+
+  fs::path dir_;
+};
+
+// Mean RGB of stored sample i.
+std::array<double, 3> MeanColour(const Store& store, int64_t i) {
+  std::vector<uint8_t> jpeg;
+  store.ReadJpeg(i, &jpeg);
+  RgbImage image;
+  DecodeJpeg(jpeg.data(), jpeg.size(), "sample", &image);
+  std::array<double, 3> mean{};
+  for (size_t p = 0; p < image.pixels.size(); ++p) mean[p % 3] += image.pixels[p];
+  for (double& m : mean) m /= static_cast<double>(image.width) * image.height;
+  return mean;
+}
+
+// The message of the instructflip::Error that `run` throws ("" if none).
+std::string ErrorOf(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A CelebA-Spoof label: 44 numbers, the last four meaningful.
+std::string CelebALabel(int spoof_type, int illumination, int environment, int label) {
+  std::ostringstream out;
+  out << "[";
+  for (int i = 0; i < 40; ++i) out << "0, ";
+  out << spoof_type << ", " << illumination << ", " << environment << ", " << label << "]";
+  return out.str();
+}
+
+TEST(VideoFrameIndicesTest, FollowsTheReferenceAndClamps) {
+  EXPECT_EQ(VideoFrameIndices(20, 2, 6), (std::vector<int64_t>{6, 16}));
+  EXPECT_EQ(VideoFrameIndices(301, 2, 6), (std::vector<int64_t>{6, 156}));
+  EXPECT_EQ(VideoFrameIndices(30, 3, 0), (std::vector<int64_t>{0, 10, 20}));
+  EXPECT_EQ(VideoFrameIndices(10, 2, 6), (std::vector<int64_t>{6, 9}));  // 6+5 clamped
+  EXPECT_EQ(VideoFrameIndices(4, 2, 6), (std::vector<int64_t>{3}));      // both clamp to 3
+  EXPECT_TRUE(VideoFrameIndices(0, 2, 6).empty());
+}
+
+TEST(ParseIngestFormatTest, NamesAndError) {
+  EXPECT_EQ(ParseIngestFormat("celeba"), IngestFormat::kCelebASpoof);
+  EXPECT_EQ(ParseIngestFormat("list"), IngestFormat::kList);
+  EXPECT_EQ(ParseIngestFormat("csv"), IngestFormat::kCsv);
+  EXPECT_THROW(ParseIngestFormat("tsv"), Error);
+}
+
+TEST_F(IngestTest, CelebASpoofMapsLabelsSplitsAndCropsToTheFaceBox) {
+  const Rgb red{220, 20, 20}, green{20, 220, 20}, blue{20, 20, 220};
+  // 112x224 image, box (64, 32, 96, 128) in the 224 frame -> pixels x 32..80, y 32..160.
+  WriteJpeg("celeb/Data/train/4980/live/494405.jpg", 112, 224,
+            [&](int x, int y) { return x >= 32 && x < 80 && y >= 32 && y < 160 ? green : red; });
+  WriteText("celeb/Data/train/4980/live/494405_BB.txt", "64 32 96 128 0.99\n");
+  WriteUniformJpeg("celeb/Data/train/4980/spoof/500001.jpg", blue);  // no box: whole image
+  // A box reaching past the image is clamped: only the red right half remains.
+  WriteJpeg("celeb/Data/test/7001/spoof/600001.jpg", 64, 64,
+            [&](int x, int) { return x < 32 ? blue : red; });
+  WriteText("celeb/Data/test/7001/spoof/600001_BB.txt", "112 -50 400 500 0.9\n");
+  WriteText("celeb/metas/intra_test/train_label.json",
+            "{\"Data/train/4980/spoof/500001.jpg\": " + CelebALabel(3, 2, 1, 1) +
+                ", \"Data/train/4980/live/494405.jpg\": " + CelebALabel(0, 0, 0, 0) + "}");
+  WriteText("celeb/metas/intra_test/test_label.json",
+            "{\"Data/test/7001/spoof/600001.jpg\": " + CelebALabel(7, 4, 2, 1) + "}");
+
+  IngestOptions options;
+  options.out = Path("store");
+  options.format = IngestFormat::kCelebASpoof;
+  options.input = Path("celeb");
+  options.domain = "celeba";
+  options.size = 32;
+  const IngestReport report = Ingest(options);
+  EXPECT_EQ(report.added, 3);
+  EXPECT_EQ(report.skipped, 0);
+  ASSERT_EQ(report.manifest.domains.size(), 1u);
+  EXPECT_EQ(report.manifest.domains[0].name, "celeba");
+  const auto& counts = report.manifest.domains[0].counts.counts;
+  EXPECT_EQ(counts[0][0], 1);  // train live
+  EXPECT_EQ(counts[0][1], 1);  // train spoof
+  EXPECT_EQ(counts[1][1], 1);  // test spoof
+
+  const auto store = Store::Open(options.out);
+  ASSERT_EQ(store->size(), 3);
+  // train_label.json first, keys in sorted order; then test_label.json.
+  const SampleAttributes live = store->table().Attributes(0);
+  EXPECT_EQ(live.source, "Data/train/4980/live/494405.jpg");
+  EXPECT_EQ(live.label, 0);
+  EXPECT_EQ(live.spoof_type, 0);
+  EXPECT_EQ(live.illumination, -1);
+  EXPECT_EQ(live.environment, -1);
+  EXPECT_EQ(live.camera_quality, -1);
+  EXPECT_EQ(live.split, Split::kTrain);
+  EXPECT_EQ(live.subject_id, 4980);
+  const SampleAttributes spoof = store->table().Attributes(1);
+  EXPECT_EQ(spoof.label, 1);
+  EXPECT_EQ(spoof.spoof_type, 3);
+  EXPECT_EQ(spoof.illumination, 1);
+  EXPECT_EQ(spoof.environment, 0);
+  EXPECT_EQ(spoof.split, Split::kTrain);
+  const SampleAttributes test = store->table().Attributes(2);
+  EXPECT_EQ(test.spoof_type, 7);
+  EXPECT_EQ(test.illumination, 3);
+  EXPECT_EQ(test.environment, 1);
+  EXPECT_EQ(test.split, Split::kTest);
+  EXPECT_EQ(test.subject_id, 7001);
+  // Still images: one video each.
+  EXPECT_NE(live.video_id, spoof.video_id);
+  EXPECT_NE(spoof.video_id, test.video_id);
+
+  const auto face = MeanColour(*store, 0);  // only the green box survives the crop
+  EXPECT_GT(face[1], 190);
+  EXPECT_LT(face[0], 45);
+  const auto whole = MeanColour(*store, 1);
+  EXPECT_GT(whole[2], 190);
+  const auto clamped = MeanColour(*store, 2);
+  EXPECT_GT(clamped[0], 190);
+  EXPECT_LT(clamped[2], 45);
+}
+
+TEST_F(IngestTest, CelebASpoofBadLabelIsAnErrorAndLeavesTheStoreUnchanged) {
+  WriteUniformJpeg("data/a.jpg", {100, 100, 100});
+  WriteText("data/list.txt", "a.jpg 0\n");
+  Ingest(ListOptions("data/list.txt", "first"));
+  const std::string manifest = ReadFile(Path("store/manifest.json"));
+  const auto files_before = std::distance(fs::directory_iterator(Path("store")), {});
+
+  WriteUniformJpeg("celeb/Data/train/1/spoof/1.jpg", {100, 100, 100});
+  IngestOptions options;
+  options.out = Path("store");
+  options.append = true;
+  options.format = IngestFormat::kCelebASpoof;
+  options.input = Path("celeb");
+  options.domain = "celeba";
+  options.size = 32;
+  // Illumination 5 is outside CelebA-Spoof's 0..4.
+  WriteText("celeb/metas/intra_test/train_label.json",
+            "{\"Data/train/1/spoof/1.jpg\": " + CelebALabel(1, 5, 1, 1) + "}");
+  std::string message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("train_label.json"), std::string::npos) << message;
+  EXPECT_NE(message.find("Data/train/1/spoof/1.jpg"), std::string::npos) << message;
+  EXPECT_NE(message.find("illumination"), std::string::npos) << message;
+  // Wrong length.
+  WriteText("celeb/metas/intra_test/train_label.json", "{\"Data/train/1/spoof/1.jpg\": [1, 1]}");
+  message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("Data/train/1/spoof/1.jpg"), std::string::npos) << message;
+  EXPECT_NE(message.find("44"), std::string::npos) << message;
+  // Live label with an attack type.
+  WriteText("celeb/metas/intra_test/train_label.json",
+            "{\"Data/train/1/spoof/1.jpg\": " + CelebALabel(3, 1, 1, 0) + "}");
+  message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("spoof_type"), std::string::npos) << message;
+
+  EXPECT_EQ(ReadFile(Path("store/manifest.json")), manifest);
+  EXPECT_EQ(std::distance(fs::directory_iterator(Path("store")), {}), files_before);
+}
+
+TEST_F(IngestTest, ListGroupsFramesIntoVideosAndDefaultsTheSpoofType) {
+  WriteUniformJpeg("data/live/a_frame0.jpg", {10, 10, 10});
+  WriteUniformJpeg("data/live/a_frame1.jpg", {20, 20, 20});
+  WriteUniformJpeg("data/live/b_frame0.jpg", {30, 30, 30});
+  WriteUniformJpeg("data/spoof/a_frame0.jpg", {40, 40, 40});
+  WriteUniformJpeg("data/spoof/c.jpg", {50, 50, 50});
+  WriteText("data/list.txt",
+            "# path label [spoof_type]\n\n"
+            "live/a_frame0.jpg 0\nlive/a_frame1.jpg 0\r\nlive/b_frame0.jpg 0\n"
+            "spoof/a_frame0.jpg 1\n  spoof/c.jpg\t1 9\n");
+  IngestOptions options = ListOptions("data/list.txt", "msu");
+  options.split = "test";
+  const IngestReport report = Ingest(options);
+  EXPECT_EQ(report.added, 5);
+
+  const auto store = Store::Open(options.out);
+  ASSERT_EQ(store->size(), 5);
+  const SampleTable& table = store->table();
+  EXPECT_EQ(table.source[0], "live/a_frame0.jpg");
+  EXPECT_EQ(table.source[4], "spoof/c.jpg");
+  // live/a shares a video; the same prefix in another folder does not.
+  EXPECT_EQ(table.video_id, (std::vector<int64_t>{0, 0, 1, 2, 3}));
+  EXPECT_EQ(table.spoof_type, (std::vector<int8_t>{0, 0, 0, 1, 9}));
+  EXPECT_EQ(table.label, (std::vector<int8_t>{0, 0, 0, 1, 1}));
+  for (int64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(table.split[i], static_cast<int8_t>(Split::kTest));
+    EXPECT_EQ(table.illumination[i], -1);
+    EXPECT_EQ(table.subject_id[i], -1);
+    EXPECT_NEAR(MeanColour(*store, i)[0], 10.0 * (i + 1), 3.0);
+  }
+}
+
+TEST_F(IngestTest, CsvReadsEveryColumnAndQuotedFields) {
+  WriteUniformJpeg("data/img/with,comma.jpg", {100, 0, 0});
+  WriteUniformJpeg("data/img/plain.jpg", {0, 100, 0});
+  WriteUniformJpeg("data/img/say \"hi\".jpg", {0, 0, 100});
+  WriteUniformJpeg("data/img/x_frame0.jpg", {50, 50, 50});
+  WriteText("data/data.csv",
+            "path,label,spoof_type,illumination,environment,camera_quality,video_id,subject_id,"
+            "domain,split\r\n"
+            "\"img/with,comma.jpg\",1,8,2,1,0,42,7,dom_a,train\r\n"
+            "img/plain.jpg,0,,,,,,,,\r\n"
+            "\"img/say \"\"hi\"\".jpg\",0,0,-1,-1,2,42,,dom_a,test\r\n"
+            "img/x_frame0.jpg,1,,,,,,,dom_a,\r\n");
+  IngestOptions options;
+  options.out = Path("store");
+  options.format = IngestFormat::kCsv;
+  options.input = Path("data/data.csv");
+  options.domain = "dom_b";
+  options.split = "test";
+  options.size = 32;
+  const IngestReport report = Ingest(options);
+  EXPECT_EQ(report.added, 4);
+  ASSERT_EQ(report.manifest.domains.size(), 2u);
+  EXPECT_EQ(report.manifest.domains[0].name, "dom_a");  // order of first appearance
+  EXPECT_EQ(report.manifest.domains[1].name, "dom_b");
+
+  const auto store = Store::Open(options.out);
+  const SampleTable& table = store->table();
+  ASSERT_EQ(table.size(), 4);
+  const SampleAttributes quoted = table.Attributes(0);
+  EXPECT_EQ(quoted.source, "img/with,comma.jpg");
+  EXPECT_EQ(quoted.label, 1);
+  EXPECT_EQ(quoted.spoof_type, 8);
+  EXPECT_EQ(quoted.illumination, 2);
+  EXPECT_EQ(quoted.environment, 1);
+  EXPECT_EQ(quoted.camera_quality, 0);
+  EXPECT_EQ(quoted.video_id, 42);
+  EXPECT_EQ(quoted.subject_id, 7);
+  EXPECT_EQ(quoted.split, Split::kTrain);
+  EXPECT_EQ(table.domain[0], 0);
+  // Empty cells: defaults from the options, unknown style, automatic video id.
+  const SampleAttributes plain = table.Attributes(1);
+  EXPECT_EQ(table.domain[1], 1);
+  EXPECT_EQ(plain.split, Split::kTest);
+  EXPECT_EQ(plain.illumination, -1);
+  EXPECT_EQ(plain.camera_quality, -1);
+  EXPECT_EQ(plain.subject_id, -1);
+  EXPECT_EQ(plain.video_id, 0);
+  const SampleAttributes escaped = table.Attributes(2);
+  EXPECT_EQ(escaped.source, "img/say \"hi\".jpg");
+  EXPECT_EQ(escaped.camera_quality, 2);
+  EXPECT_EQ(escaped.video_id, 42);
+  EXPECT_EQ(escaped.split, Split::kTest);
+  // Automatic ids start above the domain's largest explicit one.
+  const SampleAttributes automatic = table.Attributes(3);
+  EXPECT_EQ(automatic.video_id, 43);
+  EXPECT_EQ(automatic.spoof_type, 1);
+  EXPECT_GT(MeanColour(*store, 2)[2], 90);
+}
+
+TEST_F(IngestTest, MalformedListAndCsvAreErrorsNamingFileAndLine) {
+  WriteUniformJpeg("data/a.jpg", {1, 2, 3});
+  auto list_error = [&](const std::string& text) {
+    WriteText("data/list.txt", text);
+    return ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
+  };
+  std::string message = list_error("a.jpg 0\na.jpg\n");
+  EXPECT_NE(message.find("list.txt:2"), std::string::npos) << message;
+  message = list_error("a.jpg 0\n\na.jpg 2\n");
+  EXPECT_NE(message.find("list.txt:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("'2'"), std::string::npos) << message;
+  message = list_error("a.jpg 1 3 extra\n");
+  EXPECT_NE(message.find("list.txt:1"), std::string::npos) << message;
+  message = list_error("a.jpg 0 4\n");  // live with an attack type
+  EXPECT_NE(message.find("list.txt:1"), std::string::npos) << message;
+
+  IngestOptions options;
+  options.out = Path("store");
+  options.format = IngestFormat::kCsv;
+  options.input = Path("data/data.csv");
+  options.domain = "d";
+  options.split = "train";
+  auto csv_error = [&](const std::string& text) {
+    WriteText("data/data.csv", text);
+    return ErrorOf([&] { Ingest(options); });
+  };
+  message = csv_error("path,label,colour\na.jpg,0,red\n");
+  EXPECT_NE(message.find("data.csv:1"), std::string::npos) << message;
+  EXPECT_NE(message.find("'colour'"), std::string::npos) << message;
+  message = csv_error("path,label\na.jpg,0\n\"a.jpg\",x\n");
+  EXPECT_NE(message.find("data.csv:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("label"), std::string::npos) << message;
+  message = csv_error("path,label,illumination\na.jpg,1,4\n");
+  EXPECT_NE(message.find("data.csv:2"), std::string::npos) << message;
+  EXPECT_NE(message.find("illumination"), std::string::npos) << message;
+  message = csv_error("path,label\na.jpg,0,1\n");
+  EXPECT_NE(message.find("data.csv:2"), std::string::npos) << message;
+  message = csv_error("path,label\n\"a.jpg,0\n");
+  EXPECT_NE(message.find("never closed"), std::string::npos) << message;
+  message = csv_error("path\na.jpg\n");
+  EXPECT_NE(message.find("'label'"), std::string::npos) << message;
+  // Nothing was written by any of them.
+  EXPECT_FALSE(PathExists(Path("store/manifest.json")));
+}
+
+TEST_F(IngestTest, UnreadableInputsAreSkippedAndListed) {
+  WriteUniformJpeg("data/good.jpg", {90, 90, 90});
+  WriteUniformJpeg("data/bad.jpg", {90, 90, 90});
+  const std::string whole = ReadFile(Path("data/bad.jpg"));
+  WriteText("data/bad.jpg", whole.substr(0, whole.size() / 2));  // truncated
+  WriteText("data/list.txt", "good.jpg 0\nbad.jpg 0\nmissing.jpg 1\n");
+  const IngestReport report = Ingest(ListOptions("data/list.txt", "d"));
+  EXPECT_EQ(report.added, 1);
+  EXPECT_EQ(report.skipped, 2);
+  ASSERT_EQ(report.manifest.skipped.size(), 2u);
+  EXPECT_EQ(report.manifest.skipped[0].source, "bad.jpg");
+  EXPECT_FALSE(report.manifest.skipped[0].reason.empty());
+  EXPECT_EQ(report.manifest.skipped[1].source, "missing.jpg");
+  EXPECT_EQ(ReadManifest(Path("store")).skipped.size(), 2u);
+}
+
+TEST_F(IngestTest, NothingReadableIsAnErrorAndWritesNoStore) {
+  WriteText("data/list.txt", "missing.jpg 0\n");
+  const std::string message = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
+  EXPECT_NE(message.find("missing.jpg"), std::string::npos) << message;
+  EXPECT_FALSE(PathExists(Path("store/manifest.json")));
+}
+
+TEST_F(IngestTest, AppendAddsADomainAndRejectsAnExistingName) {
+  WriteUniformJpeg("data/a.jpg", {1, 2, 3});
+  WriteText("data/list.txt", "a.jpg 0\n");
+  Ingest(ListOptions("data/list.txt", "first"));
+  IngestOptions options = ListOptions("data/list.txt", "second");
+  options.append = true;
+  EXPECT_EQ(Ingest(options).manifest.domains.size(), 2u);
+  const std::string manifest = ReadFile(Path("store/manifest.json"));
+  const std::string message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("second"), std::string::npos) << message;
+  EXPECT_EQ(ReadFile(Path("store/manifest.json")), manifest);
+}
+
+TEST_F(IngestTest, ParallelIngestKeepsInputOrder) {
+  std::string list;
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = "img" + std::to_string(i) + ".jpg";
+    const uint8_t v = static_cast<uint8_t>(5 * i + 20);
+    WriteUniformJpeg("data/" + name, {v, v, v});
+    list += name + " " + (i % 3 == 0 ? "1" : "0") + "\n";
+  }
+  WriteText("data/list.txt", list);
+  IngestOptions serial = ListOptions("data/list.txt", "d");
+  serial.threads = 1;
+  Ingest(serial);
+  IngestOptions parallel = serial;
+  parallel.out = Path("store4");
+  parallel.threads = 4;
+  Ingest(parallel);
+
+  const auto a = Store::Open(serial.out), b = Store::Open(parallel.out);
+  ASSERT_EQ(a->size(), 40);
+  ASSERT_EQ(b->size(), 40);
+  std::vector<uint8_t> jpeg_a, jpeg_b;
+  for (int64_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(b->table().source[i], "img" + std::to_string(i) + ".jpg");
+    a->ReadJpeg(i, &jpeg_a);
+    b->ReadJpeg(i, &jpeg_b);
+    EXPECT_EQ(jpeg_a, jpeg_b) << "sample " << i;
+  }
+}
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+
+TEST_F(IngestTest, PngIsDecodedAsRgb) {
+  cv::Mat bgr(24, 24, CV_8UC3, cv::Scalar(0, 0, 230));  // pure red in BGR order
+  fs::create_directories(Path("data"));
+  ASSERT_TRUE(cv::imwrite(Path("data/red.png"), bgr));
+  WriteText("data/list.txt", "red.png 0\n");
+  Ingest(ListOptions("data/list.txt", "d"));
+  const auto mean = MeanColour(*Store::Open(Path("store")), 0);
+  EXPECT_GT(mean[0], 200);
+  EXPECT_LT(mean[2], 30);
+}
+
+TEST_F(IngestTest, VideoSamplesTheReferenceFrames) {
+  fs::create_directories(Path("data"));
+  cv::VideoWriter writer(Path("data/clip.avi"), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 25,
+                         cv::Size(32, 32));
+  ASSERT_TRUE(writer.isOpened());
+  for (int k = 0; k < 20; ++k) writer.write(cv::Mat(32, 32, CV_8UC3, cv::Scalar::all(10 * k + 5)));
+  writer.release();
+  WriteText("data/broken.mp4", "not a video");
+  WriteText("data/list.txt", "clip.avi 1 8\nbroken.mp4 0\n");
+  const IngestReport report = Ingest(ListOptions("data/list.txt", "d"));
+  EXPECT_EQ(report.added, 2);
+  EXPECT_EQ(report.skipped, 1);
+  ASSERT_EQ(report.manifest.skipped.size(), 1u);
+  EXPECT_EQ(report.manifest.skipped[0].source, "broken.mp4");
+
+  const auto store = Store::Open(Path("store"));
+  ASSERT_EQ(store->size(), 2);
+  EXPECT_EQ(store->table().source[0], "clip.avi#frame=6");
+  EXPECT_EQ(store->table().source[1], "clip.avi#frame=16");
+  EXPECT_EQ(store->table().video_id[0], store->table().video_id[1]);
+  EXPECT_EQ(store->table().spoof_type[0], 8);
+  EXPECT_NEAR(MeanColour(*store, 0)[1], 65, 4);   // frame 6
+  EXPECT_NEAR(MeanColour(*store, 1)[1], 165, 4);  // frame 16
+}
+
+#else  // !INSTRUCTFLIP_HAVE_OPENCV
+
+TEST_F(IngestTest, NonJpegNeedsOpenCV) {
+  WriteText("data/list.txt", "clip.avi 1\n");
+  const std::string message = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
+  EXPECT_NE(message.find("built without OpenCV"), std::string::npos) << message;
+  EXPECT_NE(message.find("list.txt:1"), std::string::npos) << message;
+}
+
+#endif  // INSTRUCTFLIP_HAVE_OPENCV
+
+}  // namespace
+}  // namespace instructflip

@@ -1,0 +1,85 @@
+#include "dataio/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include "dataio/check.h"
+#include "dataio/schema.h"
+
+namespace instructflip {
+namespace {
+
+Manifest Sample() {
+  Manifest m;
+  m.schema_version = kSchemaVersion;
+  m.image_size = 224;
+  m.jpeg_quality = 90;
+  DomainEntry a{"casia", {}};
+  a.counts.counts[0][0] = 3;
+  a.counts.counts[1][1] = 2;
+  m.domains.push_back(a);
+  m.shards.push_back({"shard-00000.h5", 5, 1234, 0xDEADBEEF});
+  m.skipped.push_back({"x/broken.jpg", "corrupt JPEG"});
+  return m;
+}
+
+std::string ErrorOf(const std::string& json) {
+  try {
+    ManifestFromJson(json, "store/manifest.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Manifest, RoundTrip) {
+  const Manifest m = Sample();
+  const Manifest back = ManifestFromJson(ManifestToJson(m), "m.json");
+  ASSERT_EQ(back.domains.size(), 1u);
+  EXPECT_EQ(back.domains[0].name, "casia");
+  EXPECT_EQ(back.domains[0].counts.counts, m.domains[0].counts.counts);
+  ASSERT_EQ(back.shards.size(), 1u);
+  EXPECT_EQ(back.shards[0].path, "shard-00000.h5");
+  EXPECT_EQ(back.shards[0].crc32c, 0xDEADBEEFu);
+  EXPECT_EQ(back.shards[0].bytes, 1234);
+  ASSERT_EQ(back.skipped.size(), 1u);
+  EXPECT_EQ(back.skipped[0].reason, "corrupt JPEG");
+  EXPECT_EQ(back.num_samples(), 5);
+  EXPECT_EQ(back.FindDomain("casia"), 0);
+  EXPECT_EQ(back.FindDomain("msu"), -1);
+}
+
+TEST(Manifest, ShardPathsMustStayInsideTheStore) {
+  EXPECT_TRUE(IsSafeShardPath("shard-00000.h5"));
+  EXPECT_TRUE(IsSafeShardPath("sub/shard-00000.h5"));
+  for (const char* bad : {"", "/etc/passwd", "../shard.h5", "a/../../b.h5", "a//b.h5", "./a.h5", "a\\b.h5"})
+    EXPECT_FALSE(IsSafeShardPath(bad)) << bad;
+  Manifest m = Sample();
+  m.shards[0].path = "../../elsewhere/shard.h5";
+  const std::string error = ErrorOf(ManifestToJson(m));
+  EXPECT_NE(error.find("store/manifest.json"), std::string::npos) << error;
+  EXPECT_NE(error.find("shards[0].path"), std::string::npos) << error;
+  EXPECT_NE(error.find("outside the store"), std::string::npos) << error;
+}
+
+TEST(Manifest, MalformedFieldsAreNamed) {
+  EXPECT_NE(ErrorOf("{not json").find("not valid JSON"), std::string::npos);
+  std::string text = ManifestToJson(Sample());
+  std::string wrong_type = text;
+  wrong_type.replace(wrong_type.find("\"image_size\": 224"), 17, "\"image_size\": \"big\"");
+  EXPECT_NE(ErrorOf(wrong_type).find("image_size"), std::string::npos);
+  std::string wrong_version = text;
+  wrong_version.replace(wrong_version.find("\"schema_version\": 1"), 19, "\"schema_version\": 9");
+  EXPECT_NE(ErrorOf(wrong_version).find("schema_version"), std::string::npos);
+  // Counts that disagree with the shard sizes.
+  Manifest m = Sample();
+  m.shards[0].num_samples = 6;
+  EXPECT_NE(ErrorOf(ManifestToJson(m)).find("domain counts add up to 5"), std::string::npos);
+  // Duplicate domain names.
+  m = Sample();
+  m.domains.push_back(m.domains[0]);
+  m.domains[1].counts = {};
+  EXPECT_NE(ErrorOf(ManifestToJson(m)).find("duplicate"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace instructflip

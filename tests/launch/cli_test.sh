@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `instructflip` command on a tiny synthetic store:
+# synth -> store info/verify -> bench data (JSON keys and sane values), plus
+# the CLI's error paths. Usage: cli_test.sh PATH/TO/instructflip
+set -euo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$bin" help | grep -q "synth" || fail "help does not list synth"
+"$bin" help | grep -q "bench" || fail "help does not list bench"
+
+"$bin" synth --out "$tmp/s" --domains 2 --per-domain 24 --size 48 --seed 3 > "$tmp/synth.txt"
+grep -q "synA" "$tmp/synth.txt" || fail "synth summary lacks domain synA"
+"$bin" store info "$tmp/s" --json > "$tmp/info.json"
+python3 - "$tmp/info.json" <<'PY' 2>/dev/null || grep -q '"num_samples": 48' "$tmp/info.json" || fail "store info count"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["num_samples"] == 48, d
+assert set(d["domains"]) == {"synA", "synB"}, d
+PY
+"$bin" store verify "$tmp/s" | grep -q "OK" || fail "verify of a fresh store"
+
+# Same seed => byte-identical store; different thread count too.
+"$bin" synth --out "$tmp/s2" --domains 2 --per-domain 24 --size 48 --seed 3 --threads 1 > /dev/null
+cmp "$tmp/s/shard-00000.h5" "$tmp/s2/shard-00000.h5" || fail "synth is not deterministic"
+
+# Damage one byte in the middle of the shard: verify names the shard, exit 1.
+size=$(stat -c %s "$tmp/s/shard-00000.h5")
+printf '\xff' | dd of="$tmp/s/shard-00000.h5" bs=1 seek=$((size / 2)) conv=notrunc status=none
+set +e
+"$bin" store verify "$tmp/s" > "$tmp/verify.txt"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "verify of a damaged store exited $rc"
+grep -q "shard-00000.h5" "$tmp/verify.txt" || fail "verify does not name the shard"
+
+# Errors: one line, exit 2, naming what is wrong.
+set +e
+"$bin" synth --out "$tmp/s2" --per-domain 24 > /dev/null 2> "$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "synth over an existing store exited $rc"
+grep -q "already holds a store" "$tmp/err.txt" || fail "no clear error for an existing store"
+set +e
+"$bin" store info "$tmp/s2" --threads 3 > /dev/null 2> "$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "flag --threads is not accepted" "$tmp/err.txt" || fail "foreign flag accepted"
+set +e
+"$bin" frobnicate > /dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "unknown subcommand exited $rc"
+
+# bench data: JSON with the documented keys, positive rates.
+"$bin" bench data --images 64 --epochs 1 --size 64 --threads 2 --json > "$tmp/bench.json"
+for key in threads loader_images_per_s loader_images_per_s_per_thread baseline_images_per_s ratio; do
+  grep -q "\"$key\"" "$tmp/bench.json" || fail "bench JSON lacks $key"
+done
+grep -q '"threads":2' "$tmp/bench.json" || fail "bench JSON threads"
+echo "cli_test: all checks passed"
