@@ -11,8 +11,8 @@
 //               in 12-bit fixed point (per-pixel float rounding is the hot spot)
 // Speed: per-channel operations are composed into lookup tables and the whole
 // chain, flip, normalisation and the HWC->CHW transpose run in one pass over
-// the pixels (a second pass only when contrast follows saturation, because
-// contrast needs the mean of the saturated image).
+// the pixels, after one summing pass for contrast's mean (and one more only
+// when contrast follows saturation: it needs the mean of the saturated image).
 #pragma once
 
 #include <array>

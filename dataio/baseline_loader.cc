@@ -8,6 +8,8 @@
 
 namespace instructflip {
 
+void SetBaselineThreads(int threads) { cv::setNumThreads(threads); }
+
 void BaselineLoadImage(const std::string& path, int size, const AugmentParams& params,
                        const NormalizeOptions& normalize, float* out) {
   cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);

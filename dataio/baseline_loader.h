@@ -11,6 +11,10 @@
 
 namespace instructflip {
 
+// OpenCV parallelises some calls internally; the baseline is measured on one
+// thread, like the loader's per-thread figure.
+void SetBaselineThreads(int threads);
+
 // Reads `path`, applies `params` at `size` x `size`, writes (3, size, size) floats.
 void BaselineLoadImage(const std::string& path, int size, const AugmentParams& params,
                        const NormalizeOptions& normalize, float* out);

@@ -92,7 +92,7 @@ int RunBenchData() {
     while (auto batch = loader.Next()) images += batch->valid.sum().item<int64_t>();
     return images;
   };
-  run_epoch(0);
+  run_epoch(0);  // untimed warm-up
   int64_t loaded = 0;
   const auto loader_start = Clock::now();
   for (int e = 1; e <= FLAGS_epochs; ++e) loaded += run_epoch(e);
@@ -133,6 +133,7 @@ int RunBenchData() {
     }
     return static_cast<int64_t>(order.size());
   };
+  SetBaselineThreads(1);
   baseline_epoch(0);
   int64_t baseline_images = 0;
   const auto baseline_start = Clock::now();
@@ -159,7 +160,7 @@ int RunBench(const std::vector<std::string>& args) {
 
 std::vector<Command> BenchCommands() {
   return {{"bench",
-           "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 2] [--size 224] [--quality 90] [--json]",
+           "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]",
            "benchmarks printing JSON with an in-run baseline (data: loader vs OpenCV imread)",
            {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json"},
            RunBench}};

@@ -19,5 +19,5 @@ DEFINE_int32(video_first_frame, 6, "ingest: first sampled frame of a video");
 DEFINE_string(store, "", "store directory");
 DEFINE_int32(batch, 32, "batch size");
 DEFINE_int32(images, 1024, "bench data: images in the generated store");
-DEFINE_int32(epochs, 2, "bench data: timed passes over the images");
+DEFINE_int32(epochs, 5, "bench data: timed passes over the images");
 DEFINE_bool(json, false, "print machine-readable JSON");
