@@ -86,7 +86,9 @@ Rgb Mul(const Rgb& a, const Rgb& b) { return {a[0] * b[0], a[1] * b[1], a[2] * b
 // Anti-aliased coverage of a shape from a signed distance in pixels (< 0 inside).
 float Coverage(float distance_px) { return Clamp01(0.5f - distance_px); }
 
-// A thin wrapper so the generators read as "uniform in [lo, hi)".
+// A thin wrapper so the generators read as "uniform in [lo, hi)". Draws go into
+// named locals or braced lists, never two into one call's arguments: argument
+// evaluation order is unspecified, and the data must not depend on the compiler.
 class Random {
  public:
   explicit Random(uint64_t key) : rng_(key) {}
@@ -273,8 +275,8 @@ DomainStyle MakeDomainStyle(const SynthOptions& options, int domain) {
   auto axis = [&](int k) {
     if (n == 1) return 0.5f;
     const int slot = (domain + k * step + shift) % n;
-    // Jitter below half a slot keeps the slot order (and so the extremes).
-    return Clamp01((slot + rng.Uniform(-0.2f, 0.2f)) / (n - 1));
+    // Jitter well below half a slot keeps the slot order (and so the extremes).
+    return Clamp01((slot + rng.Uniform(-0.1f, 0.1f)) / (n - 1));
   };
   const float temperature = axis(0), exposure = axis(1), tint = axis(2), contrast = axis(3),
               quality = axis(4), azimuth = axis(5);
@@ -283,7 +285,7 @@ DomainStyle MakeDomainStyle(const SynthOptions& options, int domain) {
   // leaves green relative to sqrt(R*B) alone; that ratio is the tint, the
   // green-magenta error of auto white balance under fluorescent or LED light.
   const float red_gain = std::exp(0.4f * (temperature - 0.5f));
-  style.gain = {red_gain, 0.88f + 0.24f * tint, 1.f / red_gain};
+  style.gain = {red_gain, 0.86f + 0.28f * tint, 1.f / red_gain};
   style.exposure = 0.78f + 0.40f * exposure;
   style.contrast = 0.80f + 0.40f * contrast;
   style.light_azimuth = -1.f + 2.f * azimuth;
@@ -358,7 +360,8 @@ Appearance MakeAppearance(Random& rng) {
                                                 {0.74f, 0.60f, 0.38f},
                                                 {0.58f, 0.57f, 0.55f},
                                                 {0.52f, 0.22f, 0.10f}}};
-  a.hair = Scale(kHair[rng.Below(6)], rng.Uniform(0.8f, 1.15f));
+  const Rgb& hair = kHair[rng.Below(6)];
+  a.hair = Scale(hair, rng.Uniform(0.8f, 1.15f));
   static constexpr std::array<Rgb, 4> kIris = {{{0.30f, 0.17f, 0.08f},
                                                 {0.12f, 0.07f, 0.04f},
                                                 {0.25f, 0.42f, 0.62f},
@@ -451,7 +454,8 @@ Backdrop MakeBackdrop(Random& rng, int environment) {
                                                    {0.62f, 0.70f, 0.78f},
                                                    {0.80f, 0.74f, 0.62f},
                                                    {0.55f, 0.60f, 0.52f}}};
-    b.wall = Scale(kWalls[rng.Below(5)], rng.Uniform(0.75f, 1.05f));
+    const Rgb& wall = kWalls[rng.Below(5)];
+    b.wall = Scale(wall, rng.Uniform(0.75f, 1.05f));
     b.accent = {rng.Uniform(0.2f, 0.6f), rng.Uniform(0.15f, 0.5f), rng.Uniform(0.1f, 0.45f)};
     b.horizon = rng.Uniform(0.7f, 1.1f);
   } else {
@@ -779,11 +783,14 @@ Canvas RenderVictimPicture(int size, const Appearance& app, Random& rng, float j
   Canvas picture(size, size);
   const Backdrop backdrop = MakeBackdrop(rng, rng.Chance(0.3f) ? 1 : 0);
   RenderBackdrop(picture, backdrop, rng.Uniform(0.85f, 1.1f));
+  const Rgb cloth = {rng.Uniform(0.1f, 0.7f), rng.Uniform(0.1f, 0.6f), rng.Uniform(0.1f, 0.7f)};
+  const float cx = rng.Uniform(0.45f, 0.55f), cy = rng.Uniform(0.4f, 0.48f), distance = rng.Uniform(0.95f, 1.15f);
+  const float roll = rng.Uniform(-0.08f, 0.08f), gaze = rng.Uniform(-0.3f, 0.3f);
+  const float azimuth = rng.Uniform(-0.6f, 0.6f), elevation = rng.Uniform(0.3f, 0.7f);
   Person person{&app,
-                {rng.Uniform(0.1f, 0.7f), rng.Uniform(0.1f, 0.6f), rng.Uniform(0.1f, 0.7f)},
-                MakePose(app, size, rng.Uniform(0.45f, 0.55f) + jitter_x, rng.Uniform(0.4f, 0.48f) + jitter_y,
-                         rng.Uniform(0.95f, 1.15f), rng.Uniform(-0.08f, 0.08f), rng.Uniform(-0.3f, 0.3f)),
-                MakeLight(rng.Uniform(-0.6f, 0.6f), rng.Uniform(0.3f, 0.7f), 0.72f, 0.32f),
+                cloth,
+                MakePose(app, size, cx + jitter_x, cy + jitter_y, distance, roll, gaze),
+                MakeLight(azimuth, elevation, 0.72f, 0.32f),
                 Detail{},
                 rng.Key()};
   RenderPerson(picture, person);
@@ -825,12 +832,13 @@ void RenderPrint(Canvas& canvas, int spoof_type, const Canvas& picture, float st
       period = vrng.Uniform(2.2f, 3.5f);
       break;
   }
+  const float offset_x = vrng.Uniform(-0.08f, 0.08f), offset_y = vrng.Uniform(-0.06f, 0.1f);
+  const float rotation = vrng.Uniform(-0.12f, 0.12f);
   const Placement paper =
-      MakePlacement(size * (0.5f + vrng.Uniform(-0.08f, 0.08f) + jitter_x),
-                    size * (0.5f + vrng.Uniform(-0.06f, 0.1f) + jitter_y), half_w, half_w * aspect,
-                    vrng.Uniform(-0.12f, 0.12f) + jitter_r);
+      MakePlacement(size * (0.5f + offset_x + jitter_x), size * (0.5f + offset_y + jitter_y), half_w,
+                    half_w * aspect, rotation + jitter_r);
   const float inner_w = paper.half_w * (1.f - 2.f * margin);
-  // A4 carries a square picture on a tall sheet; photos and posters are printed edge to edge of their margin.
+  // A4 carries a square picture on a tall sheet; photos and posters fill the sheet inside a uniform margin.
   const float inner_h = spoof_type == 3 ? inner_w : paper.half_h - (paper.half_w - inner_w);
   period = std::max(2.f, period * s);
   const float halftone = strength * vrng.Uniform(0.3f, 0.9f);
@@ -884,7 +892,7 @@ void RenderPrint(Canvas& canvas, int spoof_type, const Canvas& picture, float st
         }
       }
       const float fibre = texture * (fibre_noise(lx, ly) - 0.5f) +
-                          0.4f * texture * HashGauss(paper_key, PixelKey(static_cast<int>(lx), static_cast<int>(ly)));
+                          0.4f * texture * HashGauss(paper_key, PixelKey(static_cast<int>(std::floor(lx)), static_cast<int>(std::floor(ly))));
       const float lit = paper_light * (1.f + grad_x * lx / paper.half_w + grad_y * ly / paper.half_h);
       Blend(out, Scale(c, lit * (1.f + fibre)), cover);
     }
@@ -916,10 +924,11 @@ void RenderReplay(Canvas& canvas, int spoof_type, const Canvas& picture, float s
       bezel = vrng.Uniform(0.05f, 0.08f);
       break;
   }
+  const float offset_x = vrng.Uniform(-0.07f, 0.07f), offset_y = vrng.Uniform(-0.06f, 0.08f);
+  const float rotation = vrng.Uniform(-0.1f, 0.1f);
   const Placement device =
-      MakePlacement(size * (0.5f + vrng.Uniform(-0.07f, 0.07f) + jitter_x),
-                    size * (0.5f + vrng.Uniform(-0.06f, 0.08f) + jitter_y), half_w, half_w * aspect,
-                    vrng.Uniform(-0.1f, 0.1f) + jitter_r);
+      MakePlacement(size * (0.5f + offset_x + jitter_x), size * (0.5f + offset_y + jitter_y), half_w,
+                    half_w * aspect, rotation + jitter_r);
   const float bezel_px = bezel * 2.f * half_w;
   const float screen_w = device.half_w - bezel_px, screen_h = device.half_h - bezel_px;
   const float pitch = std::max(1.5f, vrng.Uniform(1.8f, 3.2f) * s);
@@ -930,7 +939,8 @@ void RenderReplay(Canvas& canvas, int spoof_type, const Canvas& picture, float s
   const float moire = strength * vrng.Uniform(0.04f, 0.2f);
   const float f1 = 1.f / (vrng.Uniform(2.2f, 4.f) * s);
   const float a1 = vrng.Uniform(0.f, kPi);
-  const float a2 = a1 + vrng.Uniform(0.03f, 0.15f) * (vrng.Chance(0.5f) ? 1.f : -1.f);
+  const float skew = vrng.Uniform(0.03f, 0.15f);
+  const float a2 = vrng.Chance(0.5f) ? a1 + skew : a1 - skew;
   const float f2 = f1 * vrng.Uniform(0.95f, 1.05f);
   const float curvature = vrng.Uniform(-1.f, 1.f) * 0.002f / (s * s);
   const float g1x = f1 * std::cos(a1), g1y = f1 * std::sin(a1), g2x = f2 * std::cos(a2), g2y = f2 * std::sin(a2);
@@ -1101,8 +1111,8 @@ SynthSample RenderSample(const SynthOptions& options, const DomainStyle& style, 
   attr.camera_quality = static_cast<int8_t>(camera_quality);
   const Backdrop backdrop = MakeBackdrop(vrng, attr.environment);
   const SceneLight scene = IlluminationLight(attr.illumination);
-  const Light light = MakeLight(style.light_azimuth + vrng.Uniform(-0.35f, 0.35f), vrng.Uniform(0.3f, 0.75f),
-                                scene.key, scene.ambient);
+  const float azimuth = style.light_azimuth + vrng.Uniform(-0.35f, 0.35f), elevation = vrng.Uniform(0.3f, 0.75f);
+  const Light light = MakeLight(azimuth, elevation, scene.key, scene.ambient);
   const float strength = 0.1f + 0.9f * std::pow(vrng.Uniform(), 1.4f);
   const uint64_t picture_key = vrng.Key();
   const Rgb cloth = {vrng.Uniform(0.08f, 0.8f), vrng.Uniform(0.08f, 0.7f), vrng.Uniform(0.08f, 0.8f)};

@@ -84,6 +84,7 @@ int RunBenchData() {
   options.drop_last = false;
   options.augment.enabled = true;
   options.sampler.seed = FLAGS_seed;
+  options.pin_memory = compat::PinMemoryAvailable();
 
   // Untimed warm-up pass (page cache, allocator, thread start), then timed epochs.
   auto run_epoch = [&](int64_t epoch) {
