@@ -97,6 +97,19 @@ inline void ApplyContrast(Lut* lut, int mean, float c) {
     for (auto& v : channel) v = Blend(mean, v, c);
 }
 
+// Row y of an interleaved image through the per-channel `pre` LUT into planar
+// int32 (r, g, b), mirrored when `flip`.
+inline void GatherRow(const uint8_t* source, int y, int width, bool flip, const Lut& pre, int32_t* r,
+                      int32_t* g, int32_t* b) {
+  const uint8_t* row = source + static_cast<int64_t>(y) * width * 3;
+  for (int x = 0; x < width; ++x) {
+    const uint8_t* p = row + 3 * (flip ? width - 1 - x : x);
+    r[x] = pre[0][p[0]];
+    g[x] = pre[1][p[1]];
+    b[x] = pre[2][p[2]];
+  }
+}
+
 // Saturation of one row held as planar int32 (r, g, b): a branch-free loop the
 // compiler vectorises (built for AVX2 and a baseline, picked at run time).
 __attribute__((target_clones("avx2", "default"))) void SaturateRow(int32_t* r, int32_t* g,
@@ -121,13 +134,7 @@ void FinalPass(const uint8_t* source, int height, int width, bool flip, const Lu
   int32_t* g = r + width;
   int32_t* b = g + width;
   for (int y = 0; y < height; ++y) {
-    const uint8_t* row = source + static_cast<int64_t>(y) * width * 3;
-    for (int x = 0; x < width; ++x) {
-      const uint8_t* p = row + 3 * (flip ? width - 1 - x : x);
-      r[x] = pre[0][p[0]];
-      g[x] = pre[1][p[1]];
-      b[x] = pre[2][p[2]];
-    }
+    GatherRow(source, y, width, flip, pre, r, g, b);
     if (saturate) SaturateRow(r, g, b, width, saturation_q);
     float* out0 = out + static_cast<int64_t>(y) * width;
     float* out1 = out0 + pixels;
@@ -149,13 +156,8 @@ void MaterialiseSaturated(const uint8_t* source, int height, int width, const Lu
   int32_t* g = r + width;
   int32_t* b = g + width;
   for (int y = 0; y < height; ++y) {
-    const uint8_t* row = source + static_cast<int64_t>(y) * width * 3;
     uint8_t* dst = out + static_cast<int64_t>(y) * width * 3;
-    for (int x = 0; x < width; ++x) {
-      r[x] = pre[0][row[3 * x]];
-      g[x] = pre[1][row[3 * x + 1]];
-      b[x] = pre[2][row[3 * x + 2]];
-    }
+    GatherRow(source, y, width, /*flip=*/false, pre, r, g, b);
     SaturateRow(r, g, b, width, saturation_q);
     for (int x = 0; x < width; ++x) {
       dst[3 * x] = post[0][r[x]];

@@ -21,11 +21,13 @@
 #include "dataio/file_util.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/store.h"
+#include "tests/dataio/test_util.h"
 
 namespace instructflip {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::ErrorOf;
 
 using Rgb = std::array<uint8_t, 3>;
 
@@ -86,15 +88,6 @@ std::array<double, 3> MeanColour(const Store& store, int64_t i) {
   return mean;
 }
 
-// The message of the instructflip::Error that `run` throws ("" if none).
-std::string ErrorOf(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A CelebA-Spoof label: 44 numbers, the last four meaningful.
 std::string CelebALabel(int spoof_type, int illumination, int environment, int label) {

@@ -15,18 +15,11 @@ namespace instructflip {
 namespace {
 
 using testing::DomainSpec;
+using testing::ErrorOf;
 using testing::MakeStore;
 using testing::TaggedImage;
 using testing::TempDir;
 
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const std::vector<DomainSpec> kTwoDomains = {{"alpha", 3, 4, 2, 1}, {"beta", 2, 2, 1, 3}};
 

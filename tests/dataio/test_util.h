@@ -5,13 +5,25 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "dataio/check.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/store_writer.h"
 
 namespace instructflip::testing {
+
+// The message of the instructflip::Error that `run` throws ("" if none).
+inline std::string ErrorOf(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 struct TempDir {
   std::string path;
