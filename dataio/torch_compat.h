@@ -4,6 +4,10 @@
 #pragma once
 
 #include <c10/macros/cmake_macros.h>
+
+#include <optional>
+
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -34,6 +38,9 @@
 #endif
 #include <glog/logging.h>
 
+#define INSTRUCTFLIP_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
 namespace instructflip::compat {
 
 inline constexpr int kTorchMajor = TORCH_VERSION_MAJOR;
@@ -41,5 +48,78 @@ inline constexpr int kTorchMinor = TORCH_VERSION_MINOR;
 
 // Pinned host memory only helps (and only works) when a CUDA device exists.
 inline bool PinMemoryAvailable() { return torch::cuda::is_available(); }
+
+// softmax(q k^T / sqrt(d) + mask) v with the fused kernels (flash / memory-
+// efficient) of LibTorch >= 2.0; nullopt on 1.13, where the caller runs the plain
+// formula. q: (B, H, Lq, D), k/v: (B, H, Lk, D), mask additive, broadcastable.
+inline std::optional<torch::Tensor> FusedAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                                   const torch::Tensor& v, const torch::Tensor& mask) {
+#if INSTRUCTFLIP_TORCH_AT_LEAST(2, 0)
+  return at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
+#else
+  (void)q, (void)k, (void)v, (void)mask;
+  return std::nullopt;
+#endif
+}
+
+// Name of CUDA device `index` (for benchmark reports).
+inline std::string CudaDeviceName(int index) {
+#if INSTRUCTFLIP_HAVE_CUDA_NAME
+  return at::cuda::getDeviceProperties(index)->name;
+#else
+  (void)index;
+  return "cuda";
+#endif
+}
+
+// Autocast to `dtype` (bf16/fp16) on `device` for the guard's lifetime, like
+// `with torch.autocast(...)`: matmuls and convolutions run in the low
+// precision, reductions/softmax/losses stay fp32 per ATen's op lists.
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, torch::ScalarType dtype) : cuda_(device.is_cuda()) {
+#if INSTRUCTFLIP_TORCH_AT_LEAST(2, 4)
+    const auto type = cuda_ ? at::kCUDA : at::kCPU;
+    previous_enabled_ = at::autocast::is_autocast_enabled(type);
+    previous_dtype_ = at::autocast::get_autocast_dtype(type);
+    at::autocast::set_autocast_dtype(type, dtype);
+    at::autocast::set_autocast_enabled(type, true);
+#else
+    previous_enabled_ = cuda_ ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+    previous_dtype_ = cuda_ ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastGuard() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if INSTRUCTFLIP_TORCH_AT_LEAST(2, 4)
+    const auto type = cuda_ ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(type, previous_enabled_);
+    at::autocast::set_autocast_dtype(type, previous_dtype_);
+#else
+    if (cuda_) {
+      at::autocast::set_enabled(previous_enabled_);
+      at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(previous_enabled_);
+      at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+    }
+#endif
+  }
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool cuda_;
+  bool previous_enabled_ = false;
+  torch::ScalarType previous_dtype_ = torch::kFloat32;
+};
 
 }  // namespace instructflip::compat

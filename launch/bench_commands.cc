@@ -15,7 +15,13 @@
 #include "dataio/store_writer.h"
 #include "dataio/synth.h"
 #include "launch/commands.h"
+#include "launch/config_paths.h"
 #include "launch/flags.h"
+#include "launch/model_config_yaml.h"
+#include "model/flops.h"
+#include "model/instruct_flip.h"
+#include "model/instruction_batch.h"
+#include "model/tokenizers.h"
 #if INSTRUCTFLIP_HAVE_OPENCV
 #include "dataio/baseline_loader.h"
 #endif
@@ -152,18 +158,121 @@ int RunBenchData() {
   return 0;
 }
 
+torch::ScalarType ParsePrecision(const std::string& text) {
+  if (text == "fp32") return torch::kFloat32;
+  if (text == "bf16") return torch::kBFloat16;
+  if (text == "fp16") return torch::kFloat16;
+  IF_FAIL("--precision must be fp32, bf16 or fp16, got '", text, "'");
+}
+
+// Dense peak of the GPU for the precision, for MFU; 0 if unknown.
+double PeakTflops(const std::string& device_name, torch::ScalarType precision) {
+  if (precision == torch::kFloat32) return 0;
+  if (device_name.find("H100") != std::string::npos) return 989.4;  // SXM, dense bf16/fp16
+  if (device_name.find("H200") != std::string::npos) return 989.4;
+  if (device_name.find("A100") != std::string::npos) return 312.0;
+  return 0;
+}
+
+// Forward + backward of the full model on a synthetic batch.
+int RunBenchStep() {
+  IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
+  const torch::ScalarType precision = ParsePrecision(FLAGS_precision);
+  ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
+  // Throughput does not depend on the vocabulary's content or the weights'
+  // values: use the built-in tokenizers and random weights.
+  config.tokenizers = TokenizerConfig{};
+  config.pretrained = PretrainedConfig{};
+  const Tokenizers tokenizers = BuildTokenizers(config.tokenizers);
+  ResolveVocabularySizes(tokenizers, &config);
+  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::manual_seed(0);
+  InstructFlip model(config);
+  model->to(device);
+  model->train();
+
+  const int64_t B = FLAGS_batch, S = config.vision.image_size;
+  InstructFlipInputs inputs;
+  inputs.images = torch::randn({B, 3, S, S});
+  inputs.label = torch::arange(B) % 2;
+  SampleTexts texts{inputs.label, inputs.label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
+                    torch::arange(B) % 2, torch::arange(B) % 3, torch::arange(B)};
+  InstructionBatcher(tokenizers.bert, tokenizers.t5, config, 0).Fill(texts, &inputs);
+  auto to_device = [&](torch::Tensor& t) { t = t.to(device); };
+  for (torch::Tensor* t : {&inputs.images, &inputs.label, &inputs.content_answer_t5, &inputs.style_answer_t5,
+                           &inputs.content_class, &inputs.style_class})
+    to_device(*t);
+  for (TokenBatch* t : {&inputs.content_question_qformer, &inputs.style_question_qformer,
+                        &inputs.content_question_t5, &inputs.style_question_t5}) {
+    to_device(t->ids);
+    to_device(t->keep);
+  }
+  auto step = [&] {
+    torch::Tensor loss;
+    {
+      std::optional<compat::AutocastGuard> autocast;
+      if (precision != torch::kFloat32) autocast.emplace(device, precision);
+      loss = model->forward(inputs, /*with_losses=*/true).losses->total;
+    }
+    loss.backward();
+    model->zero_grad();
+    return loss.item<float>();  // also waits for the device
+  };
+  step();  // warm-up (allocator, kernels)
+  const auto start = Clock::now();
+  for (int i = 0; i < FLAGS_steps; ++i) step();
+  const double seconds = Seconds(start);
+  const double images_per_s = B * FLAGS_steps / seconds;
+
+  StepShape shape;
+  shape.content_text = inputs.content_question_qformer.ids.size(1);
+  shape.style_text = inputs.style_question_qformer.ids.size(1);
+  shape.content_t5_input = inputs.content_question_t5.ids.size(1);
+  shape.style_t5_input = inputs.style_question_t5.ids.size(1);
+  shape.content_answer = inputs.content_answer_t5.size(1);
+  shape.style_answer = inputs.style_answer_t5.size(1);
+  const double flops_per_image = CountFlopsPerImage(config, shape).TrainingStep();
+  const double achieved = flops_per_image * images_per_s / 1e12;
+  int64_t parameters = 0, trainable = 0;
+  for (const auto& p : model->parameters()) {
+    parameters += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  const std::string device_name = device.is_cuda() ? compat::CudaDeviceName(0) : "cpu";
+  nlohmann::json out;
+  out["benchmark"] = "step";
+  out["device"] = device_name;
+  out["model"] = config.name;
+  out["batch"] = B;
+  out["precision"] = FLAGS_precision;
+  out["steps"] = FLAGS_steps;
+  out["images_per_s"] = images_per_s;
+  out["flops_per_image"] = flops_per_image;
+  out["achieved_tflops"] = achieved;
+  out["parameters"] = parameters;
+  out["trainable_parameters"] = trainable;
+  const double peak = PeakTflops(device_name, precision);
+  out["peak_tflops"] = peak > 0 ? nlohmann::json(peak) : nlohmann::json(nullptr);
+  out["mfu"] = peak > 0 ? nlohmann::json(achieved / peak) : nlohmann::json(nullptr);
+  std::cout << out.dump(FLAGS_json ? -1 : 2) << "\n";
+  return 0;
+}
+
 int RunBench(const std::vector<std::string>& args) {
-  IF_REQUIRE(args.size() == 1 && args[0] == "data", "usage: instructflip bench data [--store DIR] [--threads T] [--json]");
-  return RunBenchData();
+  IF_REQUIRE(args.size() == 1 && (args[0] == "data" || args[0] == "step"),
+             "usage: instructflip bench data|step [flags] (see `instructflip help`)");
+  return args[0] == "data" ? RunBenchData() : RunBenchStep();
 }
 
 }  // namespace
 
 std::vector<Command> BenchCommands() {
   return {{"bench",
-           "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]",
-           "benchmarks printing JSON with an in-run baseline (data: loader vs OpenCV imread)",
-           {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json"},
+           "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]\n"
+           "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]",
+           "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward images/s, FLOPs)",
+           {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json", "model", "steps",
+            "precision"},
            RunBench}};
 }
 

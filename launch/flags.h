@@ -26,3 +26,6 @@ DECLARE_int32(batch);
 DECLARE_int32(images);
 DECLARE_int32(epochs);
 DECLARE_bool(json);
+DECLARE_string(model);
+DECLARE_int32(steps);
+DECLARE_string(precision);

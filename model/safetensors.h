@@ -14,13 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "dataio/check.h"  // instructflip::Error, which every failure here throws
+
 namespace instructflip {
 
 struct SafetensorsTensorInfo {
   std::string name;
-  std::string dtype;           // the file's spelling: "F32", "F16", "BF16", "I64", ...
-  std::vector<int64_t> shape;  // [] for a scalar
-  uint64_t begin = 0, end = 0; // byte range in the data buffer that follows the header
+  std::string dtype;            // the file's spelling: "F32", "F16", "BF16", "I64", ...
+  std::vector<int64_t> shape;   // [] for a scalar
+  uint64_t begin = 0, end = 0;  // byte range in the data buffer that follows the header
 };
 
 class SafetensorsFile {
@@ -50,11 +52,11 @@ class SafetensorsFile {
   SafetensorsFile(const uint8_t* data, size_t size, bool mapped, std::string what);
   void Parse();
 
-  const uint8_t* data_;     // the whole file: length prefix, header, data buffer
+  const uint8_t* data_;  // the whole file: length prefix, header, data buffer
   size_t size_;
-  bool mapped_;             // data_ is our mmap and is unmapped by the destructor
-  std::string what_;        // file path or caller's name, for error messages
-  uint64_t data_start_ = 0; // offset of the data buffer in data_ (8 + header length)
+  bool mapped_;              // data_ is our mmap and is unmapped by the destructor
+  std::string what_;         // file path or caller's name, for error messages
+  uint64_t data_start_ = 0;  // offset of the data buffer in data_ (8 + header length)
   std::vector<SafetensorsTensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -1,0 +1,60 @@
+#include "launch/yaml_reader.h"
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+
+namespace instructflip::launch {
+
+YamlSection::YamlSection(YAML::Node node, std::string file, std::string path)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {
+  IF_REQUIRE(!node_.IsDefined() || node_.IsNull() || node_.IsMap(), file_, ": '", path_.empty() ? "<root>" : path_,
+             "' must be a mapping");
+}
+
+std::string YamlSection::Where(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+YamlSection YamlSection::Section(const std::string& key) {
+  known_.insert(key);
+  const YAML::Node child = node_.IsMap() ? node_[key] : YAML::Node();
+  return YamlSection(child, file_, Where(key));
+}
+
+template <typename T>
+void YamlSection::ReadScalar(const std::string& key, T* out, const char* type) {
+  known_.insert(key);
+  if (!node_.IsMap() || !node_[key]) return;
+  const YAML::Node value = node_[key];
+  IF_REQUIRE(value.IsScalar(), file_, ": '", Where(key), "' must be a ", type);
+  try {
+    *out = value.as<T>();
+  } catch (const YAML::Exception&) {
+    IF_FAIL(file_, ": '", Where(key), "' must be a ", type, ", got '", value.Scalar(), "'");
+  }
+}
+
+void YamlSection::Read(const std::string& key, int* out) { ReadScalar(key, out, "whole number"); }
+void YamlSection::Read(const std::string& key, double* out) { ReadScalar(key, out, "number"); }
+void YamlSection::Read(const std::string& key, bool* out) { ReadScalar(key, out, "boolean"); }
+void YamlSection::Read(const std::string& key, std::string* out) { ReadScalar(key, out, "string"); }
+
+void YamlSection::RejectUnknownKeys() const {
+  if (!node_.IsMap()) return;
+  for (const auto& item : node_) {
+    const std::string key = item.first.as<std::string>();
+    IF_REQUIRE(known_.count(key), file_, ": unknown key '", Where(key), "'");
+  }
+}
+
+YAML::Node LoadYamlFile(const std::string& path) {
+  IF_REQUIRE(PathExists(path), "config file '", path, "' does not exist");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    IF_FAIL(path, ": not valid YAML: ", e.what());
+  }
+  IF_REQUIRE(root.IsMap(), path, ": the top level must be a mapping");
+  return root;
+}
+
+}  // namespace instructflip::launch

@@ -1,0 +1,39 @@
+// Strict reading of YAML mappings into option structs: every key must be known
+// (a typo is an error, not a silently ignored setting) and every value must
+// have the right type; errors name the file, the dotted key and the value.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+namespace instructflip::launch {
+
+class YamlSection {
+ public:
+  YamlSection(YAML::Node node, std::string file, std::string path);
+  // Sub-mapping `key` (empty section if absent).
+  YamlSection Section(const std::string& key);
+  // Reads `key` into *out when present (keeps the default otherwise).
+  void Read(const std::string& key, int* out);
+  void Read(const std::string& key, double* out);
+  void Read(const std::string& key, bool* out);
+  void Read(const std::string& key, std::string* out);
+  // Errors if the mapping has a key that no Read/Section asked for.
+  void RejectUnknownKeys() const;
+
+ private:
+  template <typename T>
+  void ReadScalar(const std::string& key, T* out, const char* type);
+  std::string Where(const std::string& key) const;
+
+  YAML::Node node_;
+  std::string file_, path_;
+  std::set<std::string> known_;
+};
+
+// Loads a YAML file whose root must be a mapping (error names the file).
+YAML::Node LoadYamlFile(const std::string& path);
+
+}  // namespace instructflip::launch

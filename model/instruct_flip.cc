@@ -1,0 +1,169 @@
+#include "model/instruct_flip.h"
+
+#include "dataio/check.h"
+
+namespace instructflip {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
+  ValidateModelConfig(c);
+  IF_REQUIRE(c.qformer.vocab_size > 0 && c.t5.vocab_size > 0,
+             "model config: vocabulary sizes are unresolved (0); call ResolveVocabularySizes with the tokenizers");
+  const int width = c.vision.width;
+  visual_encoder = register_module("visual_encoder", CLIPVision(c.vision));
+  const Variant v = c.variant;
+  if (v == Variant::kMultiClass) {
+    content_head = register_module("content_cls", NormalizedClassifier(width, kSpoofTypeClasses));
+    style_head = register_module("style_cls", NormalizedClassifier(width, kStyleClasses));
+  } else {
+    if (c.has_content_branch()) content_Qformer = register_module("content_Qformer", QFormer(c.qformer, width));
+    if (c.has_style_branch()) style_Qformer = register_module("style_Qformer", QFormer(c.qformer, width));
+    if (c.has_llm() || v == Variant::kVisionContent || v == Variant::kVisionContentStyle) {
+      t5_proj = register_module("t5_proj", nn::Linear(c.qformer.hidden, c.t5.d_model));
+      t5_model = register_module("t5_model", T5Model(c.t5));
+      for (auto& p : t5_model->parameters()) p.set_requires_grad(false);
+    }
+    if (v == Variant::kNoLlm) {
+      content_head = register_module("content_head", NormalizedClassifier(c.qformer.hidden, kSpoofTypeClasses));
+      style_head = register_module("style_head", NormalizedClassifier(c.qformer.hidden, kStyleClasses));
+    }
+    if (c.has_content_branch()) fusion = register_module("fusion", FusionModule(width, c.fusion));
+    if (v == Variant::kFull || v == Variant::kNoLlm)
+      cue_generator = register_module("cue_generator", CueGenerator(width, c.cue_hidden));
+  }
+  cls_layer = register_module("cls_layer", NormalizedClassifier(width, 2));
+}
+
+void InstructFlipImpl::train(bool on) {
+  nn::Module::train(on);
+  if (!t5_model.is_empty()) t5_model->train(false);  // frozen: no dropout, no batch statistics
+}
+
+std::vector<torch::Tensor> InstructFlipImpl::trainable_parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+torch::Tensor InstructFlipImpl::LanguageModelLoss(const torch::Tensor& query_states, const TokenBatch& question,
+                                                  const torch::Tensor& answer) {
+  // Only rows whose answer is known take part (the reference drops "No GT" rows).
+  const torch::Tensor rows = answer.ne(-100).any(1).nonzero().squeeze(1);
+  if (rows.numel() == 0) return query_states.sum() * 0.0;
+  const torch::Tensor projected = t5_proj(query_states.index_select(0, rows));  // (N, Q, d_model)
+  const torch::Tensor question_ids = question.ids.index_select(0, rows);
+  const torch::Tensor inputs = torch::cat({projected, t5_model->shared(question_ids).to(projected.scalar_type())}, 1);
+  const torch::Tensor keep = torch::cat(
+      {torch::ones({rows.size(0), projected.size(1)}, question.keep.options()), question.keep.index_select(0, rows)}, 1);
+  const torch::Tensor encoded = t5_model->Encode(inputs, keep);
+  return t5_model->LanguageModelLoss(encoded, keep, answer.index_select(0, rows));
+}
+
+torch::Tensor InstructFlipImpl::GenerateAnswers(const torch::Tensor& query_states, const TokenBatch& question_t5,
+                                                int64_t eos_id) {
+  IF_REQUIRE(!t5_model.is_empty(), "model variant '", VariantName(config_.variant), "' has no language model");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor projected = t5_proj(query_states);
+  const torch::Tensor inputs = torch::cat({projected, t5_model->shared(question_t5.ids).to(projected.scalar_type())}, 1);
+  const torch::Tensor keep = torch::cat(
+      {torch::ones({projected.size(0), projected.size(1)}, question_t5.keep.options()), question_t5.keep}, 1);
+  return t5_model->GenerateGreedy(t5_model->Encode(inputs, keep), keep, config_.max_new_tokens, eos_id);
+}
+
+InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool with_losses) {
+  const ModelConfig& c = config_;
+  const Variant v = c.variant;
+  InstructFlipOutputs out;
+  InstructFlipLosses losses;
+
+  // 1. Vision encoder.
+  const VisionFeatures vision = visual_encoder(in.images);
+  const int64_t B = in.images.size(0);
+
+  auto weighted = [&](double weight, const torch::Tensor& loss) {
+    return loss.defined() && weight != 0.0 ? loss.to(torch::kFloat32) * weight : torch::Tensor();
+  };
+  auto add = [](torch::Tensor total, const torch::Tensor& term) {
+    return !term.defined() ? total : (total.defined() ? total + term : term);
+  };
+
+  if (v == Variant::kMultiClass) {
+    // Heads straight on the vision encoder: class token of the content view and
+    // the first style statistic (layer-1 token mean), as the reference's "mc".
+    const torch::Tensor cls_token = vision.content.select(1, 0);
+    out.logits = cls_layer(cls_token);
+    if (with_losses) {
+      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
+      losses.content_lm = F::cross_entropy(content_head(cls_token).to(torch::kFloat32), in.content_class,
+                                           F::CrossEntropyFuncOptions().ignore_index(-100));
+      losses.style_lm = F::cross_entropy(style_head(vision.style.select(1, 0)).to(torch::kFloat32), in.style_class,
+                                         F::CrossEntropyFuncOptions().ignore_index(-100));
+    }
+  } else if (v == Variant::kVisionOnly) {
+    out.logits = cls_layer(vision.content.select(1, 0));
+    if (with_losses) losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
+  } else {
+    // 2. Q-Formers: each reads its instruction and cross-attends to its view.
+    out.content_queries = content_Qformer(in.content_question_qformer.ids, in.content_question_qformer.keep,
+                                          vision.content);
+    torch::Tensor queries = out.content_queries;
+    if (c.has_style_branch()) {
+      out.style_queries = style_Qformer(in.style_question_qformer.ids, in.style_question_qformer.keep, vision.style);
+      queries = torch::cat({out.content_queries, out.style_queries}, 1);
+    }
+    // 3. Language branch: frozen T5 answers the questions (or 11-way heads in no_llm).
+    if (with_losses) {
+      if (!t5_model.is_empty()) {
+        losses.content_lm = LanguageModelLoss(out.content_queries, in.content_question_t5, in.content_answer_t5);
+        if (c.has_style_branch())
+          losses.style_lm = LanguageModelLoss(out.style_queries, in.style_question_t5, in.style_answer_t5);
+      } else {
+        const auto ignore = F::CrossEntropyFuncOptions().ignore_index(-100);
+        losses.content_lm = F::cross_entropy(content_head(out.content_queries.select(1, 0)).to(torch::kFloat32),
+                                             in.content_class, ignore);
+        losses.style_lm = F::cross_entropy(style_head(out.style_queries.select(1, 0)).to(torch::kFloat32),
+                                           in.style_class, ignore);
+      }
+    }
+    // 4. Fusion of the content tokens with the query states.
+    torch::Tensor fused = fusion(vision.content, queries);  // (B, 1 + P, W)
+    torch::Tensor patches = fused.narrow(1, 1, fused.size(1) - 1);
+    if (!cue_generator.is_empty() && is_training() && c.cue_noise_weight > 0.0) {
+      // Spoof samples' patch tokens get noise, so the cue map must explain
+      // spoofing from perturbed evidence; the class token stays clean.
+      const torch::Tensor spoof = in.label.to(patches.scalar_type()).view({B, 1, 1});
+      patches = patches + torch::randn_like(patches) * (c.cue_noise_weight * spoof);
+    }
+    // 5. Heads: classifier on the class token, cue map on the patch grid.
+    out.logits = cls_layer(fused.select(1, 0));
+    if (!cue_generator.is_empty()) {
+      const int64_t grid = c.vision.image_size / c.vision.patch_size;
+      out.cue_map = cue_generator(patches.transpose(1, 2).reshape({B, patches.size(2), grid, grid}));
+    }
+    if (with_losses) {
+      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
+      if (out.cue_map.defined()) {
+        const torch::Tensor target = in.label.to(torch::kFloat32).view({B, 1, 1, 1}).expand_as(out.cue_map);
+        losses.cue = F::smooth_l1_loss(out.cue_map.to(torch::kFloat32), target,
+                                       F::SmoothL1LossFuncOptions().beta(c.cue_beta));
+      }
+    }
+  }
+  out.spoof_score = torch::softmax(out.logits.to(torch::kFloat32), 1).select(1, 1);
+
+  if (with_losses) {
+    torch::Tensor total;
+    total = add(total, weighted(c.loss.content_lm, losses.content_lm));
+    total = add(total, weighted(c.loss.style_lm, losses.style_lm));
+    total = add(total, weighted(c.loss.classification, losses.classification));
+    total = add(total, weighted(c.loss.cue, losses.cue));
+    losses.total = total;
+    out.losses = losses;
+  }
+  return out;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,99 @@
+// The unified InstructFLIP model (arXiv 2507.12060) and its training losses.
+//
+//   images -> CLIP vision: content (B, 1+P, W), style statistics (B, 2L, W)
+//   content Q-Former(content question, content) -> Qc (B, 32, W)
+//   style   Q-Former(style question,   style)   -> Qs (B, 32, W)
+//   frozen FLAN-T5: [t5_proj(Q); T5 embeddings of the question] -> answer (LM losses)
+//   fusion(content, [Qc; Qs]) -> token 0: classifier (2-way, L2-normalised weights)
+//                             -> tokens 1..P on the patch grid: cue generator (3 channels)
+//   total = 0.4 content LM + 0.4 style LM + 0.15 CE + 0.05 SmoothL1(cue, 0 live / 1 spoof)
+//
+// Variants (the reference's ablations) drop branches: see ModelConfig::variant
+// and forward(). Submodule names follow the reference where it has them
+// ("visual_encoder", "content_Qformer", "t5_proj", "fusion", "cls_layer",
+// "cue_generator"); inside, the Hugging Face layouts of CLIP, BERT and T5.
+#pragma once
+
+#include <optional>
+
+#include "dataio/torch_compat.h"
+#include "model/clip_vision.h"
+#include "model/fusion.h"
+#include "model/model_config.h"
+#include "model/qformer.h"
+#include "model/t5.h"
+
+namespace instructflip {
+
+struct TokenBatch {
+  torch::Tensor ids;   // (B, T) int64
+  torch::Tensor keep;  // (B, T) int64, 1 token / 0 padding
+};
+
+struct InstructFlipInputs {
+  torch::Tensor images;                  // (B, 3, H, W) normalised
+  torch::Tensor label;                   // (B,) int64, 0 live / 1 spoof
+  TokenBatch content_question_qformer;   // WordPiece [CLS] question [SEP]
+  TokenBatch style_question_qformer;
+  TokenBatch content_question_t5;        // sentencepiece question </s>
+  TokenBatch style_question_t5;
+  torch::Tensor content_answer_t5;       // (B, T) answer </s>, -100 padding; rows of -100 = unknown answer
+  torch::Tensor style_answer_t5;
+  torch::Tensor content_class;           // (B,) int64 for no_llm / mc heads, -100 unknown
+  torch::Tensor style_class;
+};
+
+struct InstructFlipLosses {
+  torch::Tensor total;
+  torch::Tensor content_lm, style_lm, classification, cue;  // undefined where the variant has none
+};
+
+struct InstructFlipOutputs {
+  torch::Tensor logits;           // (B, 2)
+  torch::Tensor spoof_score;      // (B,) softmax(logits)[:, 1] = P(spoof)
+  torch::Tensor cue_map;          // (B, 3, h, w), undefined without a cue generator
+  torch::Tensor content_queries;  // (B, Q, W), undefined without the content branch
+  torch::Tensor style_queries;    // (B, Q, W), undefined without the style branch
+  std::optional<InstructFlipLosses> losses;
+};
+
+class InstructFlipImpl : public torch::nn::Module {
+ public:
+  explicit InstructFlipImpl(const ModelConfig& config);
+
+  // Losses are computed when `with_losses` (needs labels, answers, classes).
+  // In training mode spoof samples' patch tokens get Gaussian cue noise.
+  InstructFlipOutputs forward(const InstructFlipInputs& inputs, bool with_losses);
+
+  // Greedy answers (B, <= max_new_tokens) to the questions given the query states.
+  torch::Tensor GenerateAnswers(const torch::Tensor& query_states, const TokenBatch& question_t5,
+                                int64_t eos_id);
+
+  // The frozen LLM: parameters without gradients, module always in eval mode.
+  void train(bool on = true) override;
+  const ModelConfig& config() const { return config_; }
+  // Parameters that the optimizer updates (everything but the frozen T5).
+  std::vector<torch::Tensor> trainable_parameters();
+
+  CLIPVision visual_encoder{nullptr};
+  QFormer content_Qformer{nullptr}, style_Qformer{nullptr};
+  torch::nn::Linear t5_proj{nullptr};
+  T5Model t5_model{nullptr};
+  FusionModule fusion{nullptr};
+  NormalizedClassifier cls_layer{nullptr};
+  CueGenerator cue_generator{nullptr};
+  NormalizedClassifier content_head{nullptr}, style_head{nullptr};  // no_llm and mc variants
+
+ private:
+  torch::Tensor LanguageModelLoss(const torch::Tensor& query_states, const TokenBatch& question,
+                                  const torch::Tensor& answer);
+  ModelConfig config_;
+};
+TORCH_MODULE(InstructFlip);
+
+// Number of 11-way classes of the no_llm / mc style head: the reference's layout
+// (illumination 1..4 with 0 = none, environment 5..7, camera quality 8..10).
+inline constexpr int kStyleClasses = 11;
+inline constexpr int kSpoofTypeClasses = 11;
+
+}  // namespace instructflip

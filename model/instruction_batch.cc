@@ -1,0 +1,101 @@
+#include "model/instruction_batch.h"
+
+#include <algorithm>
+
+#include "dataio/check.h"
+#include "dataio/rng.h"
+
+namespace instructflip {
+
+int64_t StyleClass(StyleQuestion question, int illumination, int environment, int camera_quality) {
+  switch (question) {
+    case StyleQuestion::kIllumination: return illumination < 0 ? -100 : 1 + illumination;
+    case StyleQuestion::kEnvironment: return environment < 0 ? -100 : 6 + environment;
+    case StyleQuestion::kCameraQuality: return camera_quality < 0 ? -100 : 8 + camera_quality;
+  }
+  return -100;
+}
+
+InstructionBatcher::InstructionBatcher(std::shared_ptr<const WordPieceTokenizer> bert,
+                                       std::shared_ptr<const T5Tokenizer> t5, const ModelConfig& config,
+                                       uint64_t seed)
+    : bert_(std::move(bert)),
+      t5_(std::move(t5)),
+      config_(config),
+      seed_(seed),
+      bert_cache_([this](const std::string& text) { return bert_->Encode(text, config_.qformer.max_text_length); }),
+      t5_question_cache_([this](const std::string& text) {
+        // Truncated from the left, keeping </s> (the reference's truncation_side="left").
+        std::vector<int64_t> ids = t5_->Encode(text);
+        const size_t limit = static_cast<size_t>(config_.t5.max_input_length);
+        if (ids.size() > limit) ids.erase(ids.begin(), ids.end() - limit);
+        return ids;
+      }),
+      t5_answer_cache_([this](const std::string& text) {
+        std::vector<int64_t> ids = t5_->Encode(text);  // truncated from the right, as the reference
+        ids.resize(std::min(ids.size(), static_cast<size_t>(config_.t5.max_output_length)));
+        return ids;
+      }) {
+  IF_CHECK(bert_ != nullptr && t5_ != nullptr);
+}
+
+StyleQuestion InstructionBatcher::StyleQuestionFor(int64_t label, int64_t key) const {
+  return PickStyleQuestion(static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}));
+}
+
+TokenBatch InstructionBatcher::Pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad) const {
+  size_t longest = 1;
+  for (const auto* row : rows) longest = std::max(longest, row->size());
+  const int64_t B = static_cast<int64_t>(rows.size()), T = static_cast<int64_t>(longest);
+  TokenBatch out{torch::full({B, T}, pad, torch::kLong), torch::zeros({B, T}, torch::kLong)};
+  auto ids = out.ids.accessor<int64_t, 2>();
+  auto keep = out.keep.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t t = 0; t < rows[b]->size(); ++t) {
+      ids[b][t] = (*rows[b])[t];
+      keep[b][t] = 1;
+    }
+  return out;
+}
+
+void InstructionBatcher::Fill(const SampleTexts& s, InstructFlipInputs* inputs) {
+  const int64_t B = s.label.size(0);
+  auto get = [](const torch::Tensor& t, int64_t i) { return t[i].item<int64_t>(); };
+  std::vector<Instruction> content(B), style(B);
+  std::vector<int64_t> content_class(B), style_class(B);
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t label = get(s.label, i), spoof_type = get(s.spoof_type, i);
+    const int illumination = static_cast<int>(get(s.illumination, i));
+    const int environment = static_cast<int>(get(s.environment, i));
+    const int camera = static_cast<int>(get(s.camera_quality, i));
+    content[i] = ContentInstruction(static_cast<int>(spoof_type));
+    const StyleQuestion question = StyleQuestionFor(label, get(s.keys, i));
+    style[i] = StyleInstruction(question, illumination, environment, camera);
+    content_class[i] = spoof_type;
+    style_class[i] = StyleClass(question, illumination, environment, camera);
+  }
+  auto questions = [&](const std::vector<Instruction>& texts, TokenCache& cache, int64_t pad) {
+    std::vector<const std::vector<int64_t>*> rows;
+    for (const Instruction& t : texts) rows.push_back(&cache.Get(t.question));
+    return Pad(rows, pad);
+  };
+  auto answers = [&](const std::vector<Instruction>& texts) {
+    std::vector<const std::vector<int64_t>*> rows;
+    for (const Instruction& t : texts) rows.push_back(&t5_answer_cache_.Get(t.answer));
+    TokenBatch padded = Pad(rows, 0);
+    torch::Tensor labels = padded.ids.masked_fill(padded.keep.eq(0), -100);
+    for (int64_t i = 0; i < B; ++i)
+      if (!texts[i].answer_known) labels[i].fill_(-100);
+    return labels;
+  };
+  inputs->content_question_qformer = questions(content, bert_cache_, bert_->pad_id());
+  inputs->style_question_qformer = questions(style, bert_cache_, bert_->pad_id());
+  inputs->content_question_t5 = questions(content, t5_question_cache_, t5_->pad_id());
+  inputs->style_question_t5 = questions(style, t5_question_cache_, t5_->pad_id());
+  inputs->content_answer_t5 = answers(content);
+  inputs->style_answer_t5 = answers(style);
+  inputs->content_class = torch::tensor(content_class, torch::kLong);
+  inputs->style_class = torch::tensor(style_class, torch::kLong);
+}
+
+}  // namespace instructflip

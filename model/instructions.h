@@ -1,0 +1,67 @@
+// The reference's multiple-choice instructions (InstructFLIP
+// src/dataset/instruct/_ca_instruction.py and ca_dataset.py): one content
+// question (spoof type) and three style questions (illumination, environment,
+// camera quality), each "Choose the correct option to the following question:
+// <question>\n(1) <option> (2) <option> ..."; the answer is one option string.
+// Torch-free; the model tokenizes these with T5Tokenizer / WordPieceTokenizer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace instructflip {
+
+// The answer used where the ground truth is unknown (the reference's
+// RGBInstructDataset, for datasets without attribute annotations).
+inline constexpr char kNoGroundTruthAnswer[] = "No GT";
+
+// Order as the reference's style_keys.
+enum class StyleQuestion { kIllumination = 0, kEnvironment = 1, kCameraQuality = 2 };
+
+struct Instruction {
+  std::string question;
+  std::string answer;
+  bool answer_known = false;
+};
+
+// Spoof-type question; answer = the option for `spoof_type` (0..10, CelebA-Spoof
+// order, schema.h). Throws instructflip::Error outside 0..10.
+Instruction ContentInstruction(int spoof_type);
+
+// The question for `which`; answer = the option for that attribute (our codes
+// are the reference's option indices: illumination 0..3, environment 0..1,
+// camera quality 0..2), or "No GT" with answer_known=false when it is -1.
+// Throws instructflip::Error if any attribute is outside its range and not -1.
+Instruction StyleInstruction(StyleQuestion which, int illumination, int environment,
+                             int camera_quality);
+
+// The reference's rule: a spoof (label 1) gets one of the three questions,
+// uniformly, as a pure function of `key`; a live face (label 0) always gets the
+// camera-quality question. Throws instructflip::Error for another label.
+StyleQuestion PickStyleQuestion(int label, uint64_t key);
+
+// Every distinct question and answer string, "No GT" included (for building
+// tiny tokenizers and vocabularies).
+std::vector<std::string> AllInstructionTexts();
+
+// Memoises a tokenizer per distinct text. Thread-safe; `tokenize` runs once per
+// distinct text (under the cache's lock; there are only ~25 distinct texts) and
+// returned references stay valid for the cache's lifetime. If `tokenize` throws,
+// nothing is cached and the exception propagates.
+class TokenCache {
+ public:
+  using Tokenizer = std::function<std::vector<int64_t>(const std::string&)>;
+  explicit TokenCache(Tokenizer tokenize);
+  const std::vector<int64_t>& Get(const std::string& text);
+
+ private:
+  Tokenizer tokenize_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<int64_t>> cache_;  // nodes never move
+};
+
+}  // namespace instructflip

@@ -1,0 +1,88 @@
+#include "model/model_config.h"
+
+#include <array>
+#include <utility>
+
+#include "dataio/check.h"
+
+namespace instructflip {
+namespace {
+
+constexpr std::array<std::pair<Variant, const char*>, 6> kVariantNames = {{
+    {Variant::kFull, "full"},
+    {Variant::kNoLlm, "no_llm"},
+    {Variant::kVisionOnly, "ve"},
+    {Variant::kVisionContent, "ve_cb"},
+    {Variant::kVisionContentStyle, "ve_cb_sb"},
+    {Variant::kMultiClass, "mc"},
+}};
+
+}  // namespace
+
+Variant ParseVariant(const std::string& name) {
+  for (const auto& [variant, text] : kVariantNames)
+    if (name == text) return variant;
+  IF_FAIL("model variant must be one of full, no_llm, ve, ve_cb, ve_cb_sb, mc; got '", name, "'");
+}
+
+const char* VariantName(Variant variant) {
+  for (const auto& [v, text] : kVariantNames)
+    if (v == variant) return text;
+  return "?";
+}
+
+LossWeights DefaultLossWeights(Variant variant) {
+  LossWeights w;  // full and no_llm: 0.4 content, 0.4 style, 0.15 CE, 0.05 cue
+  switch (variant) {
+    case Variant::kFull:
+    case Variant::kNoLlm:
+      break;
+    case Variant::kVisionOnly:
+      w = {0.0, 0.0, 1.0, 0.0, 0.0};
+      break;
+    case Variant::kVisionContent:
+      w = {0.5, 0.0, 0.5, 0.0, 0.0};
+      break;
+    case Variant::kVisionContentStyle:
+      w = {0.4, 0.4, 0.2, 0.0, 0.0};
+      break;
+    case Variant::kMultiClass:
+      w = {0.2, 0.2, 0.2, 0.0, 0.0};
+      break;
+  }
+  return w;
+}
+
+void ValidateModelConfig(const ModelConfig& c) {
+  auto positive = [](int value, const char* field) {
+    IF_REQUIRE(value > 0, "model config: field '", field, "' must be > 0, got ", value);
+  };
+  positive(c.vision.image_size, "vision.image_size");
+  positive(c.vision.patch_size, "vision.patch_size");
+  positive(c.vision.width, "vision.width");
+  positive(c.vision.layers, "vision.layers");
+  positive(c.vision.heads, "vision.heads");
+  IF_REQUIRE(c.vision.image_size % c.vision.patch_size == 0, "model config: vision.image_size ",
+             c.vision.image_size, " is not a multiple of vision.patch_size ", c.vision.patch_size);
+  IF_REQUIRE(c.vision.width % c.vision.heads == 0, "model config: vision.width ", c.vision.width,
+             " is not a multiple of vision.heads ", c.vision.heads);
+  positive(c.qformer.hidden, "qformer.hidden");
+  positive(c.qformer.layers, "qformer.layers");
+  positive(c.qformer.heads, "qformer.heads");
+  positive(c.qformer.num_queries, "qformer.num_queries");
+  positive(c.qformer.cross_attention_freq, "qformer.cross_attention_freq");
+  IF_REQUIRE(c.qformer.hidden % c.qformer.heads == 0, "model config: qformer.hidden ", c.qformer.hidden,
+             " is not a multiple of qformer.heads ", c.qformer.heads);
+  IF_REQUIRE(c.qformer.hidden == c.vision.width, "model config: qformer.hidden ", c.qformer.hidden,
+             " must equal vision.width ", c.vision.width, " (the fusion module mixes both)");
+  IF_REQUIRE(c.vision.width % c.fusion.heads == 0, "model config: vision.width ", c.vision.width,
+             " is not a multiple of fusion.heads ", c.fusion.heads);
+  positive(c.t5.d_model, "t5.d_model");
+  positive(c.t5.heads, "t5.heads");
+  positive(c.t5.d_kv, "t5.d_kv");
+  // Vocabulary sizes may be 0 here: "take the tokenizer's" (ResolveVocabularySizes).
+  IF_REQUIRE(c.t5.vocab_size >= 0 && c.qformer.vocab_size >= 0, "model config: vocabulary sizes must be >= 0");
+  positive(c.max_new_tokens, "max_new_tokens");
+}
+
+}  // namespace instructflip

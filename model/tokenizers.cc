@@ -1,0 +1,29 @@
+#include "model/tokenizers.h"
+
+#include "dataio/check.h"
+#include "model/instructions.h"
+
+namespace instructflip {
+
+Tokenizers BuildTokenizers(const TokenizerConfig& config) {
+  Tokenizers out;
+  out.bert = config.bert_vocab == kInstructionTokenizers
+                 ? WordPieceTokenizer::FromVocab(BuildWordPieceVocab(AllInstructionTexts()))
+                 : WordPieceTokenizer::FromVocabFile(config.bert_vocab);
+  out.t5 = config.t5_spiece == kInstructionTokenizers
+               ? T5Tokenizer::FromSerialized(TrainSentencePiece(AllInstructionTexts(), 200, /*seed=*/0))
+               : T5Tokenizer::FromFile(config.t5_spiece);
+  return out;
+}
+
+void ResolveVocabularySizes(const Tokenizers& tokenizers, ModelConfig* config) {
+  auto resolve = [](int* size, int64_t needed, const char* field) {
+    if (*size == 0) *size = static_cast<int>(needed);
+    IF_REQUIRE(*size >= needed, "model config: field '", field, "' = ", *size, " is smaller than the tokenizer's ",
+               needed, " tokens");
+  };
+  resolve(&config->qformer.vocab_size, tokenizers.bert->vocab_size(), "qformer.vocab_size");
+  resolve(&config->t5.vocab_size, tokenizers.t5->vocab_size(), "t5.vocab_size");
+}
+
+}  // namespace instructflip

@@ -1,0 +1,84 @@
+// configs/model/*.yaml parse into the configurations the code documents, and
+// bad YAML gives errors naming the file and key.
+#include "launch/model_config_yaml.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/dataio/test_util.h"
+
+namespace instructflip::launch {
+namespace {
+
+using instructflip::testing::ErrorOf;
+using instructflip::testing::TempDir;
+
+const std::string kConfigs = std::string(INSTRUCTFLIP_SOURCE_DIR) + "/configs/model/";
+
+TEST(ModelConfigYaml, BaseIsThePapersModel) {
+  const ModelConfig c = LoadModelConfig(kConfigs + "base.yaml");
+  const ModelConfig defaults;
+  EXPECT_EQ(c.variant, Variant::kFull);
+  EXPECT_EQ(c.vision.width, 768);
+  EXPECT_EQ(c.vision.layers, 12);
+  EXPECT_EQ(c.qformer.layers, 2);
+  EXPECT_EQ(c.qformer.heads, 16);
+  EXPECT_DOUBLE_EQ(c.qformer.layer_norm_eps, 1e-7);
+  EXPECT_EQ(c.qformer.vocab_size, 30523);
+  EXPECT_EQ(c.t5.vocab_size, 32128);
+  EXPECT_EQ(c.t5.d_ff, 2048);
+  EXPECT_EQ(c.t5.feed_forward_activation, "gelu");
+  EXPECT_TRUE(c.fusion.causal_self_attention);
+  EXPECT_FALSE(c.fusion.feed_forward_residual);
+  EXPECT_DOUBLE_EQ(c.loss.content_lm, 0.4);
+  EXPECT_DOUBLE_EQ(c.loss.cue, 0.05);
+  EXPECT_DOUBLE_EQ(c.cue_noise_weight, 0.5);
+  // The YAML states the paper's values; they equal the struct defaults.
+  EXPECT_EQ(c.vision.heads, defaults.vision.heads);
+  EXPECT_EQ(c.t5.relative_buckets, defaults.t5.relative_buckets);
+}
+
+TEST(ModelConfigYaml, TinyRoundTripsThroughYaml) {
+  const ModelConfig c = LoadModelConfig(kConfigs + "tiny.yaml");
+  EXPECT_EQ(c.vision.image_size, 64);
+  EXPECT_EQ(c.qformer.vocab_size, 0);  // taken from the tokenizer
+  EXPECT_EQ(c.tokenizers.bert_vocab, "instructions");
+  const ModelConfig again = ParseModelConfig(ModelConfigToYaml(c), "roundtrip");
+  EXPECT_EQ(YAML::Dump(ModelConfigToYaml(again)), YAML::Dump(ModelConfigToYaml(c)));
+}
+
+TEST(ModelConfigYaml, VariantSetsTheReferenceLossWeights) {
+  TempDir tmp;
+  std::ofstream(tmp / "ve_cb.yaml") << "variant: ve_cb\n";
+  const ModelConfig c = LoadModelConfig(tmp / "ve_cb.yaml");
+  EXPECT_DOUBLE_EQ(c.loss.classification, 0.5);
+  EXPECT_DOUBLE_EQ(c.loss.content_lm, 0.5);
+  EXPECT_DOUBLE_EQ(c.loss.style_lm, 0.0);
+}
+
+TEST(ModelConfigYaml, BadInputNamesFileAndKey) {
+  TempDir tmp;
+  auto error_of = [&](const std::string& text) {
+    std::ofstream(tmp / "c.yaml") << text;
+    return ErrorOf([&] { LoadModelConfig(tmp / "c.yaml"); });
+  };
+  std::string e = error_of("vision: {widht: 64}\n");
+  EXPECT_NE(e.find("unknown key 'vision.widht'"), std::string::npos) << e;
+  EXPECT_NE(e.find("c.yaml"), std::string::npos) << e;
+  e = error_of("qformer: {layers: two}\n");
+  EXPECT_NE(e.find("'qformer.layers' must be a whole number, got 'two'"), std::string::npos) << e;
+  e = error_of("variant: huge\n");
+  EXPECT_NE(e.find("'huge'"), std::string::npos) << e;
+  e = error_of("vision: {width: 30, heads: 4}\n");
+  EXPECT_NE(e.find("vision.width 30 is not a multiple of vision.heads 4"), std::string::npos) << e;
+  e = error_of("vision: [1, 2]\n");
+  EXPECT_NE(e.find("'vision' must be a mapping"), std::string::npos) << e;
+  e = error_of("vision: {width: 64\n");
+  EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadModelConfig(tmp / "absent.yaml"); });
+  EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace instructflip::launch
