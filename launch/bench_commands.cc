@@ -19,6 +19,7 @@
 #include "launch/flags.h"
 #include "launch/model_config_yaml.h"
 #include "model/flops.h"
+#include "model/build.h"
 #include "model/instruct_flip.h"
 #include "model/instruction_batch.h"
 #include "model/tokenizers.h"
@@ -183,11 +184,12 @@ int RunBenchStep() {
   // values: use the built-in tokenizers and random weights.
   config.tokenizers = TokenizerConfig{};
   config.pretrained = PretrainedConfig{};
-  const Tokenizers tokenizers = BuildTokenizers(config.tokenizers);
-  ResolveVocabularySizes(tokenizers, &config);
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   torch::manual_seed(0);
-  InstructFlip model(config);
+  BuiltModel built = BuildModel(config);
+  config = built.config;
+  const Tokenizers& tokenizers = built.tokenizers;
+  InstructFlip model = built.model;
   model->to(device);
   model->train();
 

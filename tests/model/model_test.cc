@@ -412,7 +412,9 @@ TEST(TinyModel, VariantsHaveTheirBranchesAndTrain) {
 // TUNING (temporary env overrides)
 const double kOverfitLearningRate = getenv("OF_LR") ? atof(getenv("OF_LR")) : 3e-3;
 const int kOverfitMaxSteps = getenv("OF_STEPS") ? atoi(getenv("OF_STEPS")) : 300;
-const bool kOverfitHfInit = getenv("OF_NOHF") == nullptr;
+const double kStopLoss = getenv("OF_STOP") ? atof(getenv("OF_STOP")) : 0.01;
+const int kPretrainSteps = getenv("PT_STEPS") ? atoi(getenv("PT_STEPS")) : 200;
+const double kPretrainLr = getenv("PT_LR") ? atof(getenv("PT_LR")) : 1e-2;
 const int kOverfitSeed = getenv("OF_SEED") ? atoi(getenv("OF_SEED")) : 21;
 
 struct OverfitSample {
@@ -434,7 +436,9 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
       {{8, 3, 1, 0, 3}, StyleQuestion::kEnvironment, "(9) Pad screen", "(2) Outdoor"},
   };
   InstructFlip model = MakeTinyModel(Variant::kFull, kOverfitSeed);
-  if (kOverfitHfInit) testutil::InitT5LikeHuggingFace(model->t5_model, model->config().t5);
+  const double pretrain_loss = testutil::PretrainTinyT5(model->t5_model, model->config(), kPretrainSteps, kPretrainLr);
+  std::cout << "[ overfit  ] T5 pretraining loss " << pretrain_loss << " after "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
   std::vector<TinySample> samples;
   for (const auto& s : batch) samples.push_back(s.sample);
   torch::manual_seed(22);
@@ -457,7 +461,7 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
     style_lm = out.losses->style_lm.item<double>();
     accuracy = out.logits.argmax(1).eq(in.label).to(torch::kDouble).mean().item<double>();
     if (getenv("OF_VERBOSE") && steps % 10 == 0) std::cout << steps << " acc " << accuracy << " c " << content_lm << " s " << style_lm << " ce " << out.losses->classification.item<double>() << " cue " << out.losses->cue.item<double>() << "\n";
-    if (accuracy == 1.0 && content_lm < 0.1 && style_lm < 0.1) break;
+    if (accuracy == 1.0 && content_lm < kStopLoss && style_lm < kStopLoss) break;
     out.losses->total.backward();
     optimizer.step();
   }

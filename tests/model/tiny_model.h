@@ -79,32 +79,71 @@ inline ModelConfig TinyConfig(Variant variant = Variant::kFull) {
   return c;
 }
 
-// Re-initialises a T5 as Hugging Face's T5PreTrainedModel._init_weights does
-// (factor 1): embeddings and the untied lm_head N(0, 1), attention q
-// N(0, (d_model d_kv)^-1/2), k/v N(0, d_model^-1/2), o N(0, (H d_kv)^-1/2),
-// relative bias N(0, d_model^-1/2), wi_* N(0, d_model^-1/2), wo N(0, d_ff^-1/2),
-// RMS norms 1. A frozen *random* T5 needs this scale to be steerable by soft
-// prompts: with PyTorch's default Linear init the lm_head logits span only a
-// few units and no prompt can push an answer token's probability near 1.
-inline void InitT5LikeHuggingFace(T5Model& t5, const T5Config& c) {
-  torch::NoGradGuard no_grad;
-  auto normal = [](torch::Tensor& w, double std) { w.normal_(0.0, std); };
-  const double d_model = c.d_model, d_kv = c.d_kv, heads = c.heads, d_ff = c.d_ff;
-  for (auto& item : t5->named_parameters()) {
-    const std::string& name = item.key();
-    torch::Tensor& w = item.value();
-    auto ends = [&](const std::string& suffix) {
-      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (name == "shared.weight" || name == "lm_head.weight") normal(w, 1.0);
-    else if (ends("layer_norm.weight")) w.fill_(1.0);
-    else if (ends(".q.weight")) normal(w, 1.0 / std::sqrt(d_model * d_kv));
-    else if (ends(".k.weight") || ends(".v.weight")) normal(w, 1.0 / std::sqrt(d_model));
-    else if (ends(".o.weight")) normal(w, 1.0 / std::sqrt(heads * d_kv));
-    else if (ends("relative_attention_bias.weight")) normal(w, 1.0 / std::sqrt(d_model));
-    else if (ends("wi_0.weight") || ends("wi_1.weight")) normal(w, 1.0 / std::sqrt(d_model));
-    else if (ends("wo.weight")) normal(w, 1.0 / std::sqrt(d_ff));
+// A stand-in for FLAN-T5's pretraining, for tests that need a frozen T5 which
+// can be *steered* by soft prompts (the overfit test). A random frozen T5
+// cannot be: four soft tokens in front of a 128-token question barely move its
+// cross-attention, and pure prompt tuning of a random tiny T5 plateaus at an
+// LM loss of ~4.6 (PyTorch init) or ~12 (Hugging Face init). So the T5 is
+// first trained, with one learned 4-token prompt per answer, to answer every
+// instruction question with each of its options (all 20 (question, option)
+// pairs): it then "knows" how to say every option, and a model must learn
+// which option to make it say. Returns the final pretraining loss. Leaves the
+// T5's parameters frozen (requires_grad false, no grad) and in eval mode.
+inline double PretrainTinyT5(T5Model& t5, const ModelConfig& config, int steps, double lr) {
+  const T5Tokenizer& tok = *GetTinyTokenizers().t5;
+  std::vector<Instruction> pairs;
+  for (int k = 0; k < 11; ++k) pairs.push_back(ContentInstruction(k));
+  for (int k = 0; k < 4; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kIllumination, k, 0, 0));
+  for (int k = 0; k < 2; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kEnvironment, 0, k, 0));
+  for (int k = 0; k < 3; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kCameraQuality, 0, 0, k));
+  const int64_t N = static_cast<int64_t>(pairs.size());
+  // Tokenised as InstructionBatcher does: questions truncated from the left, answers from the right.
+  std::vector<std::vector<int64_t>> questions, answers;
+  size_t question_length = 1, answer_length = 1;
+  for (const Instruction& p : pairs) {
+    std::vector<int64_t> q = tok.Encode(p.question), a = tok.Encode(p.answer);
+    if (q.size() > static_cast<size_t>(config.t5.max_input_length)) q.erase(q.begin(), q.end() - config.t5.max_input_length);
+    a.resize(std::min(a.size(), static_cast<size_t>(config.t5.max_output_length)));
+    question_length = std::max(question_length, q.size());
+    answer_length = std::max(answer_length, a.size());
+    questions.push_back(q);
+    answers.push_back(a);
   }
+  torch::Tensor question_ids = torch::zeros({N, static_cast<int64_t>(question_length)}, torch::kLong);
+  torch::Tensor question_keep = torch::zeros_like(question_ids);
+  torch::Tensor labels = torch::full({N, static_cast<int64_t>(answer_length)}, -100, torch::kLong);
+  for (int64_t i = 0; i < N; ++i) {
+    for (size_t t = 0; t < questions[i].size(); ++t) {
+      question_ids[i][t] = questions[i][t];
+      question_keep[i][t] = 1;
+    }
+    for (size_t t = 0; t < answers[i].size(); ++t) labels[i][t] = answers[i][t];
+  }
+  const int64_t Q = config.qformer.num_queries;
+  torch::Tensor prompts = torch::randn({N, Q, config.t5.d_model}).requires_grad_(true);
+  std::vector<torch::Tensor> params = {prompts};
+  for (auto& p : t5->parameters()) {
+    p.set_requires_grad(true);
+    params.push_back(p);
+  }
+  t5->train();
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(lr));
+  const torch::Tensor keep = torch::cat({torch::ones({N, Q}, torch::kLong), question_keep}, 1);
+  double loss_value = 0.0;
+  for (int step = 0; step < steps; ++step) {
+    optimizer.zero_grad();
+    const torch::Tensor inputs = torch::cat({prompts, t5->shared(question_ids)}, 1);
+    const torch::Tensor loss = t5->LanguageModelLoss(t5->Encode(inputs, keep), keep, labels);
+    loss_value = loss.item<double>();
+    loss.backward();
+    optimizer.step();
+  }
+  for (auto& p : t5->parameters()) {
+    p.set_requires_grad(false);
+    p.mutable_grad() = torch::Tensor();
+  }
+  t5->eval();
+  return loss_value;
 }
 
 // Attributes of one test sample.

@@ -1,0 +1,48 @@
+// The communication interface of the distributed trainer (STYLE habit 9): a
+// small set of collectives behind one class, with a single-process
+// implementation (tests and 1-GPU runs), MPI for CPU tensors (non-blocking
+// MPI_Iallreduce) and NCCL for CUDA tensors where built with NCCL.
+//
+// Every collective must be called in the same order on every rank (MPI and
+// NCCL match them by order); the reducer guarantees that for gradients.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "dataio/torch_compat.h"
+
+namespace instructflip {
+
+enum class ReduceOp { kSum, kAverage };
+
+// An outstanding asynchronous collective.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Blocks until done. Throws instructflip::Error if the collective failed or
+  // the communicator's timeout expired (naming the operation and rank).
+  virtual void Wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string name() const = 0;  // "single", "mpi", "nccl"
+
+  // In place; `tensor` must stay alive and untouched until Wait() returns.
+  virtual std::unique_ptr<Work> AllReduceAsync(torch::Tensor& tensor, ReduceOp op) = 0;
+  void AllReduce(torch::Tensor& tensor, ReduceOp op) { AllReduceAsync(tensor, op)->Wait(); }
+  virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
+  // Concatenation along dim 0 of every rank's tensor, in rank order (the
+  // tensors may have different lengths along dim 0).
+  virtual torch::Tensor AllGather(const torch::Tensor& tensor) = 0;
+  virtual void Barrier() = 0;
+};
+
+std::unique_ptr<Communicator> MakeSingleProcessCommunicator();
+
+}  // namespace instructflip
