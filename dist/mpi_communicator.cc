@@ -75,7 +75,8 @@ std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Start(
     IF_REQUIRE(rc == MPI_SUCCESS, "MPI: starting ", what, " failed on rank ", rank_);
     pending_.push_back(pending);
   }
-  changed_.notify_all();
+  // No wake-up here: a waiter polls by itself, and the progress thread looks
+  // every millisecond; waking it per call costs more than small messages take.
   return pending;
 }
 
@@ -95,33 +96,33 @@ std::unique_ptr<Work> MpiCommunicator::AllReduceAsync(torch::Tensor& tensor, Red
   return std::make_unique<MpiWork>(this, pending);
 }
 
+bool MpiCommunicator::PollOnce() {
+  if (pending_.empty()) return false;
+  // Requests complete in launch order for one communicator: test the oldest.
+  const std::shared_ptr<Pending> head = pending_.front();
+  int flag = 0;
+  MPI_Test(&head->request, &flag, MPI_STATUS_IGNORE);
+  if (!flag) return false;
+  if (head->on_done) head->on_done();
+  head->done = true;
+  pending_.pop_front();
+  changed_.notify_all();
+  return true;
+}
+
 void MpiCommunicator::ProgressLoop() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
-    if (pending_.empty()) {
-      changed_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+    // A waiting thread drives progress itself (lowest latency); this thread
+    // only advances collectives nobody waits for yet, e.g. buckets launched
+    // during backward, polling gently so it does not steal a core.
+    if (pending_.empty() || waiters_ > 0) {
+      changed_.wait_for(lock, std::chrono::milliseconds(1));
       continue;
     }
-    // Requests complete in launch order for one communicator: test the oldest.
-    const std::shared_ptr<Pending> head = pending_.front();
-    int flag = 0;
-    MPI_Test(&head->request, &flag, MPI_STATUS_IGNORE);
-    if (flag) {
-      if (head->on_done) head->on_done();
-      head->done = true;
-      pending_.pop_front();
-      changed_.notify_all();
-      continue;
-    }
-    // Spin while someone waits (latency matters then); otherwise poll gently
-    // so the progress thread does not steal a core from backward.
-    const bool someone_waits = waiters_ > 0;
+    if (PollOnce()) continue;
     lock.unlock();
-    if (someone_waits) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
     lock.lock();
   }
 }
@@ -129,9 +130,15 @@ void MpiCommunicator::ProgressLoop() {
 void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
   std::unique_lock<std::mutex> lock(mutex_);
   ++waiters_;
-  const bool finished = changed_.wait_until(lock, pending->deadline, [&] { return pending->done; });
+  while (!pending->done && std::chrono::steady_clock::now() < pending->deadline) {
+    if (!PollOnce()) {
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+    }
+  }
   --waiters_;
-  if (!finished) {
+  if (!pending->done) {
     const double seconds = std::chrono::duration<double>(timeout_).count();
     IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what, " did not finish within ",
             seconds, " s (a rank died or is stuck; aborting)");

@@ -6,7 +6,8 @@
 // without it a bucket launched during backward would not move until the
 // final wait) and doubles as the watchdog: a collective that does not finish
 // within `timeout` fails its Wait() with a message naming the operation, its
-// size and the rank; the caller then aborts the job.
+// size and the rank; the caller then aborts the job. A thread in Wait() polls
+// the requests itself, so a blocking wait costs what a blocking MPI call does.
 #pragma once
 
 #include <mpi.h>
@@ -40,6 +41,8 @@ class MpiCommunicator : public Communicator {
 
  private:
   void ProgressLoop();
+  // Tests the oldest outstanding request (mutex held); true if one completed.
+  bool PollOnce();
   // Starts a non-blocking collective under the lock and hands it to the progress thread.
   std::shared_ptr<Pending> Start(const std::string& what, const std::function<int(MPI_Request*)>& launch,
                                  std::function<void()> on_done = nullptr);
@@ -53,7 +56,7 @@ class MpiCommunicator : public Communicator {
   std::condition_variable changed_;
   std::deque<std::shared_ptr<Pending>> pending_;
   bool stop_ = false;
-  int waiters_ = 0;  // threads blocked in WaitFor: the progress thread spins for them
+  int waiters_ = 0;  // threads in WaitFor, which then drive progress themselves
   std::thread progress_;
 };
 

@@ -14,6 +14,8 @@
 #include "dataio/store.h"
 #include "dataio/store_writer.h"
 #include "dataio/synth.h"
+#include "dist/mpi_communicator.h"
+#include "dist/mpi_runtime.h"
 #include "launch/commands.h"
 #include "launch/config_paths.h"
 #include "launch/flags.h"
@@ -260,9 +262,56 @@ int RunBenchStep() {
   return 0;
 }
 
+// Bus bandwidth (bytes x 2(n-1)/n per second, the ring all-reduce's traffic per
+// rank) of the communicator's all-reduce and of a raw blocking MPI_Allreduce of
+// the same buffer, per message size. Run under mpirun; rank 0 prints.
+int RunBenchAllReduce() {
+  const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
+  MpiCommunicator communicator(MPI_COMM_WORLD, std::chrono::minutes(10));
+  const int n = world.size;
+  nlohmann::json results = nlohmann::json::array();
+  for (int64_t bytes : {int64_t(4) << 10, int64_t(64) << 10, int64_t(1) << 20, int64_t(16) << 20, int64_t(64) << 20}) {
+    torch::Tensor buffer = torch::ones({bytes / 4});
+    // Enough repetitions for ~0.5 s per measurement at 1 GB/s, at least 5.
+    const int iterations = static_cast<int>(std::max<int64_t>(5, std::min<int64_t>(1000, (int64_t(1) << 29) / bytes)));
+    auto time_it = [&](const std::function<void()>& once) {
+      for (int i = 0; i < 2; ++i) once();  // warm-up
+      communicator.Barrier();
+      const auto start = Clock::now();
+      for (int i = 0; i < iterations; ++i) once();
+      double seconds = Seconds(start) / iterations;
+      // The slowest rank defines the collective's time.
+      torch::Tensor t = torch::tensor({seconds}, torch::kFloat64);
+      communicator.AllReduce(t, ReduceOp::kSum);
+      return t.item<double>() / n;
+    };
+    const double ours = time_it([&] { communicator.AllReduce(buffer, ReduceOp::kSum); });
+    const double raw = time_it([&] {
+      IF_MPI(MPI_Allreduce(MPI_IN_PLACE, buffer.data_ptr(), static_cast<int>(buffer.numel()), MPI_FLOAT, MPI_SUM,
+                           MPI_COMM_WORLD));
+    });
+    const double factor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
+    const double ours_gbps = bytes * factor / ours / 1e9, raw_gbps = bytes * factor / raw / 1e9;
+    results.push_back({{"bytes", bytes},
+                       {"communicator_busbw_gb_per_s", ours_gbps},
+                       {"mpi_busbw_gb_per_s", raw_gbps},
+                       {"ratio", ours_gbps / raw_gbps}});
+  }
+  if (world.rank == 0) {
+    nlohmann::json out{{"benchmark", "allreduce"},
+                       {"communicator", communicator.name()},
+                       {"ranks", n},
+                       {"baseline", "blocking MPI_Allreduce of the same buffer"},
+                       {"results", results}};
+    std::cout << out.dump(FLAGS_json ? -1 : 2) << "\n";
+  }
+  return 0;
+}
+
 int RunBench(const std::vector<std::string>& args) {
-  IF_REQUIRE(args.size() == 1 && (args[0] == "data" || args[0] == "step"),
-             "usage: instructflip bench data|step [flags] (see `instructflip help`)");
+  IF_REQUIRE(args.size() == 1 && (args[0] == "data" || args[0] == "step" || args[0] == "allreduce"),
+             "usage: instructflip bench data|step|allreduce [flags] (see `instructflip help`)");
+  if (args[0] == "allreduce") return RunBenchAllReduce();
   return args[0] == "data" ? RunBenchData() : RunBenchStep();
 }
 
@@ -271,8 +320,9 @@ int RunBench(const std::vector<std::string>& args) {
 std::vector<Command> BenchCommands() {
   return {{"bench",
            "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]\n"
-           "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]",
-           "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward images/s, FLOPs)",
+           "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]\n"
+           "      mpirun -np N instructflip bench allreduce [--json]",
+           "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward; allreduce: bus bandwidth vs raw MPI)",
            {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json", "model", "steps",
             "precision"},
            RunBench}};

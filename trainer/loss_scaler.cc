@@ -1,0 +1,44 @@
+#include "trainer/loss_scaler.h"
+
+#include "dataio/check.h"
+
+namespace instructflip {
+
+DynamicLossScaler::DynamicLossScaler(LossScalerOptions options) : options_(options), scale_(options.initial_scale) {
+  IF_REQUIRE(options.initial_scale > 0 && options.growth_factor > 1 && options.backoff_factor > 0 &&
+                 options.backoff_factor < 1 && options.growth_interval >= 1,
+             "loss scaler: need initial_scale > 0, growth_factor > 1, 0 < backoff_factor < 1, growth_interval >= 1");
+}
+
+bool DynamicLossScaler::UnscaleAndCheck(const std::vector<torch::Tensor>& parameters) const {
+  torch::NoGradGuard no_grad;
+  bool found_inf = false;
+  for (const torch::Tensor& p : parameters) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor grad = p.mutable_grad();
+    grad.div_(scale_);
+    if (!found_inf && !torch::isfinite(grad).all().item<bool>()) found_inf = true;
+  }
+  return found_inf;
+}
+
+void DynamicLossScaler::Update(bool found_inf) {
+  if (found_inf) {
+    scale_ *= options_.backoff_factor;
+    good_steps_ = 0;
+    return;
+  }
+  if (++good_steps_ >= options_.growth_interval) {
+    scale_ *= options_.growth_factor;
+    good_steps_ = 0;
+  }
+}
+
+void DynamicLossScaler::Restore(double scale, int64_t good_steps) {
+  IF_REQUIRE(scale > 0 && good_steps >= 0, "checkpoint: invalid loss scaler state (scale ", scale, ", good steps ",
+             good_steps, ")");
+  scale_ = scale;
+  good_steps_ = good_steps;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,26 @@
+// AdamW as the reference configures it (lr and beta1 then driven by the
+// OneCycle schedule, weight decay 1e-7), with two parameter groups: decay for
+// matrices and convolution kernels, none for biases, norms and other
+// one-dimensional parameters (class embedding, ...).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "dataio/torch_compat.h"
+#include "trainer/one_cycle.h"
+
+namespace instructflip {
+
+struct OptimizerOptions {
+  double weight_decay = 1e-7;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+std::unique_ptr<torch::optim::AdamW> MakeAdamW(const std::vector<torch::Tensor>& parameters,
+                                               const OptimizerOptions& options);
+// Applies the schedule's lr and beta1 to every group.
+void ApplySchedule(torch::optim::AdamW& optimizer, const ScheduleValues& values);
+
+}  // namespace instructflip
