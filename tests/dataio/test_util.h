@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,6 +39,19 @@ struct TempDir {
     std::filesystem::remove_all(path, ignored);
   }
   std::string operator/(const std::string& name) const { return path + "/" + name; }
+  // Writes `content` to a file in the directory and returns its path.
+  std::string Write(const std::string& name, const std::string& content) const {
+    const std::string file = path + "/" + name;
+    std::ofstream(file, std::ios::binary) << content;
+    return file;
+  }
+  // File names in the directory, sorted.
+  std::vector<std::string> List() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(path)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
 };
 
 struct DomainSpec {

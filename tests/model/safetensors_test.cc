@@ -11,42 +11,14 @@
 #include <random>
 
 #include "dataio/check.h"
+#include "tests/dataio/test_util.h"
 #include "dataio/file_util.h"
 
 namespace instructflip {
 namespace {
 
-// The message of the instructflip::Error that `run` throws ("" if none).
-std::string ErrorOf(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "iflip-safetensors-XXXXXX").string();
-    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::vector<std::string> List() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path))
-      names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-};
+using testing::ErrorOf;
+using testing::TempDir;
 
 std::string Le64(uint64_t v) {
   std::string out(8, '\0');

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataio/check.h"
+#include "tests/dataio/test_util.h"
 #include "model/instructions.h"
 #include "model/t5_tokenizer.h"
 #include "model/wordpiece_tokenizer.h"
@@ -15,33 +16,8 @@
 namespace instructflip {
 namespace {
 
-// The message of the instructflip::Error that `run` throws ("" if none).
-std::string ErrorOf(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "iflip-tok-XXXXXX").string();
-    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string Write(const std::string& name, const std::string& content) const {
-    const std::string file = path + "/" + name;
-    std::ofstream(file, std::ios::binary) << content;
-    return file;
-  }
-};
+using testing::ErrorOf;
+using testing::TempDir;
 
 // Trained once: sentencepiece training takes a noticeable fraction of a second.
 const std::string& InstructionModel() {
