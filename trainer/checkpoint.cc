@@ -1,0 +1,124 @@
+#include "trainer/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include <glog/logging.h>
+#include <nlohmann/json.hpp>
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+
+namespace instructflip {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string StepName(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%08lld", static_cast<long long>(step));
+  return name;
+}
+
+}  // namespace
+
+CheckpointStore::CheckpointStore(std::string run_dir, int keep_last)
+    : root_(JoinPath(run_dir, "checkpoints")), keep_last_(keep_last) {
+  IF_REQUIRE(keep_last >= 1, "checkpoint.keep_last must be >= 1, got ", keep_last);
+}
+
+std::string CheckpointStore::TempDirectory(int64_t step) const { return JoinPath(root_, StepName(step) + ".tmp"); }
+
+void CheckpointStore::Begin(int64_t step) const {
+  const std::string temp = TempDirectory(step);
+  fs::remove_all(temp);  // left by an interrupted write of the same step
+  fs::create_directories(temp);
+}
+
+void CheckpointStore::WriteFiles(int64_t step, const std::vector<CheckpointFile>& files) const {
+  const std::string temp = TempDirectory(step);
+  for (const CheckpointFile& file : files) {
+    const std::string path = JoinPath(temp, file.name);
+    file.write(path);
+    FsyncFile(path);
+  }
+}
+
+std::string CheckpointStore::Commit(int64_t step) const {
+  const std::string temp = TempDirectory(step);
+  nlohmann::json complete;
+  complete["step"] = step;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(temp)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string path = JoinPath(temp, name);
+    complete["files"][name] = {{"bytes", FileSize(path)}, {"crc32c", FileCrc32c(path)}};
+  }
+  WriteFileAtomic(JoinPath(temp, "COMPLETE"), complete.dump(2));
+  const std::string final_dir = JoinPath(root_, StepName(step));
+  fs::remove_all(final_dir);  // a checkpoint of the same step (re-run after a resume)
+  RenameDurable(temp, final_dir);
+  WriteFileAtomic(JoinPath(root_, "latest"), StepName(step) + "\n");
+  // Keep the newest `keep_last` complete checkpoints.
+  std::vector<std::string> done;
+  for (const auto& entry : fs::directory_iterator(root_)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos)
+      done.push_back(name);
+  }
+  std::sort(done.begin(), done.end());
+  for (size_t i = 0; i + keep_last_ < done.size(); ++i) fs::remove_all(JoinPath(root_, done[i]));
+  return final_dir;
+}
+
+void CheckpointStore::Verify(const std::string& directory) {
+  const std::string complete_path = JoinPath(directory, "COMPLETE");
+  IF_REQUIRE(PathExists(complete_path), directory, ": no COMPLETE marker (interrupted write)");
+  nlohmann::json complete;
+  try {
+    complete = nlohmann::json::parse(ReadFile(complete_path));
+  } catch (const nlohmann::json::exception& e) {
+    IF_FAIL(complete_path, ": unreadable: ", e.what());
+  }
+  IF_REQUIRE(complete.contains("files") && complete["files"].is_object(), complete_path, ": no file list");
+  for (const auto& [name, info] : complete["files"].items()) {
+    const std::string path = JoinPath(directory, name);
+    IF_REQUIRE(PathExists(path), directory, ": file '", name, "' is missing");
+    IF_REQUIRE(FileSize(path) == info.at("bytes").get<int64_t>(), directory, ": file '", name, "' has ",
+               FileSize(path), " bytes, COMPLETE says ", info.at("bytes").get<int64_t>());
+    IF_REQUIRE(FileCrc32c(path) == info.at("crc32c").get<uint32_t>(), directory, ": file '", name,
+               "' fails its checksum");
+  }
+}
+
+int64_t CheckpointStore::StepOf(const std::string& directory) {
+  const std::string name = fs::path(directory).filename().string();
+  long long step = -1;
+  IF_REQUIRE(std::sscanf(name.c_str(), "step-%lld", &step) == 1, "'", directory, "' is not a checkpoint directory");
+  return step;
+}
+
+std::optional<std::string> CheckpointStore::FindLatestComplete() const {
+  if (!PathExists(root_)) return std::nullopt;
+  std::vector<std::string> candidates;
+  for (const auto& entry : fs::directory_iterator(root_)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos)
+      candidates.push_back(entry.path().string());
+  }
+  std::sort(candidates.rbegin(), candidates.rend());  // newest first (zero-padded names)
+  for (const std::string& candidate : candidates) {
+    try {
+      Verify(candidate);
+      return candidate;
+    } catch (const Error& e) {
+      LOG(WARNING) << "skipping checkpoint: " << e.what();
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace instructflip
