@@ -72,6 +72,13 @@ inline std::string CudaDeviceName(int index) {
 #endif
 }
 
+// Whether autocast to `dtype` exists on that device type (LibTorch 1.13's CPU
+// autocast knows only bf16; fp16 on CPU arrived in 2.x).
+inline bool AutocastSupported(const torch::Device& device, torch::ScalarType dtype) {
+  if (device.is_cuda() || dtype == torch::kBFloat16) return true;
+  return dtype == torch::kFloat16 && INSTRUCTFLIP_TORCH_AT_LEAST(2, 3);
+}
+
 // Autocast to `dtype` (bf16/fp16) on `device` for the guard's lifetime, like
 // `with torch.autocast(...)`: matmuls and convolutions run in the low
 // precision, reductions/softmax/losses stay fp32 per ATen's op lists.

@@ -1,0 +1,228 @@
+#include "trainer/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <fstream>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+#include "model/weights.h"
+#include "trainer/checkpoint.h"
+
+namespace instructflip {
+namespace {
+
+torch::ScalarType ParsePrecisionName(const std::string& text) {
+  if (text == "fp32") return torch::kFloat32;
+  if (text == "bf16") return torch::kBFloat16;
+  if (text == "fp16") return torch::kFloat16;
+  IF_FAIL("precision must be fp32, bf16 or fp16, got '", text, "'");
+}
+
+std::string RankFile(int rank) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "rank-%05d.rng", rank);
+  return name;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string run_dir)
+    : options_(std::move(options)),
+      communicator_(communicator),
+      run_dir_(std::move(run_dir)),
+      scaler_(options_.scaler) {
+  const TrainerOptions& o = options_;
+  IF_REQUIRE(o.batch_per_rank >= 1 && o.accumulation >= 1, "batch_per_rank and accumulation must be >= 1");
+  precision_ = ParsePrecisionName(o.precision);
+  // Identical initial replicas: same seed everywhere, then rank 0's values broadcast.
+  torch::manual_seed(o.seed);
+  built_ = BuildModel(o.model);
+  for (const auto& p : built_.model->trainable_parameters()) parameters_.push_back(p);
+  IF_REQUIRE(precision_ == torch::kFloat32 || compat::AutocastSupported(parameters_.front().device(), precision_),
+             "precision ", o.precision, " is not available on ", parameters_.front().device(),
+             " with this LibTorch (CPU autocast supports bf16 only before 2.3); use bf16 or fp32");
+  BroadcastParameters(parameters_, communicator_);
+  CheckParametersConsistent(parameters_, communicator_, "at start");
+  optimizer_ = MakeAdamW(parameters_, o.optimizer);
+  reducer_ = std::make_unique<GradientReducer>(parameters_, communicator_, o.reducer);
+  batcher_ = std::make_unique<InstructionBatcher>(built_.tokenizers.bert, built_.tokenizers.t5, built_.config, o.seed);
+  store_ = Store::Open(o.store);
+  // Dropout and cue noise differ per rank, reproducibly.
+  torch::manual_seed(o.seed * 1000003 + communicator_->rank());
+}
+
+Trainer::~Trainer() = default;
+
+InstructFlipInputs Trainer::MakeInputs(const Batch& batch) {
+  InstructFlipInputs in;
+  in.images = batch.images;
+  in.label = batch.label;
+  SampleTexts texts{batch.label, batch.spoof_type, batch.illumination, batch.environment, batch.camera_quality,
+                    batch.sample_index + loader_state_.epoch * store_->size()};
+  batcher_->Fill(texts, &in);
+  return in;
+}
+
+void Trainer::SaveCheckpoint() {
+  CheckpointStore store(run_dir_, options_.keep_last);
+  const int rank = communicator_->rank();
+  if (rank == 0) store.Begin(step_);
+  communicator_->Barrier();
+  std::vector<CheckpointFile> files;
+  files.push_back({RankFile(rank), [](const std::string& path) {
+                     torch::save(at::detail::getDefaultCPUGenerator().get_state(), path);
+                   }});
+  if (rank == 0) {
+    files.push_back({"model.safetensors", [&](const std::string& path) {
+                       SaveModelWeights(*built_.model, path, {{"config", options_.resolved_config}});
+                     }});
+    files.push_back({"optimizer.pt", [&](const std::string& path) { torch::save(*optimizer_, path); }});
+    files.push_back({"trainer.json", [&](const std::string& path) {
+                       nlohmann::json state{
+                           {"step", step_},
+                           {"loader_epoch", loader_state_.epoch},
+                           {"loader_position", loader_state_.position},
+                           {"loss_scale", scaler_.scale()},
+                           {"loss_scale_good_steps", scaler_.good_steps()},
+                           {"world_size", communicator_->size()},
+                           {"global_batch", int64_t(options_.batch_per_rank) * options_.accumulation *
+                                                communicator_->size()},
+                           {"total_steps", options_.total_steps},
+                           {"model", built_.config.name},
+                           {"config", options_.resolved_config}};
+                       std::ofstream(path) << state.dump(2);
+                     }});
+  }
+  store.WriteFiles(step_, files);
+  communicator_->Barrier();
+  if (rank == 0) LOG(INFO) << "checkpoint " << store.Commit(step_);
+  communicator_->Barrier();
+}
+
+void Trainer::Resume(const std::string& directory) {
+  CheckpointStore::Verify(directory);
+  const nlohmann::json state = nlohmann::json::parse(ReadFile(JoinPath(directory, "trainer.json")));
+  const int64_t global_batch = int64_t(options_.batch_per_rank) * options_.accumulation * communicator_->size();
+  IF_REQUIRE(state.at("global_batch").get<int64_t>() == global_batch, directory, ": the run's global batch was ",
+             state.at("global_batch").get<int64_t>(), " (batch per rank x accumulation x ranks); this launch gives ",
+             global_batch, ". Set accumulation so the global batch stays the same.");
+  IF_REQUIRE(state.at("total_steps").get<int64_t>() == options_.total_steps, directory, ": the run was planned for ",
+             state.at("total_steps").get<int64_t>(), " steps, this launch for ", options_.total_steps);
+  LoadModelWeights(*built_.model, JoinPath(directory, "model.safetensors"));
+  torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"));
+  step_ = state.at("step").get<int64_t>();
+  loader_state_ = {state.at("loader_epoch").get<int64_t>(), state.at("loader_position").get<int64_t>()};
+  scaler_.Restore(state.at("loss_scale").get<double>(), state.at("loss_scale_good_steps").get<int64_t>());
+  const std::string rng = JoinPath(directory, RankFile(communicator_->rank()));
+  if (PathExists(rng)) {  // a new rank after a world-size change keeps its seed-derived stream
+    torch::Tensor generator_state;
+    torch::load(generator_state, rng);
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(generator_state);
+  }
+  CheckParametersConsistent(parameters_, communicator_, "after resuming from " + directory);
+  LOG_IF(INFO, communicator_->rank() == 0) << "resumed from " << directory << " at step " << step_;
+}
+
+TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
+  const TrainerOptions& o = options_;
+  if (resume == "auto") {
+    if (auto latest = CheckpointStore(run_dir_, o.keep_last).FindLatestComplete()) Resume(*latest);
+  } else if (!resume.empty()) {
+    Resume(resume);
+  }
+  const OneCycleSchedule schedule(o.schedule, o.total_steps);
+  LoaderOptions loader_options;
+  loader_options.domains = o.train_domains;
+  loader_options.split = Split::kTrain;
+  loader_options.sampler = {o.sampling, /*shuffle=*/true, o.seed, o.epoch_size};
+  loader_options.batch_size = o.batch_per_rank;
+  loader_options.rank = communicator_->rank();
+  loader_options.world_size = communicator_->size();
+  loader_options.drop_last = true;
+  loader_options.threads = o.loader_threads;
+  loader_options.prefetch = o.prefetch;
+  loader_options.image_size = built_.config.vision.image_size;
+  loader_options.augment.enabled = true;
+  loader_options.pin_memory = compat::PinMemoryAvailable();
+  auto loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
+  const torch::Device device = parameters_.front().device();
+
+  TrainResult result;
+  built_.model->train();
+  std::ofstream metrics;
+  if (communicator_->rank() == 0) metrics.open(JoinPath(run_dir_, "metrics.jsonl"), std::ios::app);
+  const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
+  while (step_ < last) {
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    for (int micro = 0; micro < o.accumulation; ++micro) {
+      // 1. Sample
+      std::optional<Batch> batch = loader->Next();
+      while (!batch) {  // epoch done: the next one continues the global order
+        loader_state_ = {loader_state_.epoch + 1, 0};
+        loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
+        batch = loader->Next();
+      }
+      InstructFlipInputs inputs = MakeInputs(*batch);
+      loader_state_ = batch->state_after;
+      // 2. Forward
+      torch::Tensor loss;
+      {
+        std::optional<compat::AutocastGuard> autocast;
+        if (precision_ != torch::kFloat32) autocast.emplace(device, precision_);
+        loss = built_.model->forward(inputs, /*with_losses=*/true).losses->total / o.accumulation;
+      }
+      // 3. Backward (the reducer communicates on the last micro-step)
+      reducer_->Prepare(/*sync=*/micro == o.accumulation - 1);
+      (precision_ == torch::kFloat16 ? scaler_.Scale(loss) : loss).backward();
+      loss_sum += loss.item<double>();
+    }
+    reducer_->Finalize();
+    // 4. Update
+    bool skip = false;
+    if (precision_ == torch::kFloat16) {
+      torch::Tensor found = torch::tensor({scaler_.UnscaleAndCheck(parameters_) ? 1.0f : 0.0f});
+      communicator_->AllReduce(found, ReduceOp::kSum);  // every rank skips together
+      skip = found.item<float>() > 0;
+      scaler_.Update(skip);
+    }
+    if (o.clip_grad_norm > 0 && !skip) torch::nn::utils::clip_grad_norm_(parameters_, o.clip_grad_norm);
+    const ScheduleValues values = schedule.At(step_);
+    if (!skip) {
+      ApplySchedule(*optimizer_, values);
+      optimizer_->step();
+    } else {
+      ++result.skipped_steps;
+    }
+    optimizer_->zero_grad();
+    ++step_;
+    torch::Tensor mean_loss = torch::tensor({loss_sum});
+    communicator_->AllReduce(mean_loss, ReduceOp::kAverage);
+    result.last_loss = mean_loss.item<double>();
+    if (communicator_->rank() == 0 && (step_ % o.log_every == 0 || step_ == last)) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double images_per_s = double(o.batch_per_rank) * o.accumulation * communicator_->size() / seconds;
+      LOG(INFO) << "step " << step_ << "/" << o.total_steps << " loss " << result.last_loss << " lr " << values.lr
+                << " images/s " << images_per_s << (skip ? " (skipped: inf/nan)" : "");
+      metrics << nlohmann::json{{"step", step_}, {"loss", result.last_loss}, {"lr", values.lr},
+                                {"beta1", values.beta1}, {"loss_scale", scaler_.scale()},
+                                {"images_per_s", images_per_s}, {"skipped", skip}}
+                     .dump()
+              << "\n";
+      metrics.flush();
+    }
+    if (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && step_ < last) SaveCheckpoint();
+  }
+  SaveCheckpoint();
+  result.steps = step_;
+  return result;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,90 @@
+// The training loop of InstructFLIP on one rank of a job (a single process is
+// a job of one). One optimizer step:
+//   1. Sample     one micro-batch per accumulation step from the loader
+//   2. Forward    under autocast (bf16/fp16) or fp32; loss / accumulation
+//   3. Backward   gradient buckets all-reduced during backward (last micro-step)
+//   4. Update     unscale + inf check (fp16), optional clipping, OneCycle lr/beta1, AdamW
+// Checkpoints every `checkpoint_every` steps and at the end; Run("auto")
+// resumes from the newest complete checkpoint with the same global batch and
+// the same global data order, even on another world size.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataio/loader.h"
+#include "dist/communicator.h"
+#include "dist/reducer.h"
+#include "model/build.h"
+#include "model/instruction_batch.h"
+#include "trainer/loss_scaler.h"
+#include "trainer/one_cycle.h"
+#include "trainer/optimizer.h"
+
+namespace instructflip {
+
+struct TrainerOptions {
+  ModelConfig model;
+  std::string store;                       // meta-domain store directory
+  std::vector<std::string> train_domains;  // empty: every domain
+  SamplingMode sampling = SamplingMode::kBalanced;
+  int64_t epoch_size = 0;                  // samples per epoch (0: eligible samples)
+  int loader_threads = 2;
+  int prefetch = 4;
+  int batch_per_rank = 24;
+  int accumulation = 10;                   // micro-steps per optimizer step
+  int64_t total_steps = 100;               // optimizer steps (the OneCycle length)
+  std::string precision = "fp32";          // fp32 | bf16 | fp16
+  OptimizerOptions optimizer;
+  OneCycleOptions schedule;
+  LossScalerOptions scaler;
+  double clip_grad_norm = 0;               // 0: none (the paper)
+  int64_t checkpoint_every = 0;            // 0: only at the end
+  int keep_last = 3;
+  int64_t log_every = 10;
+  uint64_t seed = 2;
+  ReducerOptions reducer;
+  std::string resolved_config;             // the run's configuration text, saved with checkpoints
+};
+
+struct TrainResult {
+  int64_t steps = 0;        // optimizer steps done in total (including before a resume)
+  double last_loss = 0;     // mean total loss of the last step
+  int64_t skipped_steps = 0;  // fp16 steps skipped for inf/nan
+};
+
+class Trainer {
+ public:
+  Trainer(TrainerOptions options, Communicator* communicator, std::string run_dir);
+  ~Trainer();
+
+  // resume: "" starts fresh, "auto" takes the newest complete checkpoint (fresh
+  // if none), anything else is a checkpoint directory. Stops after
+  // `stop_after` total steps if >= 0 (tests: a run cut short).
+  TrainResult Run(const std::string& resume, int64_t stop_after = -1);
+
+  InstructFlip& model() { return built_.model; }
+  const std::vector<torch::Tensor>& parameters() const { return parameters_; }
+
+ private:
+  void Resume(const std::string& directory);
+  void SaveCheckpoint();
+  InstructFlipInputs MakeInputs(const Batch& batch);
+
+  TrainerOptions options_;
+  Communicator* communicator_;
+  std::string run_dir_;
+  BuiltModel built_;
+  std::vector<torch::Tensor> parameters_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<InstructionBatcher> batcher_;
+  std::shared_ptr<const Store> store_;
+  DynamicLossScaler scaler_;
+  torch::ScalarType precision_ = torch::kFloat32;
+  int64_t step_ = 0;
+  LoaderState loader_state_;
+};
+
+}  // namespace instructflip
