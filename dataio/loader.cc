@@ -36,7 +36,11 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
   const int64_t global = static_cast<int64_t>(o.batch_size) * o.world_size;
   IF_REQUIRE(start_.position >= 0 && start_.position <= length, "loader position ", start_.position,
              " is outside epoch ", start_.epoch, " of ", length, " samples");
-  const int64_t remaining = length - start_.position;
+  const int64_t multiple = o.drop_multiple > 0 ? o.drop_multiple : global;
+  IF_REQUIRE(multiple % global == 0, "loader: drop_multiple ", multiple, " is not a multiple of batch x world size ",
+             global);
+  usable_length_ = o.drop_last ? length / multiple * multiple : length;
+  const int64_t remaining = std::max<int64_t>(0, usable_length_ - start_.position);
   num_batches_ = o.drop_last ? remaining / global : (remaining + global - 1) / global;
 
   for (int t = 0; t < o.threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });
@@ -170,7 +174,7 @@ Batch Loader::BuildBatch(int64_t k) {
 
   // Resume point: the next global batch, or the next epoch if none is left.
   const int64_t next = batch_start + global;
-  const bool epoch_done = o.drop_last ? next + global > length : next >= length;
+  const bool epoch_done = o.drop_last ? next + global > usable_length_ : next >= length;
   batch.state_after = epoch_done ? LoaderState{start_.epoch + 1, 0} : LoaderState{start_.epoch, next};
   return batch;
 }

@@ -5,8 +5,8 @@
 // G = batch_size x world_size consecutive positions; rank r takes positions
 // [p + r*B, p + (r+1)*B). Resuming from LoaderState{epoch, position} on any
 // world size continues the same global sequence.
-// Tail rule: with drop_last (training) the last partial global batch
-// (fewer than G samples left) is dropped; without it (evaluation) it is padded:
+// Tail rule: with drop_last (training) the epoch is cut to a multiple of
+// `drop_multiple` (default G) and the rest dropped; without it (evaluation) it is padded:
 // positions past the end come back with valid = false, so across ranks every
 // sample of the epoch is returned exactly once with valid = true.
 //
@@ -42,6 +42,10 @@ struct LoaderOptions {
   int rank = 0;
   int world_size = 1;
   bool drop_last = true;
+  // With drop_last the epoch is cut to a multiple of this many samples; 0 means
+  // batch_size x world_size. A trainer passes its optimizer step's global batch
+  // (x accumulation), so where an epoch ends does not depend on the world size.
+  int64_t drop_multiple = 0;
   int threads = 4;
   int prefetch = 4;                  // batches built ahead (at least `threads` are in flight)
   int image_size = 0;                // output side; 0 = the store's image size
@@ -104,6 +108,7 @@ class Loader {
   int image_size_ = 0;
   std::vector<int64_t> eligible_;
   std::vector<int64_t> order_;
+  int64_t usable_length_ = 0;  // positions of the epoch this loader serves
   int64_t num_batches_ = 0;
 
   std::mutex mutex_;

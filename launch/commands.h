@@ -19,6 +19,14 @@ struct Command {
 
 // Registered in the order `instructflip help` lists them.
 std::vector<Command> DataCommands();   // synth, ingest, store
+std::vector<Command> TrainCommands();  // train
 std::vector<Command> BenchCommands();  // bench
+
+// Exit code of a run stopped by SIGUSR1/SIGTERM after its checkpoint: the job
+// should be requeued and resumed (slurm/train.sbatch does).
+inline constexpr int kExitRequeue = 3;
+
+// The `--set key=value` arguments of this invocation (repeatable; collected by main).
+const std::vector<std::string>& SetOverrides();
 
 }  // namespace instructflip::launch

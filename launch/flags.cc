@@ -24,3 +24,6 @@ DEFINE_bool(json, false, "print machine-readable JSON");
 DEFINE_string(model, "tiny", "model config: tiny | base | path to a YAML file");
 DEFINE_int32(steps, 5, "bench step: timed steps (after one warm-up step)");
 DEFINE_string(precision, "fp32", "fp32 | bf16 | fp16");
+DEFINE_string(config, "", "train: configuration YAML (configs/train/*.yaml)");
+DEFINE_string(run_dir, "", "train: run directory (checkpoints, metrics, resolved config)");
+DEFINE_string(resume, "auto", "train: auto (newest complete checkpoint, else fresh), a checkpoint directory, or '' for fresh");

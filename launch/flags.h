@@ -29,3 +29,6 @@ DECLARE_bool(json);
 DECLARE_string(model);
 DECLARE_int32(steps);
 DECLARE_string(precision);
+DECLARE_string(config);
+DECLARE_string(run_dir);
+DECLARE_string(resume);

@@ -17,7 +17,8 @@ using instructflip::launch::Command;
 
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
-  for (auto group : {instructflip::launch::DataCommands(), instructflip::launch::BenchCommands()})
+  for (auto group : {instructflip::launch::DataCommands(), instructflip::launch::TrainCommands(),
+                     instructflip::launch::BenchCommands()})
     all.insert(all.end(), group.begin(), group.end());
   return all;
 }
@@ -43,6 +44,8 @@ void CheckFlags(const Command& command) {
   }
 }
 
+std::vector<std::string> g_set_overrides;
+
 std::string NormaliseFlagName(std::string arg) {
   if (arg.rfind("--", 0) != 0) return arg;
   const size_t end = std::min(arg.find('='), arg.size());
@@ -51,6 +54,8 @@ std::string NormaliseFlagName(std::string arg) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& instructflip::launch::SetOverrides() { return g_set_overrides; }
 
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
@@ -68,8 +73,18 @@ int main(int argc, char** argv) {
   }
   // Drop the subcommand so gflags sees `instructflip [args] --flags`, and accept
   // `--per-domain` as well as gflags' `--per_domain`.
+  // --set is repeatable, which gflags cannot express: collect it here.
   std::vector<std::string> storage;
-  for (int i = 2; i < argc; ++i) storage.push_back(NormaliseFlagName(argv[i]));
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--set" && i + 1 < argc) {
+      g_set_overrides.push_back(argv[++i]);
+    } else if (arg.rfind("--set=", 0) == 0) {
+      g_set_overrides.push_back(arg.substr(6));
+    } else {
+      storage.push_back(NormaliseFlagName(arg));
+    }
+  }
   std::vector<char*> rest{argv[0]};
   for (std::string& arg : storage) rest.push_back(arg.data());
   int rest_argc = static_cast<int>(rest.size());

@@ -37,6 +37,23 @@ void YamlSection::Read(const std::string& key, double* out) { ReadScalar(key, ou
 void YamlSection::Read(const std::string& key, bool* out) { ReadScalar(key, out, "boolean"); }
 void YamlSection::Read(const std::string& key, std::string* out) { ReadScalar(key, out, "string"); }
 
+void YamlSection::Read(const std::string& key, std::vector<std::string>* out) {
+  known_.insert(key);
+  if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) return;
+  const YAML::Node value = node_[key];
+  IF_REQUIRE(value.IsSequence(), file_, ": '", Where(key), "' must be a list");
+  out->clear();
+  for (const auto& item : value) {
+    IF_REQUIRE(item.IsScalar(), file_, ": '", Where(key), "' must be a list of strings");
+    out->push_back(item.as<std::string>());
+  }
+}
+
+YAML::Node YamlSection::Raw(const std::string& key) {
+  known_.insert(key);
+  return node_.IsMap() ? node_[key] : YAML::Node();
+}
+
 void YamlSection::RejectUnknownKeys() const {
   if (!node_.IsMap()) return;
   for (const auto& item : node_) {

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -20,6 +21,9 @@ class YamlSection {
   void Read(const std::string& key, double* out);
   void Read(const std::string& key, bool* out);
   void Read(const std::string& key, std::string* out);
+  void Read(const std::string& key, std::vector<std::string>* out);  // a list of strings
+  // The raw node under `key` (undefined if absent), for values of several shapes.
+  YAML::Node Raw(const std::string& key);
   // Errors if the mapping has a key that no Read/Section asked for.
   void RejectUnknownKeys() const;
 

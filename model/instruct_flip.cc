@@ -49,7 +49,7 @@ std::vector<torch::Tensor> InstructFlipImpl::trainable_parameters() {
 }
 
 torch::Tensor InstructFlipImpl::LanguageModelLoss(const torch::Tensor& query_states, const TokenBatch& question,
-                                                  const torch::Tensor& answer) {
+                                                  const torch::Tensor& answer, double normalizer) {
   // Only rows whose answer is known take part (the reference drops "No GT" rows).
   const torch::Tensor rows = answer.ne(-100).any(1).nonzero().squeeze(1);
   if (rows.numel() == 0) return query_states.sum() * 0.0;
@@ -59,7 +59,7 @@ torch::Tensor InstructFlipImpl::LanguageModelLoss(const torch::Tensor& query_sta
   const torch::Tensor keep = torch::cat(
       {torch::ones({rows.size(0), projected.size(1)}, question.keep.options()), question.keep.index_select(0, rows)}, 1);
   const torch::Tensor encoded = t5_model->Encode(inputs, keep);
-  return t5_model->LanguageModelLoss(encoded, keep, answer.index_select(0, rows));
+  return t5_model->LanguageModelLoss(encoded, keep, answer.index_select(0, rows), normalizer);
 }
 
 torch::Tensor InstructFlipImpl::GenerateAnswers(const torch::Tensor& query_states, const TokenBatch& question_t5,
@@ -117,9 +117,11 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
     // 3. Language branch: frozen T5 answers the questions (or 11-way heads in no_llm).
     if (with_losses) {
       if (!t5_model.is_empty()) {
-        losses.content_lm = LanguageModelLoss(out.content_queries, in.content_question_t5, in.content_answer_t5);
+        losses.content_lm = LanguageModelLoss(out.content_queries, in.content_question_t5, in.content_answer_t5,
+                                              in.content_lm_tokens);
         if (c.has_style_branch())
-          losses.style_lm = LanguageModelLoss(out.style_queries, in.style_question_t5, in.style_answer_t5);
+          losses.style_lm =
+              LanguageModelLoss(out.style_queries, in.style_question_t5, in.style_answer_t5, in.style_lm_tokens);
       } else {
         const auto ignore = F::CrossEntropyFuncOptions().ignore_index(-100);
         losses.content_lm = F::cross_entropy(content_head(out.content_queries.select(1, 0)).to(torch::kFloat32),
@@ -135,7 +137,8 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
       // Spoof samples' patch tokens get noise, so the cue map must explain
       // spoofing from perturbed evidence; the class token stays clean.
       const torch::Tensor spoof = in.label.to(patches.scalar_type()).view({B, 1, 1});
-      patches = patches + torch::randn_like(patches) * (c.cue_noise_weight * spoof);
+      const torch::Tensor noise = in.cue_noise.defined() ? in.cue_noise.to(patches.options()) : torch::randn_like(patches);
+      patches = patches + noise * (c.cue_noise_weight * spoof);
     }
     // 5. Heads: classifier on the class token, cue map on the patch grid.
     out.logits = cls_layer(fused.select(1, 0));

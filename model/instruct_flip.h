@@ -41,6 +41,11 @@ struct InstructFlipInputs {
   torch::Tensor style_answer_t5;
   torch::Tensor content_class;           // (B,) int64 for no_llm / mc heads, -100 unknown
   torch::Tensor style_class;
+  // Optional, for results that do not depend on how a global batch is split
+  // over ranks and micro-steps (the trainer sets them):
+  torch::Tensor cue_noise;               // (B, P, W) standard normal noise per sample, keyed by sample
+  double content_lm_tokens = 0;          // labelled answer tokens in the global batch: the LM
+  double style_lm_tokens = 0;            // losses become token sums / these (0: per-batch means)
 };
 
 struct InstructFlipLosses {
@@ -86,7 +91,7 @@ class InstructFlipImpl : public torch::nn::Module {
 
  private:
   torch::Tensor LanguageModelLoss(const torch::Tensor& query_states, const TokenBatch& question,
-                                  const torch::Tensor& answer);
+                                  const torch::Tensor& answer, double normalizer);
   ModelConfig config_;
 };
 TORCH_MODULE(InstructFlip);

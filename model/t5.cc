@@ -175,16 +175,19 @@ torch::Tensor T5ModelImpl::Decode(const torch::Tensor& decoder_input_ids, const 
 }
 
 torch::Tensor T5ModelImpl::LanguageModelLoss(const torch::Tensor& encoder_out, const torch::Tensor& encoder_keep,
-                                             const torch::Tensor& labels) {
+                                             const torch::Tensor& labels, double normalizer) {
   const torch::Tensor valid = labels.ne(-100);
   // Decoder inputs: labels shifted right, starting from pad (T5's decoder start).
   torch::Tensor inputs = torch::zeros_like(labels);
   inputs.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1).clamp_min(0));
   const torch::Tensor logits = Decode(inputs, valid.to(torch::kLong), encoder_out, encoder_keep);
   if (valid.sum().item<int64_t>() == 0) return logits.sum() * 0.0;  // nothing to learn, keep the graph
-  return torch::nn::functional::cross_entropy(
-      logits.to(torch::kFloat32).reshape({-1, logits.size(-1)}), labels.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  namespace F = torch::nn::functional;
+  auto options = F::CrossEntropyFuncOptions().ignore_index(-100);
+  if (normalizer > 0) options = options.reduction(torch::kSum);
+  const torch::Tensor loss =
+      F::cross_entropy(logits.to(torch::kFloat32).reshape({-1, logits.size(-1)}), labels.reshape({-1}), options);
+  return normalizer > 0 ? loss / normalizer : loss;
 }
 
 torch::Tensor T5ModelImpl::GenerateGreedy(const torch::Tensor& encoder_out, const torch::Tensor& encoder_keep,

@@ -107,9 +107,11 @@ class T5ModelImpl : public torch::nn::Module {
   // Teacher-forced decoder: decoder_input_ids, decoder_keep (B, T). Returns logits (B, T, vocab).
   torch::Tensor Decode(const torch::Tensor& decoder_input_ids, const torch::Tensor& decoder_keep,
                        const torch::Tensor& encoder_out, const torch::Tensor& encoder_keep);
-  // Mean token cross-entropy of `labels` (B, T), -100 ignored, decoder inputs = labels shifted right.
+  // Token cross-entropy of `labels` (B, T), -100 ignored, decoder inputs = labels
+  // shifted right: the mean over the labelled tokens, or their sum divided by
+  // `normalizer` when it is > 0 (a count over the whole global batch).
   torch::Tensor LanguageModelLoss(const torch::Tensor& encoder_out, const torch::Tensor& encoder_keep,
-                                  const torch::Tensor& labels);
+                                  const torch::Tensor& labels, double normalizer = 0);
   // Greedy decoding with a key/value cache; stops at </s> (all rows) or max_new_tokens.
   // Returns (B, <= max_new_tokens) token ids, padded with pad (0) after </s>.
   torch::Tensor GenerateGreedy(const torch::Tensor& encoder_out, const torch::Tensor& encoder_keep,

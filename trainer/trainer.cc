@@ -10,6 +10,7 @@
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
+#include "dataio/rng.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 
@@ -65,6 +66,19 @@ InstructFlipInputs Trainer::MakeInputs(const Batch& batch) {
   SampleTexts texts{batch.label, batch.spoof_type, batch.illumination, batch.environment, batch.camera_quality,
                     batch.sample_index + loader_state_.epoch * store_->size()};
   batcher_->Fill(texts, &in);
+  const ModelConfig& c = built_.config;
+  if (c.cue_noise_weight > 0 && (c.variant == Variant::kFull || c.variant == Variant::kNoLlm)) {
+    // Cue noise keyed by sample (not by rank): a global batch split over any
+    // number of ranks gets the same noise.
+    const int64_t grid = c.vision.image_size / c.vision.patch_size, B = batch.label.size(0);
+    in.cue_noise = torch::empty({B, grid * grid, c.vision.width});
+    for (int64_t j = 0; j < B; ++j) {
+      const uint64_t key = HashKeys({options_.seed, static_cast<uint64_t>(loader_state_.epoch),
+                                     static_cast<uint64_t>(batch.sample_index[j].item<int64_t>()), 0x637565});
+      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(key);
+      in.cue_noise[j].copy_(torch::randn({grid * grid, c.vision.width}, generator, torch::TensorOptions()));
+    }
+  }
   return in;
 }
 
@@ -146,6 +160,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   loader_options.rank = communicator_->rank();
   loader_options.world_size = communicator_->size();
   loader_options.drop_last = true;
+  loader_options.drop_multiple = int64_t(o.batch_per_rank) * o.accumulation * communicator_->size();
   loader_options.threads = o.loader_threads;
   loader_options.prefetch = o.prefetch;
   loader_options.image_size = built_.config.vision.image_size;
@@ -162,16 +177,31 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   while (step_ < last) {
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
+    // 1. Sample the whole accumulation window, then count the labelled answer
+    //    tokens of the global batch: the LM losses are token means over the
+    //    global batch, whatever the split over ranks and micro-steps.
+    std::vector<InstructFlipInputs> window;
+    torch::Tensor tokens = torch::zeros({2}, torch::kFloat64);
     for (int micro = 0; micro < o.accumulation; ++micro) {
-      // 1. Sample
       std::optional<Batch> batch = loader->Next();
       while (!batch) {  // epoch done: the next one continues the global order
         loader_state_ = {loader_state_.epoch + 1, 0};
         loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
         batch = loader->Next();
       }
-      InstructFlipInputs inputs = MakeInputs(*batch);
+      window.push_back(MakeInputs(*batch));
       loader_state_ = batch->state_after;
+      tokens[0] += window.back().content_answer_t5.ne(-100).sum().item<double>();
+      tokens[1] += window.back().style_answer_t5.ne(-100).sum().item<double>();
+    }
+    communicator_->AllReduce(tokens, ReduceOp::kSum);
+    // Each micro-step's loss is divided by the accumulation and averaged over
+    // ranks afterwards: undo both for the token sums.
+    const double parts = double(o.accumulation) * communicator_->size();
+    for (int micro = 0; micro < o.accumulation; ++micro) {
+      InstructFlipInputs& inputs = window[micro];
+      inputs.content_lm_tokens = std::max(1.0, tokens[0].item<double>()) / parts;
+      inputs.style_lm_tokens = std::max(1.0, tokens[1].item<double>()) / parts;
       // 2. Forward
       torch::Tensor loss;
       {
@@ -219,6 +249,14 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       metrics.flush();
     }
     if (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && step_ < last) SaveCheckpoint();
+    // A signal on any rank stops every rank at this same step.
+    torch::Tensor stop = torch::tensor({o.stop_requested != nullptr && o.stop_requested->load() ? 1.0f : 0.0f});
+    communicator_->AllReduce(stop, ReduceOp::kSum);
+    if (stop.item<float>() > 0 && step_ < last) {
+      LOG_IF(INFO, communicator_->rank() == 0) << "stop requested: checkpointing at step " << step_;
+      result.interrupted = true;
+      break;
+    }
   }
   SaveCheckpoint();
   result.steps = step_;

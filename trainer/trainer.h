@@ -1,14 +1,20 @@
 // The training loop of InstructFLIP on one rank of a job (a single process is
 // a job of one). One optimizer step:
-//   1. Sample     one micro-batch per accumulation step from the loader
+//   1. Sample     the accumulation window's micro-batches; count the global
+//                 batch's answer tokens (one all-reduce) so the LM losses are
+//                 token means over the global batch, as one process would compute
 //   2. Forward    under autocast (bf16/fp16) or fp32; loss / accumulation
 //   3. Backward   gradient buckets all-reduced during backward (last micro-step)
 //   4. Update     unscale + inf check (fp16), optional clipping, OneCycle lr/beta1, AdamW
 // Checkpoints every `checkpoint_every` steps and at the end; Run("auto")
 // resumes from the newest complete checkpoint with the same global batch and
-// the same global data order, even on another world size.
+// the same global data order, even on another world size. With dropout off,
+// results do not depend on the split of the global batch over ranks and
+// micro-steps (cue noise is keyed by sample); the reference (DDP) averages
+// per-rank token means instead, which weights ranks by luck of answer lengths.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,12 +52,16 @@ struct TrainerOptions {
   uint64_t seed = 2;
   ReducerOptions reducer;
   std::string resolved_config;             // the run's configuration text, saved with checkpoints
+  // Set asynchronously (SIGUSR1/SIGTERM handler) to stop at the next step
+  // boundary: all ranks agree on the step, checkpoint and return.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 struct TrainResult {
   int64_t steps = 0;        // optimizer steps done in total (including before a resume)
   double last_loss = 0;     // mean total loss of the last step
   int64_t skipped_steps = 0;  // fp16 steps skipped for inf/nan
+  bool interrupted = false;   // stopped by stop_requested (checkpoint written)
 };
 
 class Trainer {

@@ -82,6 +82,19 @@ TEST_F(LoaderTest, DropLastDropsOnlyTheShortTail) {
   }
 }
 
+TEST_F(LoaderTest, DropMultipleCutsTheEpochWhereverTheWorldSize) {
+  // 37 samples, optimizer steps of 12: the epoch ends after 36 for 1 or 3 ranks of 4.
+  for (int world : {1, 3}) {
+    LoaderOptions o = Options(4, 0, world, true);
+    o.drop_multiple = 12;
+    Loader loader(store_, o);
+    EXPECT_EQ(loader.batches_in_epoch(), 36 / (4 * world)) << world;
+  }
+  LoaderOptions bad = Options(4, 0, 2, true);
+  bad.drop_multiple = 12;  // not a multiple of 4 x 2
+  EXPECT_THROW(Loader(store_, bad), Error);
+}
+
 TEST_F(LoaderTest, PaddingIsMarkedInvalid) {
   Loader loader(store_, Options(8, 1, 2, false));  // G = 16: 37 = 2*16 + 5
   std::vector<Batch> batches;

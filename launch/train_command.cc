@@ -1,0 +1,70 @@
+// instructflip train: one rank of a training job (mpirun, srun or alone).
+// SIGUSR1/SIGTERM (Slurm's pre-emption warning, scancel) make every rank stop
+// at the same step, checkpoint and exit with kExitRequeue so a requeued job
+// resumes with --resume auto. A failure on one rank aborts the whole job
+// (MPI_Abort) instead of leaving the others waiting.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "dataio/check.h"
+#include "dataio/file_util.h"
+#include "dist/mpi_communicator.h"
+#include "dist/mpi_runtime.h"
+#include "launch/commands.h"
+#include "launch/flags.h"
+#include "launch/train_config_yaml.h"
+#include "trainer/trainer.h"
+
+namespace instructflip::launch {
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+void RequestStop(int) { g_stop_requested.store(true); }
+
+int RunTrain(const std::vector<std::string>& args) {
+  IF_REQUIRE(args.empty(), "train takes no positional arguments");
+  IF_REQUIRE(!FLAGS_config.empty(), "train: --config FILE is required");
+  IF_REQUIRE(!FLAGS_run_dir.empty(), "train: --run-dir DIR is required");
+  TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
+  const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
+  std::unique_ptr<Communicator> communicator =
+      world.size > 1 ? std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
+                           MPI_COMM_WORLD, std::chrono::seconds(config.communication_timeout_s)))
+                     : MakeSingleProcessCommunicator();
+  std::signal(SIGUSR1, RequestStop);
+  std::signal(SIGTERM, RequestStop);
+  config.trainer.stop_requested = &g_stop_requested;
+  try {
+    if (world.rank == 0) {
+      std::filesystem::create_directories(FLAGS_run_dir);
+      WriteFileAtomic(JoinPath(FLAGS_run_dir, "config.yaml"), config.resolved_yaml);
+    }
+    communicator->Barrier();
+    Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
+    const TrainResult result = trainer.Run(FLAGS_resume);
+    if (world.rank == 0)
+      std::cout << "train: " << (result.interrupted ? "stopped" : "finished") << " at step " << result.steps
+                << ", loss " << result.last_loss << ", run directory " << FLAGS_run_dir << "\n";
+    return result.interrupted ? kExitRequeue : 0;
+  } catch (const std::exception& e) {
+    if (world.size == 1) throw;
+    std::cerr << "instructflip train: rank " << world.rank << " of " << world.size << ": error: " << e.what()
+              << "\n";
+    MPI_Abort(MPI_COMM_WORLD, 2);  // the other ranks must not wait for this one
+    return 2;
+  }
+}
+
+}  // namespace
+
+std::vector<Command> TrainCommands() {
+  return {{"train",
+           "train --config FILE --run-dir DIR [--resume auto|CHECKPOINT_DIR] [--set key.path=value ...]\n"
+           "      (under mpirun -np N or srun for N ranks)",
+           "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
+           {"config", "run_dir", "resume"},
+           RunTrain}};
+}
+
+}  // namespace instructflip::launch

@@ -1,0 +1,132 @@
+#include "launch/train_config_yaml.h"
+
+#include "dataio/check.h"
+#include "launch/config_paths.h"
+#include "launch/model_config_yaml.h"
+#include "launch/yaml_reader.h"
+
+namespace instructflip::launch {
+namespace {
+
+// Sets node[a][b]... = value for "a.b=value".
+void ApplyOverride(YAML::Node root, const std::string& assignment) {
+  const size_t equals = assignment.find('=');
+  IF_REQUIRE(equals != std::string::npos && equals > 0, "--set expects key.path=value, got '", assignment, "'");
+  const std::string path = assignment.substr(0, equals);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(equals + 1));
+  } catch (const YAML::Exception& e) {
+    IF_FAIL("--set ", path, ": value is not valid YAML: ", e.what());
+  }
+  std::vector<std::string> keys;
+  for (size_t start = 0; start <= path.size();) {
+    const size_t dot = std::min(path.find('.', start), path.size());
+    keys.push_back(path.substr(start, dot - start));
+    start = dot + 1;
+  }
+  // yaml-cpp nodes are handles: walk down, creating mappings as needed.
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    YAML::Node child = chain.back()[keys[i]];
+    IF_REQUIRE(!child.IsDefined() || child.IsNull() || child.IsMap(), "--set ", path, ": '", keys[i],
+               "' is not a mapping");
+    chain.push_back(child);
+  }
+  chain.back()[keys.back()] = value;
+}
+
+}  // namespace
+
+TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node root = LoadYamlFile(path);
+  for (const std::string& assignment : overrides) ApplyOverride(root, assignment);
+
+  TrainConfig config;
+  TrainerOptions& t = config.trainer;
+  YamlSection top(root, path, "");
+  // model: a name in configs/model, a path, or an inline mapping.
+  const YAML::Node model_node = top.Raw("model");
+  IF_REQUIRE(model_node.IsDefined() && !model_node.IsNull(), path, ": missing key 'model'");
+  if (model_node.IsScalar()) {
+    const std::string model_path = ResolveModelConfigPath(model_node.as<std::string>());
+    t.model = LoadModelConfig(model_path);
+  } else {
+    t.model = ParseModelConfig(model_node, path, "model");
+  }
+
+  YamlSection data = top.Section("data");
+  data.Read("store", &t.store);
+  IF_REQUIRE(!t.store.empty(), path, ": missing key 'data.store'");
+  std::string sampling = "balanced";
+  data.Read("sampling", &sampling);
+  t.sampling = ParseSamplingMode(sampling);
+  data.Read("train_domains", &t.train_domains);
+  int epoch_size = 0;
+  data.Read("epoch_size", &epoch_size);
+  t.epoch_size = epoch_size;
+  data.Read("loader_threads", &t.loader_threads);
+  data.Read("prefetch", &t.prefetch);
+  data.RejectUnknownKeys();
+
+  YamlSection optimizer = top.Section("optimizer");
+  optimizer.Read("weight_decay", &t.optimizer.weight_decay);
+  optimizer.Read("beta2", &t.optimizer.beta2);
+  optimizer.Read("eps", &t.optimizer.eps);
+  optimizer.RejectUnknownKeys();
+
+  YamlSection schedule = top.Section("schedule");
+  schedule.Read("max_lr", &t.schedule.max_lr);
+  schedule.Read("pct_start", &t.schedule.pct_start);
+  schedule.Read("div_factor", &t.schedule.div_factor);
+  schedule.Read("final_div_factor", &t.schedule.final_div_factor);
+  schedule.Read("base_momentum", &t.schedule.base_momentum);
+  schedule.Read("max_momentum", &t.schedule.max_momentum);
+  schedule.Read("cycle_momentum", &t.schedule.cycle_momentum);
+  schedule.RejectUnknownKeys();
+
+  int total_steps = static_cast<int>(t.total_steps);
+  top.Read("total_steps", &total_steps);
+  t.total_steps = total_steps;
+  top.Read("batch_per_rank", &t.batch_per_rank);
+  top.Read("accumulation", &t.accumulation);
+  top.Read("precision", &t.precision);
+  top.Read("clip_grad_norm", &t.clip_grad_norm);
+  int log_every = static_cast<int>(t.log_every);
+  top.Read("log_every", &log_every);
+  t.log_every = log_every;
+  int seed = static_cast<int>(t.seed);
+  top.Read("seed", &seed);
+  t.seed = static_cast<uint64_t>(seed);
+
+  YamlSection checkpoint = top.Section("checkpoint");
+  int every = 0;
+  checkpoint.Read("every", &every);
+  t.checkpoint_every = every;
+  checkpoint.Read("keep_last", &t.keep_last);
+  checkpoint.RejectUnknownKeys();
+
+  YamlSection dist = top.Section("dist");
+  double bucket_mb = 25, first_bucket_mb = 1;
+  dist.Read("bucket_mb", &bucket_mb);
+  dist.Read("first_bucket_mb", &first_bucket_mb);
+  dist.Read("overlap", &t.reducer.overlap);
+  dist.Read("timeout_s", &config.communication_timeout_s);
+  dist.RejectUnknownKeys();
+  t.reducer.bucket_bytes = static_cast<int64_t>(bucket_mb * (1 << 20));
+  t.reducer.first_bucket_bytes = static_cast<int64_t>(first_bucket_mb * (1 << 20));
+  top.RejectUnknownKeys();
+
+  IF_REQUIRE(t.batch_per_rank >= 1, path, ": 'batch_per_rank' must be >= 1, got ", t.batch_per_rank);
+  IF_REQUIRE(t.accumulation >= 1, path, ": 'accumulation' must be >= 1, got ", t.accumulation);
+  IF_REQUIRE(t.total_steps >= 2, path, ": 'total_steps' must be >= 2, got ", t.total_steps);
+  IF_REQUIRE(config.communication_timeout_s >= 1, path, ": 'dist.timeout_s' must be >= 1");
+
+  YAML::Node resolved = YAML::Clone(root);
+  resolved["model"] = ModelConfigToYaml(t.model);
+  config.resolved_yaml = YAML::Dump(resolved) + "\n";
+  t.resolved_config = config.resolved_yaml;
+  return config;
+}
+
+}  // namespace instructflip::launch
