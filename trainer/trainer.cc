@@ -3,7 +3,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +16,7 @@
 #include "dataio/rng.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
+#include "trainer/event_writer.h"
 
 namespace instructflip {
 namespace {
@@ -172,23 +176,33 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   TrainResult result;
   built_.model->train();
   std::ofstream metrics;
-  if (communicator_->rank() == 0) metrics.open(JoinPath(run_dir_, "metrics.jsonl"), std::ios::app);
+  std::unique_ptr<TensorBoardWriter> events;
+  if (communicator_->rank() == 0) {
+    std::filesystem::create_directories(run_dir_);
+    metrics.open(JoinPath(run_dir_, "metrics.jsonl"), std::ios::app);
+    events = std::make_unique<TensorBoardWriter>(run_dir_);
+  }
+  const auto run_start = std::chrono::steady_clock::now();
+  const int64_t first_step = step_;
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
   while (step_ < last) {
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
+    double loss_sum = 0, data_seconds = 0;
+    std::map<std::string, double> terms;  // this rank's loss terms, averaged over the window
     // 1. Sample the whole accumulation window, then count the labelled answer
     //    tokens of the global batch: the LM losses are token means over the
     //    global batch, whatever the split over ranks and micro-steps.
     std::vector<InstructFlipInputs> window;
     torch::Tensor tokens = torch::zeros({2}, torch::kFloat64);
     for (int micro = 0; micro < o.accumulation; ++micro) {
+      const auto wait_start = std::chrono::steady_clock::now();
       std::optional<Batch> batch = loader->Next();
       while (!batch) {  // epoch done: the next one continues the global order
         loader_state_ = {loader_state_.epoch + 1, 0};
         loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
         batch = loader->Next();
       }
+      data_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
       window.push_back(MakeInputs(*batch));
       loader_state_ = batch->state_after;
       tokens[0] += window.back().content_answer_t5.ne(-100).sum().item<double>();
@@ -207,7 +221,13 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       {
         std::optional<compat::AutocastGuard> autocast;
         if (precision_ != torch::kFloat32) autocast.emplace(device, precision_);
-        loss = built_.model->forward(inputs, /*with_losses=*/true).losses->total / o.accumulation;
+        const InstructFlipLosses losses = *built_.model->forward(inputs, /*with_losses=*/true).losses;
+        loss = losses.total / o.accumulation;
+        for (const auto& [name, term] : {std::pair<const char*, torch::Tensor>{"content_lm", losses.content_lm},
+                                         {"style_lm", losses.style_lm},
+                                         {"classification", losses.classification},
+                                         {"cue", losses.cue}})
+          if (term.defined()) terms[name] += term.item<double>() / o.accumulation;
       }
       // 3. Backward (the reducer communicates on the last micro-step)
       reducer_->Prepare(/*sync=*/micro == o.accumulation - 1);
@@ -223,6 +243,10 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       skip = found.item<float>() > 0;
       scaler_.Update(skip);
     }
+    double grad_norm = 0;
+    for (const torch::Tensor& p : parameters_)
+      if (p.grad().defined()) grad_norm += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+    grad_norm = std::sqrt(grad_norm);
     if (o.clip_grad_norm > 0 && !skip) torch::nn::utils::clip_grad_norm_(parameters_, o.clip_grad_norm);
     const ScheduleValues values = schedule.At(step_);
     if (!skip) {
@@ -239,14 +263,26 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     if (communicator_->rank() == 0 && (step_ % o.log_every == 0 || step_ == last)) {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double images_per_s = double(o.batch_per_rank) * o.accumulation * communicator_->size() / seconds;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+      const double eta = elapsed / double(step_ - first_step) * double(o.total_steps - step_);
       LOG(INFO) << "step " << step_ << "/" << o.total_steps << " loss " << result.last_loss << " lr " << values.lr
-                << " images/s " << images_per_s << (skip ? " (skipped: inf/nan)" : "");
-      metrics << nlohmann::json{{"step", step_}, {"loss", result.last_loss}, {"lr", values.lr},
-                                {"beta1", values.beta1}, {"loss_scale", scaler_.scale()},
-                                {"images_per_s", images_per_s}, {"skipped", skip}}
-                     .dump()
-              << "\n";
+                << " grad-norm " << grad_norm << " " << images_per_s << " images/s, data wait "
+                << int(100 * data_seconds / seconds) << "%, ETA " << int(eta) << " s"
+                << (skip ? " (step skipped: inf/nan gradients)" : "");
+      nlohmann::json record{{"step", step_},         {"loss", result.last_loss},
+                            {"lr", values.lr},       {"beta1", values.beta1},
+                            {"grad_norm", grad_norm}, {"loss_scale", scaler_.scale()},
+                            {"images_per_s", images_per_s}, {"data_wait_share", data_seconds / seconds},
+                            {"eta_s", eta},          {"skipped", skip}};
+      for (const auto& [name, value] : terms) record["loss_" + name] = value;
+      metrics << record.dump() << "\n";
       metrics.flush();
+      events->Scalar("loss/total", step_, static_cast<float>(result.last_loss));
+      for (const auto& [name, value] : terms) events->Scalar("loss/" + name, step_, static_cast<float>(value));
+      events->Scalar("optim/lr", step_, static_cast<float>(values.lr));
+      events->Scalar("optim/grad_norm", step_, static_cast<float>(grad_norm));
+      events->Scalar("perf/images_per_s", step_, static_cast<float>(images_per_s));
+      events->Flush();
     }
     if (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && step_ < last) SaveCheckpoint();
     // A signal on any rank stops every rank at this same step.

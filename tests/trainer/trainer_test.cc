@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "dataio/synth.h"
+#include "trainer/event_writer.h"
+#include "dataio/file_util.h"
 #include "tests/dataio/test_util.h"
 #include "tests/model/tiny_model.h"
 
@@ -59,6 +63,15 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   const TrainResult full = straight.Run("");
   EXPECT_EQ(full.steps, 6);
   const auto expected = Snapshot(straight);
+  // TensorBoard events: one total-loss scalar per step, the last equal to the result.
+  std::vector<ScalarEvent> totals;
+  for (const auto& entry : std::filesystem::directory_iterator(runs / "straight"))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      for (const ScalarEvent& e : ReadScalarEvents(entry.path().string()))
+        if (e.tag == "loss/total") totals.push_back(e);
+  ASSERT_EQ(totals.size(), 6u);
+  EXPECT_EQ(totals.back().step, 6);
+  EXPECT_FLOAT_EQ(totals.back().value, static_cast<float>(full.last_loss));
 
   {
     Trainer first(Options(), single.get(), runs / "cut");
@@ -74,6 +87,28 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   // Parameters moved at all (the test would pass trivially otherwise).
   Trainer untouched(Options(), single.get(), runs / "untouched");
   EXPECT_FALSE(torch::equal(Snapshot(untouched)[0], expected[0]));
+}
+
+TEST(TensorBoard, EventRecordsRoundTripWithChecksums) {
+  TempDir tmp;
+  std::string path;
+  {
+    TensorBoardWriter writer(tmp.path);
+    writer.Scalar("loss/total", 3, 1.5f);
+    writer.Scalar("optim/lr", 4, 2e-6f);
+    path = writer.path();
+  }
+  const std::vector<ScalarEvent> events = ReadScalarEvents(path);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].tag, "loss/total");
+  EXPECT_EQ(events[0].step, 3);
+  EXPECT_FLOAT_EQ(events[0].value, 1.5f);
+  EXPECT_EQ(events[1].tag, "optim/lr");
+  // A flipped byte is detected by the record checksum.
+  std::string bytes = ReadFile(path);
+  bytes[bytes.size() - 7] ^= 1;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_THROW(ReadScalarEvents(path), Error);
 }
 
 TEST_F(TrainerTest, ResumeWithAnotherGlobalBatchIsRefused) {
