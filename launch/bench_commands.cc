@@ -16,6 +16,7 @@
 #include "dataio/synth.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
+#include "dist/reducer.h"
 #include "launch/commands.h"
 #include "launch/config_paths.h"
 #include "launch/flags.h"
@@ -177,31 +178,16 @@ double PeakTflops(const std::string& device_name, torch::ScalarType precision) {
   return 0;
 }
 
-// Forward + backward of the full model on a synthetic batch.
-int RunBenchStep() {
-  IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
-  const torch::ScalarType precision = ParsePrecision(FLAGS_precision);
-  ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
-  // Throughput does not depend on the vocabulary's content or the weights'
-  // values: use the built-in tokenizers and random weights.
-  config.tokenizers = TokenizerConfig{};
-  config.pretrained = PretrainedConfig{};
-  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::manual_seed(0);
-  BuiltModel built = BuildModel(config);
-  config = built.config;
-  const Tokenizers& tokenizers = built.tokenizers;
-  InstructFlip model = built.model;
-  model->to(device);
-  model->train();
-
-  const int64_t B = FLAGS_batch, S = config.vision.image_size;
+// A synthetic batch of B images with known attributes and its instruction texts.
+InstructFlipInputs SyntheticInputs(const BuiltModel& built, int64_t B, const torch::Device& device) {
+  const ModelConfig& config = built.config;
+  const int64_t S = config.vision.image_size;
   InstructFlipInputs inputs;
   inputs.images = torch::randn({B, 3, S, S});
   inputs.label = torch::arange(B) % 2;
   SampleTexts texts{inputs.label, inputs.label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
                     torch::arange(B) % 2, torch::arange(B) % 3, torch::arange(B)};
-  InstructionBatcher(tokenizers.bert, tokenizers.t5, config, 0).Fill(texts, &inputs);
+  InstructionBatcher(built.tokenizers.bert, built.tokenizers.t5, config, 0).Fill(texts, &inputs);
   auto to_device = [&](torch::Tensor& t) { t = t.to(device); };
   for (torch::Tensor* t : {&inputs.images, &inputs.label, &inputs.content_answer_t5, &inputs.style_answer_t5,
                            &inputs.content_class, &inputs.style_class})
@@ -211,6 +197,95 @@ int RunBenchStep() {
     to_device(t->ids);
     to_device(t->keep);
   }
+  return inputs;
+}
+
+// Weak scaling under mpirun -np N: per-rank throughput of N ranks (same batch
+// per rank, gradients all-reduced with and without overlap) against one rank
+// alone. One intra-op thread per rank so the ranks do not share cores.
+int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
+  const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
+  IF_REQUIRE(world.size == FLAGS_ranks, "bench step --ranks ", FLAGS_ranks, " must run under mpirun -np ",
+             FLAGS_ranks, " (this job has ", world.size, " ranks)");
+  torch::set_num_threads(1);
+  ModelConfig config = config_in;
+  config.tokenizers = TokenizerConfig{};
+  config.pretrained = PretrainedConfig{};
+  torch::manual_seed(0);
+  BuiltModel built = BuildModel(config);
+  built.model->train();
+  const InstructFlipInputs inputs = SyntheticInputs(built, B, torch::kCPU);
+  MpiCommunicator communicator(MPI_COMM_WORLD, std::chrono::minutes(10));
+  const std::vector<torch::Tensor> parameters = built.model->trainable_parameters();
+
+  auto timed_steps = [&](GradientReducer* reducer) {
+    auto step = [&] {
+      if (reducer) reducer->Prepare(true);
+      built.model->forward(inputs, true).losses->total.backward();
+      if (reducer) reducer->Finalize();
+      built.model->zero_grad();
+    };
+    step();
+    const auto start = Clock::now();
+    for (int i = 0; i < FLAGS_steps; ++i) step();
+    return Seconds(start) / FLAGS_steps;
+  };
+  double alone = 0;
+  if (world.rank == 0) alone = timed_steps(nullptr);
+  communicator.Barrier();
+  ReducerOptions options;
+  options.bucket_bytes = 256 << 10;  // several buckets even for the tiny model
+  options.first_bucket_bytes = 32 << 10;
+  double with_overlap = 0, without_overlap = 0;
+  {
+    GradientReducer reducer(parameters, &communicator, options);
+    with_overlap = timed_steps(&reducer);
+  }
+  options.overlap = false;
+  {
+    GradientReducer reducer(parameters, &communicator, options);
+    without_overlap = timed_steps(&reducer);
+  }
+  // The slowest rank sets the pace.
+  torch::Tensor times = torch::tensor({with_overlap, without_overlap}, torch::kFloat64);
+  communicator.AllReduce(times, ReduceOp::kSum);
+  if (world.rank == 0) {
+    with_overlap = times[0].item<double>() / world.size;
+    without_overlap = times[1].item<double>() / world.size;
+    nlohmann::json out{{"benchmark", "step_scaling"},
+                       {"model", config.name},
+                       {"batch_per_rank", B},
+                       {"ranks", world.size},
+                       {"images_per_s_1_rank", B / alone},
+                       {"images_per_s_per_rank_overlap", B / with_overlap},
+                       {"images_per_s_per_rank_no_overlap", B / without_overlap},
+                       {"weak_scaling_efficiency_overlap", alone / with_overlap},
+                       {"weak_scaling_efficiency_no_overlap", alone / without_overlap}};
+    std::cout << out.dump(FLAGS_json ? -1 : 2) << "\n";
+  }
+  return 0;
+}
+
+// Forward + backward of the full model on a synthetic batch.
+int RunBenchStep() {
+  IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
+  const torch::ScalarType precision = ParsePrecision(FLAGS_precision);
+  ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
+  if (FLAGS_ranks > 1) return RunBenchStepScaling(config, FLAGS_batch);
+  // Throughput does not depend on the vocabulary's content or the weights'
+  // values: use the built-in tokenizers and random weights.
+  config.tokenizers = TokenizerConfig{};
+  config.pretrained = PretrainedConfig{};
+  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::manual_seed(0);
+  BuiltModel built = BuildModel(config);
+  const Tokenizers& tokenizers = built.tokenizers;
+  InstructFlip model = built.model;
+  model->to(device);
+  model->train();
+
+  const int64_t B = FLAGS_batch;
+  InstructFlipInputs inputs = SyntheticInputs(built, B, device);
   auto step = [&] {
     torch::Tensor loss;
     {
@@ -321,10 +396,11 @@ std::vector<Command> BenchCommands() {
   return {{"bench",
            "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]\n"
            "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]\n"
+           "      mpirun -np 2 instructflip bench step --ranks 2 [--model tiny] [--batch B] [--json]\n"
            "      mpirun -np N instructflip bench allreduce [--json]",
            "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward; allreduce: bus bandwidth vs raw MPI)",
            {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json", "model", "steps",
-            "precision"},
+            "precision", "ranks"},
            RunBench}};
 }
 

@@ -27,3 +27,4 @@ DEFINE_string(precision, "fp32", "fp32 | bf16 | fp16");
 DEFINE_string(config, "", "train: configuration YAML (configs/train/*.yaml)");
 DEFINE_string(run_dir, "", "train: run directory (checkpoints, metrics, resolved config)");
 DEFINE_string(resume, "auto", "train: auto (newest complete checkpoint, else fresh), a checkpoint directory, or '' for fresh");
+DEFINE_int32(ranks, 1, "bench step: weak scaling over this many ranks (run under mpirun -np RANKS)");

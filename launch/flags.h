@@ -32,3 +32,4 @@ DECLARE_string(precision);
 DECLARE_string(config);
 DECLARE_string(run_dir);
 DECLARE_string(resume);
+DECLARE_int32(ranks);
