@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "dataio/synth.h"
 #include "trainer/event_writer.h"
@@ -136,10 +139,18 @@ TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
       EXPECT_NE(error.find("precision fp16 is not available on cpu"), std::string::npos) << error;
       continue;
     }
+    o.total_steps = 12;
     Trainer trainer(o, single.get(), runs.path);
     const TrainResult result = trainer.Run("");
-    EXPECT_EQ(result.steps, 6) << precision;
-    EXPECT_TRUE(std::isfinite(result.last_loss)) << precision;
+    EXPECT_EQ(result.steps, 12) << precision;
+    ASSERT_TRUE(std::isfinite(result.last_loss)) << precision;
+    // It learns: the last step's loss is below the first one's.
+    std::ifstream metrics(runs / "metrics.jsonl");
+    std::string first_line;
+    std::getline(metrics, first_line);
+    const double first_loss = nlohmann::json::parse(first_line).at("loss").get<double>();
+    std::cout << "[ " << precision << " ] loss " << first_loss << " -> " << result.last_loss << "\n";
+    EXPECT_LT(result.last_loss, first_loss) << precision;
   }
 }
 
