@@ -35,7 +35,7 @@ class Communicator {
 
   // In place; `tensor` must stay alive and untouched until Wait() returns.
   virtual std::unique_ptr<Work> AllReduceAsync(torch::Tensor& tensor, ReduceOp op) = 0;
-  void AllReduce(torch::Tensor& tensor, ReduceOp op) { AllReduceAsync(tensor, op)->Wait(); }
+  virtual void AllReduce(torch::Tensor& tensor, ReduceOp op) { AllReduceAsync(tensor, op)->Wait(); }
   virtual void Broadcast(torch::Tensor& tensor, int root) = 0;
   // Concatenation along dim 0 of every rank's tensor, in rank order (the
   // tensors may have different lengths along dim 0).

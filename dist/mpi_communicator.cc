@@ -8,10 +8,12 @@
 namespace instructflip {
 
 struct MpiCommunicator::Pending {
-  MPI_Request request = MPI_REQUEST_NULL;
-  std::string what;                // "all-reduce of 1048576 Float elements"
-  std::function<void()> on_done;   // runs on the progress thread at completion
+  std::string what;           // "all-reduce of 1048576 Float elements"
+  std::function<int()> run;   // the blocking MPI call; returns its error code
+  bool claimed = false;       // taken by the communication thread or the waiting caller
+  bool caller_runs = false;   // a blocking collective: its caller may run it inline
   bool done = false;
+  int result = MPI_SUCCESS;
   std::chrono::steady_clock::time_point deadline;
 };
 
@@ -50,7 +52,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm parent, std::chrono::milliseconds time
   IF_MPI(MPI_Comm_dup(parent, &comm_));
   IF_MPI(MPI_Comm_rank(comm_, &rank_));
   IF_MPI(MPI_Comm_size(comm_, &size_));
-  progress_ = std::thread([this] { ProgressLoop(); });
+  thread_ = std::thread([this] { CommunicationLoop(); });
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -58,98 +60,108 @@ MpiCommunicator::~MpiCommunicator() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
-  changed_.notify_all();
-  progress_.join();
-  if (pending_.empty()) MPI_Comm_free(&comm_);  // a timed-out request would hang the free
+  queued_.notify_all();
+  // After a timeout the caller is expected to MPI_Abort (the trainer does);
+  // otherwise the stuck collective finishes when the late peer arrives.
+  thread_.join();
+  MPI_Comm_free(&comm_);
 }
 
-std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Start(
-    const std::string& what, const std::function<int(MPI_Request*)>& launch, std::function<void()> on_done) {
+void MpiCommunicator::CommunicationLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    queued_.wait(lock, [&] { return stop_ || (!queue_.empty() && !queue_.front()->claimed); });
+    if (queue_.empty()) return;  // stop requested and nothing left
+    const std::shared_ptr<Pending> next = queue_.front();
+    next->claimed = true;
+    lock.unlock();
+    const int result = next->run();
+    lock.lock();
+    next->result = result;
+    next->done = true;
+    queue_.pop_front();
+    finished_.notify_all();
+  }
+}
+
+std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(const std::string& what, std::function<int()> run,
+                                                                  bool wake) {
   auto pending = std::make_shared<Pending>();
   pending->what = what;
-  pending->on_done = std::move(on_done);
+  pending->run = std::move(run);
   pending->deadline = std::chrono::steady_clock::now() + timeout_;
+  pending->caller_runs = !wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const int rc = launch(&pending->request);
-    IF_REQUIRE(rc == MPI_SUCCESS, "MPI: starting ", what, " failed on rank ", rank_);
-    pending_.push_back(pending);
+    queue_.push_back(pending);
   }
-  // No wake-up here: a waiter polls by itself, and the progress thread looks
-  // every millisecond; waking it per call costs more than small messages take.
+  if (wake) queued_.notify_one();
   return pending;
+}
+
+void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!pending->claimed && pending->caller_runs && queue_.front() == pending) {
+    // Nothing before it: run it here, in order, without a thread hand-off.
+    pending->claimed = true;
+    lock.unlock();
+    const int result = pending->run();
+    lock.lock();
+    pending->result = result;
+    pending->done = true;
+    queue_.pop_front();
+    finished_.notify_all();
+    queued_.notify_one();  // whatever was queued behind it
+  } else if (!pending->claimed) {
+    queued_.notify_one();  // queued without a wake-up: the thread takes it in turn
+  }
+  if (!finished_.wait_until(lock, pending->deadline, [&] { return pending->done; })) {
+    const double seconds = std::chrono::duration<double>(timeout_).count();
+    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what, " did not finish within ",
+            seconds, " s (a rank died or is stuck; aborting)");
+  }
+  if (pending->result != MPI_SUCCESS) {
+    char message[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(pending->result, message, &length);
+    IF_FAIL("MPI: ", pending->what, " failed on rank ", rank_, ": ", std::string(message, length));
+  }
 }
 
 std::unique_ptr<Work> MpiCommunicator::AllReduceAsync(torch::Tensor& tensor, ReduceOp op) {
   CheckCpuContiguous(tensor, "all-reduce");
   std::ostringstream what;
   what << "all-reduce of " << tensor.numel() << " " << tensor.scalar_type() << " elements";
-  std::function<void()> average;
-  if (op == ReduceOp::kAverage && size_ > 1) average = [t = tensor, n = size_]() mutable { t.div_(n); };
-  auto pending = Start(
-      what.str(),
-      [&](MPI_Request* request) {
-        return MPI_Iallreduce(MPI_IN_PLACE, tensor.data_ptr(), static_cast<int>(tensor.numel()), MpiType(tensor),
-                              MPI_SUM, comm_, request);
-      },
-      std::move(average));
+  const int world = size_;
+  auto pending = Enqueue(what.str(), [this, t = tensor, op, world]() mutable {
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MpiType(t), MPI_SUM, comm_);
+    if (rc == MPI_SUCCESS && op == ReduceOp::kAverage && world > 1) t.div_(world);
+    return rc;
+  });
   return std::make_unique<MpiWork>(this, pending);
 }
 
-bool MpiCommunicator::PollOnce() {
-  if (pending_.empty()) return false;
-  // Requests complete in launch order for one communicator: test the oldest.
-  const std::shared_ptr<Pending> head = pending_.front();
-  int flag = 0;
-  MPI_Test(&head->request, &flag, MPI_STATUS_IGNORE);
-  if (!flag) return false;
-  if (head->on_done) head->on_done();
-  head->done = true;
-  pending_.pop_front();
-  changed_.notify_all();
-  return true;
-}
-
-void MpiCommunicator::ProgressLoop() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!stop_) {
-    // A waiting thread drives progress itself (lowest latency); this thread
-    // only advances collectives nobody waits for yet, e.g. buckets launched
-    // during backward, polling gently so it does not steal a core.
-    if (pending_.empty() || waiters_ > 0) {
-      changed_.wait_for(lock, std::chrono::milliseconds(1));
-      continue;
-    }
-    if (PollOnce()) continue;
-    lock.unlock();
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-    lock.lock();
-  }
-}
-
-void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  ++waiters_;
-  while (!pending->done && std::chrono::steady_clock::now() < pending->deadline) {
-    if (!PollOnce()) {
-      lock.unlock();
-      std::this_thread::yield();
-      lock.lock();
-    }
-  }
-  --waiters_;
-  if (!pending->done) {
-    const double seconds = std::chrono::duration<double>(timeout_).count();
-    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what, " did not finish within ",
-            seconds, " s (a rank died or is stuck; aborting)");
-  }
+void MpiCommunicator::AllReduce(torch::Tensor& tensor, ReduceOp op) {
+  CheckCpuContiguous(tensor, "all-reduce");
+  std::ostringstream what;
+  what << "all-reduce of " << tensor.numel() << " " << tensor.scalar_type() << " elements";
+  WaitFor(Enqueue(
+      what.str(),
+      [&] {
+        const int rc = MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), static_cast<int>(tensor.numel()),
+                                     MpiType(tensor), MPI_SUM, comm_);
+        if (rc == MPI_SUCCESS && op == ReduceOp::kAverage && size_ > 1) tensor.div_(size_);
+        return rc;
+      },
+      /*wake=*/false));
 }
 
 void MpiCommunicator::Broadcast(torch::Tensor& tensor, int root) {
   CheckCpuContiguous(tensor, "broadcast");
-  WaitFor(Start("broadcast of " + std::to_string(tensor.nbytes()) + " bytes", [&](MPI_Request* request) {
-    return MPI_Ibcast(tensor.data_ptr(), static_cast<int>(tensor.nbytes()), MPI_BYTE, root, comm_, request);
-  }));
+  WaitFor(Enqueue(
+      "broadcast of " + std::to_string(tensor.nbytes()) + " bytes",
+      [&] { return MPI_Bcast(tensor.data_ptr(), static_cast<int>(tensor.nbytes()), MPI_BYTE, root, comm_); },
+      /*wake=*/false));
 }
 
 torch::Tensor MpiCommunicator::AllGather(const torch::Tensor& tensor) {
@@ -170,15 +182,18 @@ torch::Tensor MpiCommunicator::AllGather(const torch::Tensor& tensor) {
     displacements[r] = static_cast<int>(offset);
     offset += counts[r];
   }
-  WaitFor(Start("all-gather of " + std::to_string(offset) + " bytes", [&](MPI_Request* request) {
-    return MPI_Iallgatherv(tensor.data_ptr(), counts[rank_], MPI_BYTE, out.data_ptr(), counts.data(),
-                           displacements.data(), MPI_BYTE, comm_, request);
-  }));
+  WaitFor(Enqueue(
+      "all-gather of " + std::to_string(offset) + " bytes",
+      [&] {
+        return MPI_Allgatherv(tensor.data_ptr(), counts[rank_], MPI_BYTE, out.data_ptr(), counts.data(),
+                              displacements.data(), MPI_BYTE, comm_);
+      },
+      /*wake=*/false));
   return out;
 }
 
 void MpiCommunicator::Barrier() {
-  WaitFor(Start("barrier", [&](MPI_Request* request) { return MPI_Ibarrier(comm_, request); }));
+  WaitFor(Enqueue("barrier", [&] { return MPI_Barrier(comm_); }, /*wake=*/false));
 }
 
 }  // namespace instructflip

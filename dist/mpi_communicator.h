@@ -1,13 +1,15 @@
 // Communicator over MPI for CPU tensors.
 //
-// All-reduce is non-blocking (MPI_Iallreduce on a private duplicate of the
-// world communicator). A progress thread polls the outstanding requests
-// (Open MPI advances non-blocking collectives only inside MPI calls, so
-// without it a bucket launched during backward would not move until the
-// final wait) and doubles as the watchdog: a collective that does not finish
-// within `timeout` fails its Wait() with a message naming the operation, its
-// size and the rank; the caller then aborts the job. A thread in Wait() polls
-// the requests itself, so a blocking wait costs what a blocking MPI call does.
+// Every collective runs on one communication thread, in the order it was
+// requested (as Horovod's background thread): a bucket launched during
+// backward proceeds while backward goes on, each collective uses MPI's
+// blocking (tuned) algorithms, and the single queue gives every rank the same
+// order of collectives on the private communicator. A Wait() that does not see
+// its collective finish within `timeout` throws naming the operation, its size
+// and the rank (the watchdog); the caller then aborts the job, since a blocking
+// MPI call cannot be cancelled. A blocking collective with nothing queued
+// before it runs on the caller's thread (the watchdog then cannot interrupt
+// it; mpirun ends the job when a peer dies).
 #pragma once
 
 #include <mpi.h>
@@ -33,19 +35,19 @@ class MpiCommunicator : public Communicator {
   int size() const override { return size_; }
   std::string name() const override { return "mpi"; }
   std::unique_ptr<Work> AllReduceAsync(torch::Tensor& tensor, ReduceOp op) override;
+  void AllReduce(torch::Tensor& tensor, ReduceOp op) override;
   void Broadcast(torch::Tensor& tensor, int root) override;
   torch::Tensor AllGather(const torch::Tensor& tensor) override;
   void Barrier() override;
 
-  struct Pending;  // one outstanding collective
+  struct Pending;  // one queued collective
 
  private:
-  void ProgressLoop();
-  // Tests the oldest outstanding request (mutex held); true if one completed.
-  bool PollOnce();
-  // Starts a non-blocking collective under the lock and hands it to the progress thread.
-  std::shared_ptr<Pending> Start(const std::string& what, const std::function<int(MPI_Request*)>& launch,
-                                 std::function<void()> on_done = nullptr);
+  void CommunicationLoop();
+  // Queues `run` (a blocking MPI call) for the communication thread. A
+  // blocking caller passes wake = false and usually runs it itself in WaitFor
+  // (when nothing is queued before it), saving the thread hand-off.
+  std::shared_ptr<Pending> Enqueue(const std::string& what, std::function<int()> run, bool wake = true);
   void WaitFor(const std::shared_ptr<Pending>& pending);
   friend class MpiWork;
 
@@ -53,11 +55,10 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   std::chrono::milliseconds timeout_;
   std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::shared_ptr<Pending>> pending_;
+  std::condition_variable queued_, finished_;
+  std::deque<std::shared_ptr<Pending>> queue_;
   bool stop_ = false;
-  int waiters_ = 0;  // threads in WaitFor, which then drive progress themselves
-  std::thread progress_;
+  std::thread thread_;
 };
 
 }  // namespace instructflip
