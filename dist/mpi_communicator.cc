@@ -72,16 +72,21 @@ void MpiCommunicator::CommunicationLoop() {
   while (true) {
     queued_.wait(lock, [&] { return stop_ || (!queue_.empty() && !queue_.front()->claimed); });
     if (queue_.empty()) return;  // stop requested and nothing left
-    const std::shared_ptr<Pending> next = queue_.front();
-    next->claimed = true;
-    lock.unlock();
-    const int result = next->run();
-    lock.lock();
-    next->result = result;
-    next->done = true;
-    queue_.pop_front();
-    finished_.notify_all();
+    RunHead(lock);
   }
+}
+
+void MpiCommunicator::RunHead(std::unique_lock<std::mutex>& lock) {
+  const std::shared_ptr<Pending> head = queue_.front();
+  head->claimed = true;
+  lock.unlock();
+  const int result = head->run();  // blocking MPI call, without the lock
+  lock.lock();
+  head->result = result;
+  head->done = true;
+  queue_.pop_front();
+  finished_.notify_all();
+  queued_.notify_one();  // whatever was queued behind it
 }
 
 std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(const std::string& what, std::function<int()> run,
@@ -102,16 +107,7 @@ std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(const std::st
 void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!pending->claimed && pending->caller_runs && queue_.front() == pending) {
-    // Nothing before it: run it here, in order, without a thread hand-off.
-    pending->claimed = true;
-    lock.unlock();
-    const int result = pending->run();
-    lock.lock();
-    pending->result = result;
-    pending->done = true;
-    queue_.pop_front();
-    finished_.notify_all();
-    queued_.notify_one();  // whatever was queued behind it
+    RunHead(lock);  // nothing before it: run it here, in order, without a thread hand-off
   } else if (!pending->claimed) {
     queued_.notify_one();  // queued without a wake-up: the thread takes it in turn
   }

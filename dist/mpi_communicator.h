@@ -44,6 +44,8 @@ class MpiCommunicator : public Communicator {
 
  private:
   void CommunicationLoop();
+  // Runs the queue's head (mutex held on entry and exit, released during the call).
+  void RunHead(std::unique_lock<std::mutex>& lock);
   // Queues `run` (a blocking MPI call) for the communication thread. A
   // blocking caller passes wake = false and usually runs it itself in WaitFor
   // (when nothing is queued before it), saving the thread hand-off.

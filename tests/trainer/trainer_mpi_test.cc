@@ -117,15 +117,3 @@ TEST(TrainerMpi, TwoRanksWithHalfBatchesMatchOneProcess) {
 }  // namespace
 }  // namespace instructflip
 
-int main(int argc, char** argv) {
-  instructflip::MpiRuntime::Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (instructflip::Rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  int any_failed = 0;
-  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return any_failed;
-}
