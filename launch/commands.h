@@ -20,6 +20,7 @@ struct Command {
 // Registered in the order `instructflip help` lists them.
 std::vector<Command> DataCommands();   // synth, ingest, store
 std::vector<Command> TrainCommands();  // train
+std::vector<Command> MetricsCommands();  // metrics
 std::vector<Command> BenchCommands();  // bench
 
 // Exit code of a run stopped by SIGUSR1/SIGTERM after its checkpoint: the job

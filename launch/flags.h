@@ -33,3 +33,5 @@ DECLARE_string(config);
 DECLARE_string(run_dir);
 DECLARE_string(resume);
 DECLARE_int32(ranks);
+DECLARE_string(scores);
+DECLARE_double(threshold);

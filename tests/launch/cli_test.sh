@@ -56,4 +56,29 @@ for key in threads loader_images_per_s loader_images_per_s_per_thread baseline_i
   grep -q "\"$key\"" "$tmp/bench.json" || fail "bench JSON lacks $key"
 done
 grep -q '"threads":2' "$tmp/bench.json" || fail "bench JSON threads"
+# metrics: the hand-computed example of tests/trainer/metrics_test.cc, two domains.
+cat > "$tmp/scores.csv" <<CSV
+score,label,video_id,domain
+0.12345,0,1,alpha
+0.42345,0,2,alpha
+0.37345,1,3,alpha
+0.81345,1,4,alpha
+0.2,0,5,beta
+0.9,1,6,beta
+CSV
+"$bin" metrics --scores "$tmp/scores.csv" --json > "$tmp/metrics.json"
+python3 - "$tmp/metrics.json" <<'PY' || fail "metrics JSON values"
+import json, sys
+d = json.load(open(sys.argv[1]))
+a, b, m = d["domains"]["alpha"], d["domains"]["beta"], d["mean"]
+assert abs(a["auc"] - 75) < 1e-9 and abs(a["eer"] - 50) < 1e-9 and abs(a["tpr_at_fpr_1pct"] - 50) < 1e-9, a
+assert abs(b["auc"] - 100) < 1e-9 and abs(b["hter"]) < 1e-9, b
+assert abs(m["auc"] - 87.5) < 1e-9 and abs(m["hter"] - 25) < 1e-9, m
+PY
+"$bin" metrics --scores "$tmp/scores.csv" | grep -q "| alpha | 4 | 50.00 | 50.00 | 50.00 | 75.00 |" || fail "metrics Markdown table"
+printf 'score,label,video_id\n0.5,1,1\n0.7,maybe,2\n' > "$tmp/bad.csv"
+set +e
+"$bin" metrics --scores "$tmp/bad.csv" > /dev/null 2> "$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "bad.csv:3: label 'maybe'" "$tmp/err.txt" || fail "malformed CSV line not named: $(cat "$tmp/err.txt")"
 echo "cli_test: all checks passed"

@@ -1,0 +1,129 @@
+// instructflip metrics: FAS metrics of any model's scores from a CSV with a
+// header naming the columns score, label, video_id and optionally domain.
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "dataio/check.h"
+#include "launch/commands.h"
+#include "launch/flags.h"
+#include "trainer/metrics.h"
+
+namespace instructflip::launch {
+namespace {
+
+std::vector<std::string> SplitCsvLine(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  std::string field;
+  while (std::getline(in, field, ',')) fields.push_back(field);
+  if (!line.empty() && line.back() == ',') fields.push_back("");
+  return fields;
+}
+
+// Scores per domain (in first-appearance order of the domains).
+std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const std::string& path) {
+  std::ifstream in(path);
+  IF_REQUIRE(in, "cannot open scores file '", path, "'");
+  std::string line;
+  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain])");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  const std::vector<std::string> header = SplitCsvLine(line);
+  std::map<std::string, int> column;
+  for (size_t i = 0; i < header.size(); ++i) {
+    IF_REQUIRE(header[i] == "score" || header[i] == "label" || header[i] == "video_id" || header[i] == "domain",
+               path, ":1: unknown column '", header[i], "' (expected score, label, video_id, domain)");
+    IF_REQUIRE(column.emplace(header[i], static_cast<int>(i)).second, path, ":1: column '", header[i], "' twice");
+  }
+  for (const char* required : {"score", "label", "video_id"})
+    IF_REQUIRE(column.count(required), path, ":1: missing column '", required, "'");
+  std::vector<std::pair<std::string, std::vector<ScoredSample>>> domains;
+  std::map<std::string, size_t> index;
+  for (int number = 2; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const std::vector<std::string> fields = SplitCsvLine(line);
+    IF_REQUIRE(fields.size() == header.size(), path, ":", number, ": ", fields.size(), " fields, the header has ",
+               header.size());
+    ScoredSample s;
+    try {
+      size_t used = 0;
+      const std::string& score = fields[column["score"]];
+      s.score = std::stod(score, &used);
+      IF_REQUIRE(used == score.size() && std::isfinite(s.score) && s.score >= 0 && s.score <= 1, path, ":", number,
+                 ": score '", score, "' is not a probability in [0, 1]");
+      const std::string& label = fields[column["label"]];
+      IF_REQUIRE(label == "0" || label == "1", path, ":", number, ": label '", label, "' must be 0 (live) or 1 (spoof)");
+      s.label = label == "1";
+      const std::string& video = fields[column["video_id"]];
+      s.video_id = std::stoll(video, &used);
+      IF_REQUIRE(used == video.size(), path, ":", number, ": video_id '", video, "' is not an integer");
+    } catch (const std::logic_error&) {  // stod/stoll on non-numbers
+      IF_FAIL(path, ":", number, ": malformed number in '", line, "'");
+    }
+    const std::string domain = column.count("domain") ? fields[column["domain"]] : "all";
+    auto [it, inserted] = index.emplace(domain, domains.size());
+    if (inserted) domains.push_back({domain, {}});
+    domains[it->second].second.push_back(s);
+  }
+  IF_REQUIRE(!domains.empty(), path, ": no scores after the header");
+  return domains;
+}
+
+nlohmann::json ToJson(const DomainMetrics& m) {
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"videos", m.videos},          {"auc", number(m.auc)},     {"eer", m.eer},
+          {"hter", m.hter},              {"acc", m.acc},             {"tpr_at_fpr_1pct", m.tpr_at_fpr_1pct},
+          {"threshold", number(m.threshold)}, {"apcer", m.apcer},   {"bpcer", m.bpcer},
+          {"acer", m.acer}};
+}
+
+int RunMetrics(const std::vector<std::string>& args) {
+  IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
+  IF_REQUIRE(!FLAGS_scores.empty(), "metrics: --scores FILE.csv is required");
+  const std::optional<double> threshold = FLAGS_threshold >= 0 ? std::optional<double>(FLAGS_threshold) : std::nullopt;
+  std::vector<std::pair<std::string, DomainMetrics>> results;
+  std::vector<DomainMetrics> all;
+  for (const auto& [domain, samples] : ReadScores(FLAGS_scores)) {
+    results.push_back({domain, ComputeMetrics(samples, threshold)});
+    all.push_back(results.back().second);
+  }
+  const DomainMetrics mean = MeanMetrics(all);
+  if (FLAGS_json) {
+    nlohmann::json out;
+    for (const auto& [domain, m] : results) out["domains"][domain] = ToJson(m);
+    out["mean"] = ToJson(mean);
+    out["threshold_mode"] = threshold ? "given" : "each domain's own EER threshold (the reference's mode)";
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "Threshold: " << (threshold ? "given (" + std::to_string(*threshold) + ")" :
+                                             std::string("each domain's own EER threshold (the reference's mode)"))
+            << "\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% | APCER | BPCER | ACER |\n"
+            << "|---|---|---|---|---|---|---|---|---|---|\n"
+            << std::fixed << std::setprecision(2);
+  auto row = [](const std::string& name, const DomainMetrics& m) {
+    std::cout << "| " << name << " | " << m.videos << " | " << m.eer << " | " << m.acc << " | " << m.hter << " | "
+              << m.auc << " | " << m.tpr_at_fpr_1pct << " | " << m.apcer << " | " << m.bpcer << " | " << m.acer
+              << " |\n";
+  };
+  for (const auto& [domain, m] : results) row(domain, m);
+  row("**mean**", mean);
+  return 0;
+}
+
+}  // namespace
+
+std::vector<Command> MetricsCommands() {
+  return {{"metrics", "metrics --scores FILE.csv [--threshold T] [--json]",
+           "FAS metrics (AUC, EER, HTER, ACC, TPR@FPR=1%, APCER/BPCER/ACER) of scores from any model",
+           {"scores", "threshold", "json"},
+           RunMetrics}};
+}
+
+}  // namespace instructflip::launch

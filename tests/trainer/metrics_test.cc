@@ -1,0 +1,88 @@
+// The FAS metrics on examples computed by hand (see the comments).
+#include "trainer/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace instructflip {
+namespace {
+
+std::vector<ScoredSample> Videos(const std::vector<double>& live, const std::vector<double>& spoof) {
+  std::vector<ScoredSample> out;
+  int64_t id = 0;
+  for (double s : live) out.push_back({s, 0, id++});
+  for (double s : spoof) out.push_back({s, 1, id++});
+  return out;
+}
+
+TEST(Metrics, HandComputedExample) {
+  // live 0.12345, 0.42345; spoof 0.37345, 0.81345.
+  const DomainMetrics m = ComputeMetrics(Videos({0.12345, 0.42345}, {0.37345, 0.81345}));
+  // AUC: of 4 spoof/live pairs, 3 are ordered right -> 75%.
+  EXPECT_DOUBLE_EQ(m.auc, 75.0);
+  // |FRR - FAR| is 0 only for t in (0.37345, 0.42345]; the last grid point there is 0.4234,
+  // where FAR = FRR = 1/2: EER 50%, HTER 50%, ACC 50%.
+  EXPECT_NEAR(m.eer_threshold, 0.4234, 1e-12);
+  EXPECT_DOUBLE_EQ(m.eer, 50.0);
+  EXPECT_DOUBLE_EQ(m.hter, 50.0);
+  EXPECT_DOUBLE_EQ(m.acc, 50.0);
+  // At 0.5: one spoof of two called live (APCER 50%), no live called spoof (BPCER 0), ACER 25%.
+  EXPECT_DOUBLE_EQ(m.apcer, 50.0);
+  EXPECT_DOUBLE_EQ(m.bpcer, 0.0);
+  EXPECT_DOUBLE_EQ(m.acer, 25.0);
+  // ROC (sklearn): (0,0) (0,.5) (.5,.5) (.5,1) (1,1): the last TPR with FPR <= 1% is 50%.
+  ASSERT_EQ(m.roc.size(), 5u);
+  EXPECT_DOUBLE_EQ(m.roc[2].fpr, 0.5);
+  EXPECT_DOUBLE_EQ(m.roc[2].tpr, 0.5);
+  EXPECT_DOUBLE_EQ(m.tpr_at_fpr_1pct, 50.0);
+  // A threshold from a validation split is used as given.
+  const DomainMetrics at_half = ComputeMetrics(Videos({0.12345, 0.42345}, {0.37345, 0.81345}), 0.5);
+  EXPECT_DOUBLE_EQ(at_half.threshold, 0.5);
+  EXPECT_DOUBLE_EQ(at_half.hter, 25.0);  // FAR 0, FRR 1/2
+  EXPECT_DOUBLE_EQ(at_half.acc, 75.0);
+  EXPECT_DOUBLE_EQ(at_half.eer, 50.0);  // the EER does not depend on the given threshold
+}
+
+TEST(Metrics, TiesCountHalf) {
+  // live 0.5, 0.2; spoof 0.5, 0.9: pairs 0.5/0.5 tie (1/2), three others right: 3.5/4.
+  EXPECT_DOUBLE_EQ(AreaUnderRoc(Videos({0.5, 0.2}, {0.5, 0.9})), 0.875);
+}
+
+TEST(Metrics, SingleClassAndAllEqualScores) {
+  // Only live videos: AUC undefined; FRR is always 0 and FAR reaches 0 above 0.6,
+  // so the last zero gap is at 1.1 and the EER is 0.
+  const DomainMetrics live_only = ComputeMetrics(Videos({0.3, 0.6}, {}));
+  EXPECT_TRUE(std::isnan(live_only.auc));
+  EXPECT_DOUBLE_EQ(live_only.eer, 0.0);
+  EXPECT_DOUBLE_EQ(live_only.eer_threshold, 1.1);
+  // All scores equal: AUC 50%; every threshold has |FRR - FAR| = 1, the last (1.1)
+  // gives FAR 0, FRR 1: EER 50%.
+  const DomainMetrics flat = ComputeMetrics(Videos({0.5, 0.5}, {0.5, 0.5}));
+  EXPECT_DOUBLE_EQ(flat.auc, 50.0);
+  EXPECT_DOUBLE_EQ(flat.eer, 50.0);
+  EXPECT_DOUBLE_EQ(flat.eer_threshold, 1.1);
+  // Mean over domains leaves the undefined AUC out.
+  const DomainMetrics mean = MeanMetrics({live_only, flat});
+  EXPECT_DOUBLE_EQ(mean.auc, 50.0);
+  EXPECT_DOUBLE_EQ(mean.eer, 25.0);
+}
+
+TEST(Metrics, ScoresAreAveragedPerVideoFirst) {
+  // Video 7 (live): frames 0.2 and 0.4 -> 0.3; video 9 (spoof): 0.9 and 0.5 -> 0.7.
+  const std::vector<ScoredSample> frames = {{0.2, 0, 7}, {0.9, 1, 9}, {0.4, 0, 7}, {0.5, 1, 9}};
+  const std::vector<ScoredSample> videos = AggregateByVideo(frames);
+  ASSERT_EQ(videos.size(), 2u);
+  EXPECT_DOUBLE_EQ(videos[0].score, 0.3);
+  EXPECT_DOUBLE_EQ(videos[1].score, 0.7);
+  const DomainMetrics m = ComputeMetrics(frames);
+  EXPECT_EQ(m.videos, 2);
+  EXPECT_DOUBLE_EQ(m.auc, 100.0);
+  EXPECT_DOUBLE_EQ(m.hter, 0.0);
+  // Frame-level, 0.4 (live) vs 0.5 (spoof) would still separate; but a video
+  // labelled both ways is an error naming it.
+  EXPECT_THROW(AggregateByVideo({{0.1, 0, 3}, {0.2, 1, 3}}), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace instructflip

@@ -1,0 +1,176 @@
+#include "trainer/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "dataio/check.h"
+
+namespace instructflip {
+namespace {
+
+struct Rates {
+  double far = 0, frr = 0, acc = 0;  // fractions
+};
+
+Rates RatesAt(const std::vector<ScoredSample>& samples, double threshold) {
+  int64_t tp = 0, tn = 0, fp = 0, fn = 0;
+  for (const ScoredSample& s : samples) {
+    const bool spoof = s.score >= threshold;
+    if (s.label == 1) (spoof ? tp : fn)++;
+    else (spoof ? fp : tn)++;
+  }
+  Rates r;
+  r.far = fp + tn > 0 ? double(fp) / (fp + tn) : 0.0;
+  r.frr = fn + tp > 0 ? double(fn) / (fn + tp) : 0.0;
+  r.acc = double(tp + tn) / std::max<int64_t>(1, tp + tn + fp + fn);
+  return r;
+}
+
+}  // namespace
+
+std::vector<ScoredSample> AggregateByVideo(const std::vector<ScoredSample>& frames) {
+  std::vector<ScoredSample> videos;
+  std::unordered_map<int64_t, size_t> index;
+  std::vector<int64_t> counts;
+  for (const ScoredSample& f : frames) {
+    auto [it, inserted] = index.emplace(f.video_id, videos.size());
+    if (inserted) {
+      videos.push_back({0.0, f.label, f.video_id});
+      counts.push_back(0);
+    }
+    ScoredSample& v = videos[it->second];
+    IF_REQUIRE(v.label == f.label, "video ", f.video_id, " has frames labelled both live and spoof");
+    v.score += f.score;
+    ++counts[it->second];
+  }
+  for (size_t i = 0; i < videos.size(); ++i) videos[i].score /= counts[i];
+  return videos;
+}
+
+double AreaUnderRoc(const std::vector<ScoredSample>& samples) {
+  // Mann-Whitney U with average ranks for ties: ties count half, as sklearn.
+  std::vector<size_t> order(samples.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return samples[a].score < samples[b].score; });
+  double positive_rank_sum = 0;
+  int64_t positives = 0;
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j < order.size() && samples[order[j]].score == samples[order[i]].score) ++j;
+    const double average_rank = (i + 1 + j) / 2.0;  // ranks i+1 .. j
+    for (size_t k = i; k < j; ++k)
+      if (samples[order[k]].label == 1) {
+        positive_rank_sum += average_rank;
+        ++positives;
+      }
+    i = j;
+  }
+  const int64_t negatives = static_cast<int64_t>(samples.size()) - positives;
+  if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
+  return (positive_rank_sum - positives * (positives + 1) / 2.0) / (double(positives) * negatives);
+}
+
+std::vector<RocPoint> RocCurve(const std::vector<ScoredSample>& samples) {
+  // Distinct scores in decreasing order; cumulative true/false positives.
+  std::vector<ScoredSample> sorted = samples;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+  std::vector<double> fps, tps, thresholds;
+  double tp = 0, fp = 0;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    (sorted[i].label == 1 ? tp : fp) += 1;
+    if (i + 1 == sorted.size() || sorted[i + 1].score != sorted[i].score) {
+      fps.push_back(fp);
+      tps.push_back(tp);
+      thresholds.push_back(sorted[i].score);
+    }
+  }
+  // drop_intermediate: keep the ends and every point where the curve bends.
+  std::vector<size_t> keep;
+  for (size_t i = 0; i < fps.size(); ++i) {
+    const bool end = i == 0 || i + 1 == fps.size();
+    const bool bend = !end && ((fps[i + 1] - 2 * fps[i] + fps[i - 1]) != 0 || (tps[i + 1] - 2 * tps[i] + tps[i - 1]) != 0);
+    if (end || bend) keep.push_back(i);
+  }
+  std::vector<RocPoint> roc{{0.0, 0.0, std::numeric_limits<double>::infinity()}};  // sklearn's added first point
+  const double positives = tp, negatives = fp;
+  for (size_t i : keep)
+    roc.push_back({negatives > 0 ? fps[i] / negatives : std::numeric_limits<double>::quiet_NaN(),
+                   positives > 0 ? tps[i] / positives : std::numeric_limits<double>::quiet_NaN(), thresholds[i]});
+  return roc;
+}
+
+std::pair<double, double> EqualErrorRate(const std::vector<ScoredSample>& samples) {
+  double best_gap = std::numeric_limits<double>::infinity(), eer = 0, threshold = 0;
+  auto consider = [&](double t) {
+    const Rates r = RatesAt(samples, t);
+    const double gap = std::abs(r.frr - r.far);
+    if (gap <= best_gap) {  // "<=": the last minimum, as the reference
+      best_gap = gap;
+      eer = (r.far + r.frr) / 2;
+      threshold = t;
+    }
+  };
+  for (int i = 0; i <= 10000; ++i) consider(i * 1e-4);
+  consider(1.1);
+  return {eer, threshold};
+}
+
+DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optional<double> threshold) {
+  IF_REQUIRE(!frames.empty(), "metrics: no scores");
+  const std::vector<ScoredSample> videos = AggregateByVideo(frames);
+  DomainMetrics m;
+  m.videos = static_cast<int64_t>(videos.size());
+  m.auc = 100 * AreaUnderRoc(videos);
+  const auto [eer, eer_threshold] = EqualErrorRate(videos);
+  m.eer = 100 * eer;
+  m.eer_threshold = eer_threshold;
+  m.threshold = threshold.value_or(eer_threshold);
+  const Rates at = RatesAt(videos, m.threshold);
+  m.hter = 100 * (at.far + at.frr) / 2;
+  m.acc = 100 * at.acc;
+  m.roc = RocCurve(videos);
+  m.tpr_at_fpr_1pct = 0;
+  for (const RocPoint& p : m.roc)
+    if (p.fpr <= 0.01) m.tpr_at_fpr_1pct = 100 * p.tpr;  // the last one with FPR <= 1%
+  const Rates half = RatesAt(videos, 0.5);
+  m.apcer = 100 * half.frr;  // spoof called live
+  m.bpcer = 100 * half.far;  // live called spoof
+  m.acer = (m.apcer + m.bpcer) / 2;
+  return m;
+}
+
+DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains) {
+  DomainMetrics mean;
+  if (domains.empty()) return mean;
+  int auc_count = 0;
+  for (const DomainMetrics& d : domains) {
+    mean.videos += d.videos;
+    if (!std::isnan(d.auc)) {
+      mean.auc += d.auc;
+      ++auc_count;
+    }
+    mean.eer += d.eer;
+    mean.hter += d.hter;
+    mean.acc += d.acc;
+    mean.tpr_at_fpr_1pct += d.tpr_at_fpr_1pct;
+    mean.apcer += d.apcer;
+    mean.bpcer += d.bpcer;
+    mean.acer += d.acer;
+  }
+  const double n = static_cast<double>(domains.size());
+  mean.auc = auc_count > 0 ? mean.auc / auc_count : std::numeric_limits<double>::quiet_NaN();
+  mean.eer /= n;
+  mean.hter /= n;
+  mean.acc /= n;
+  mean.tpr_at_fpr_1pct /= n;
+  mean.apcer /= n;
+  mean.bpcer /= n;
+  mean.acer /= n;
+  mean.eer_threshold = mean.threshold = std::numeric_limits<double>::quiet_NaN();
+  return mean;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,68 @@
+// Face anti-spoofing metrics, with the reference's conventions
+// (src/utils/statistic.py): label 1 = spoof is the positive class, score =
+// P(spoof). Scores and labels are first averaged per video_id (video-level).
+//
+//   AUC      area under the ROC, ties counted half (sklearn roc_auc_score);
+//            undefined (NaN) when only one class is present
+//   EER      over thresholds 0, 1e-4, ..., 1 and 1.1, predicting spoof when
+//            score >= t, with the reference's names FAR = FP / (FP + TN) (live
+//            called spoof) and FRR = FN / (FN + TP) (spoof called live); the
+//            LAST threshold with the smallest |FRR - FAR| is the EER threshold
+//            and EER = (FAR + FRR) / 2 there
+//   HTER     (FAR + FRR) / 2 at a threshold; ACC the share classified right
+//   TPR@FPR=1%  the last TPR whose FPR <= 1% on sklearn's roc_curve (with its
+//            drop_intermediate rule)
+//   APCER / BPCER / ACER at 0.5: spoof called live / live called spoof / mean
+// All values in percent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace instructflip {
+
+struct ScoredSample {
+  double score = 0;  // P(spoof)
+  int label = 0;     // 0 live, 1 spoof
+  int64_t video_id = 0;
+};
+
+struct RocPoint {
+  double fpr = 0, tpr = 0, threshold = 0;
+};
+
+struct DomainMetrics {
+  int64_t videos = 0;
+  double auc = 0;             // NaN if one class only
+  double eer = 0;
+  double eer_threshold = 0;   // threshold of the EER on this set
+  double threshold = 0;       // threshold used for HTER/ACC (EER threshold, or given)
+  double hter = 0;
+  double acc = 0;
+  double tpr_at_fpr_1pct = 0;
+  double apcer = 0, bpcer = 0, acer = 0;
+  std::vector<RocPoint> roc;
+};
+
+// Per-video means of score and label, in first-appearance order. A video whose
+// frames disagree on the label is an error naming it.
+std::vector<ScoredSample> AggregateByVideo(const std::vector<ScoredSample>& frames);
+
+double AreaUnderRoc(const std::vector<ScoredSample>& samples);
+// sklearn.metrics.roc_curve(labels, scores) with drop_intermediate=True.
+std::vector<RocPoint> RocCurve(const std::vector<ScoredSample>& samples);
+// EER and its threshold on the reference's grid.
+std::pair<double, double> EqualErrorRate(const std::vector<ScoredSample>& samples);
+
+// Everything for one domain (video-level). `threshold`: given (from a
+// validation split) or, when empty, the set's own EER threshold (the
+// reference's mode).
+DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optional<double> threshold = {});
+
+// Mean of each metric over domains (NaN AUCs left out of the AUC mean).
+DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains);
+
+}  // namespace instructflip
