@@ -30,3 +30,5 @@ DEFINE_string(resume, "auto", "train: auto (newest complete checkpoint, else fre
 DEFINE_int32(ranks, 1, "bench step: weak scaling over this many ranks (run under mpirun -np RANKS)");
 DEFINE_string(scores, "", "metrics: CSV with header score,label,video_id[,domain]");
 DEFINE_double(threshold, -1, "metrics: decision threshold for HTER/ACC (default: each domain's own EER threshold)");
+DEFINE_string(checkpoint, "", "eval: checkpoint directory or model.safetensors");
+DEFINE_string(targets, "", "eval: comma-separated target domains");

@@ -35,3 +35,5 @@ DECLARE_string(resume);
 DECLARE_int32(ranks);
 DECLARE_string(scores);
 DECLARE_double(threshold);
+DECLARE_string(checkpoint);
+DECLARE_string(targets);

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
@@ -14,6 +15,8 @@
 #include "launch/commands.h"
 #include "launch/flags.h"
 #include "launch/train_config_yaml.h"
+#include "model/weights.h"
+#include "trainer/evaluator.h"
 #include "trainer/trainer.h"
 
 namespace instructflip::launch {
@@ -56,6 +59,49 @@ int RunTrain(const std::vector<std::string>& args) {
   }
 }
 
+std::vector<std::string> SplitNames(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ','))
+    if (!name.empty()) out.push_back(name);
+  return out;
+}
+
+// instructflip eval: scores target domains with a checkpoint's model.
+int RunEval(const std::vector<std::string>& args) {
+  IF_REQUIRE(args.empty(), "eval takes no positional arguments");
+  IF_REQUIRE(!FLAGS_config.empty() && !FLAGS_checkpoint.empty() && !FLAGS_out.empty() && !FLAGS_targets.empty(),
+             "usage: instructflip eval --config FILE --checkpoint DIR|FILE --targets A,B --out DIR");
+  TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
+  const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
+  std::unique_ptr<Communicator> communicator =
+      world.size > 1 ? std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
+                           MPI_COMM_WORLD, std::chrono::seconds(config.communication_timeout_s)))
+                     : MakeSingleProcessCommunicator();
+  try {
+    BuiltModel built = BuildModel(config.trainer.model);
+    std::string weights = FLAGS_checkpoint;
+    if (std::filesystem::is_directory(weights)) weights = JoinPath(weights, "model.safetensors");
+    LoadModelWeights(*built.model, weights);
+    EvalOptions options;
+    options.store = config.trainer.store;
+    options.domains = SplitNames(FLAGS_targets);
+    options.batch_per_rank = config.trainer.batch_per_rank;
+    options.loader_threads = config.trainer.loader_threads;
+    options.seed = config.trainer.seed;
+    if (FLAGS_threshold >= 0) options.threshold = FLAGS_threshold;
+    const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
+    if (world.rank == 0) std::cout << ReadFile(JoinPath(FLAGS_out, "metrics.md"));
+    return 0;
+  } catch (const std::exception& e) {
+    if (world.size == 1) throw;
+    std::cerr << "instructflip eval: rank " << world.rank << ": error: " << e.what() << "\n";
+    MPI_Abort(MPI_COMM_WORLD, 2);
+    return 2;
+  }
+}
+
 }  // namespace
 
 std::vector<Command> TrainCommands() {
@@ -64,7 +110,13 @@ std::vector<Command> TrainCommands() {
            "      (under mpirun -np N or srun for N ranks)",
            "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
            {"config", "run_dir", "resume"},
-           RunTrain}};
+           RunTrain},
+          {"eval",
+           "eval --config FILE --checkpoint DIR|model.safetensors --targets A,B --out DIR [--threshold T] [--set ...]\n"
+           "      (under mpirun -np N for N ranks)",
+           "score target domains (test split) with a trained model: scores.csv, metrics.json/.md, ROC per domain",
+           {"config", "checkpoint", "targets", "out", "threshold"},
+           RunEval}};
 }
 
 }  // namespace instructflip::launch

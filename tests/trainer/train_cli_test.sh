@@ -25,6 +25,29 @@ final=checkpoints/step-00000008/model.safetensors
 grep -q "total_steps: 8" "$tmp/a/config.yaml" || fail "resolved config lacks the override"
 [ "$(wc -l < "$tmp/a/metrics.jsonl")" = 8 ] || fail "metrics.jsonl should have 8 lines"
 
+# eval: the trained model on both domains' test splits; 2 ranks give the same scores.
+"$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" --targets synA,synB --out "$tmp/eval1" \
+    > "$tmp/eval1.log" 2>&1 || fail "eval: $(tail -3 "$tmp/eval1.log")"
+for f in scores.csv metrics.json metrics.md roc_synA.csv roc_synB.csv; do
+  [ -f "$tmp/eval1/$f" ] || fail "eval did not write $f"
+done
+grep -q '"synB"' "$tmp/eval1/metrics.json" || fail "metrics.json lacks synB"
+grep -q "| \*\*mean\*\* |" "$tmp/eval1.log" || fail "eval did not print the table"
+if command -v mpirun > /dev/null; then
+  mpirun -np 2 --oversubscribe --allow-run-as-root "$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" \
+      --targets synA,synB --out "$tmp/eval2" > "$tmp/eval2.log" 2>&1 || fail "2-rank eval: $(tail -3 "$tmp/eval2.log")"
+  # Same samples, labels and order; scores equal up to BLAS threading (mpirun
+  # binds each rank to one core, so matmuls sum in another order).
+  python3 - "$tmp/eval1/scores.csv" "$tmp/eval2/scores.csv" <<'PY' || fail "2-rank eval scores differ from 1-rank"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
+for x, y in zip(a, b):
+    assert (x["label"], x["video_id"], x["domain"], x["sample_index"]) == (y["label"], y["video_id"], y["domain"], y["sample_index"]), (x, y)
+    assert abs(float(x["score"]) - float(y["score"])) < 1e-5, (x, y)
+PY
+fi
+
 wait_for_steps() {  # run dir, steps
   for _ in $(seq 1 300); do
     [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ] && return 0

@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "dataio/synth.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
 #include "tests/dataio/test_util.h"
 #include "tests/model/tiny_model.h"
+#include "trainer/evaluator.h"
 #include "trainer/trainer.h"
 
 namespace instructflip {
@@ -110,6 +113,46 @@ TEST(TrainerMpi, TwoRanksWithHalfBatchesMatchOneProcess) {
     std::cout << "[ compare  ] 2 ranks then 1 rank from step 3 vs 2 ranks throughout: max |diff| = " << difference
               << "\n";
     EXPECT_LT(difference, 2e-5);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+TEST(EvaluatorMpi, TwoRanksScoreEverySampleOnceAsOneProcessDoes) {
+  std::unique_ptr<testing::TempDir> owner;
+  const std::string dir = SharedDirectory(&owner);
+  if (Rank() == 0) {
+    SynthOptions synth;
+    synth.out = dir + "/store";
+    synth.domains = 2;
+    synth.per_domain = 90;
+    synth.size = 32;
+    synth.seed = 6;
+    Synthesize(synth);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  torch::manual_seed(3);
+  BuiltModel built = BuildModel(testutil::TinyConfig());
+  MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  EvalOptions options;
+  options.store = dir + "/store";
+  options.domains = {"synA", "synB"};
+  options.batch_per_rank = 4;  // test splits of ~6 samples: a padded tail on purpose
+  const EvalResult two = Evaluate(built, options, &comm, dir + "/eval");
+  auto store = Store::Open(dir + "/store");
+  int64_t test_samples = 0;
+  for (int64_t i = 0; i < store->size(); ++i) test_samples += store->table().split[i] == 1;
+  EXPECT_EQ(static_cast<int64_t>(two.scores.size()), test_samples);  // each exactly once
+  if (Rank() == 0) {
+    auto single = MakeSingleProcessCommunicator();
+    const EvalResult one = Evaluate(built, options, single.get(), "");
+    ASSERT_EQ(one.scores.size(), two.scores.size());
+    for (size_t i = 0; i < one.scores.size(); ++i) {
+      EXPECT_FLOAT_EQ(one.scores[i].score, two.scores[i].score) << i;
+      EXPECT_EQ(one.scores[i].video_id, two.scores[i].video_id) << i;
+    }
+    EXPECT_DOUBLE_EQ(one.mean.hter, two.mean.hter);
+    for (const char* file : {"scores.csv", "metrics.json", "metrics.md", "roc_synA.csv", "roc_synB.csv"})
+      EXPECT_TRUE(std::filesystem::exists(dir + "/eval/" + file)) << file;
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -1,0 +1,43 @@
+// Distributed evaluation: every rank scores its slice of each target domain
+// (the loader pads the tail, so each sample is scored exactly once), the
+// scores are gathered to every rank (all ranks' scores: the reference's
+// multi-GPU gather never runs), and rank 0 writes
+//   OUT/scores.csv        score,label,video_id,domain,sample_index (store order)
+//   OUT/metrics.json      per domain and mean, in percent, with the threshold mode
+//   OUT/metrics.md        the same as a Markdown table
+//   OUT/roc_<domain>.csv  fpr,tpr,threshold
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataio/loader.h"
+#include "dist/communicator.h"
+#include "model/build.h"
+#include "trainer/metrics.h"
+
+namespace instructflip {
+
+struct EvalOptions {
+  std::string store;
+  std::vector<std::string> domains;  // targets; each evaluated on its own
+  std::optional<Split> split = Split::kTest;
+  int batch_per_rank = 32;
+  int loader_threads = 2;
+  uint64_t seed = 2;                 // style-question draws (per sample, reproducible)
+  std::optional<double> threshold;   // empty: each domain's own EER threshold (the reference's mode)
+};
+
+struct EvalResult {
+  std::vector<std::pair<std::string, DomainMetrics>> domains;
+  DomainMetrics mean;
+  std::vector<ScoredSample> scores;  // all domains, store order
+};
+
+// `model` in eval mode is used as it is (weights already loaded). Writes the
+// files above into `out_dir` on rank 0 when it is not empty.
+EvalResult Evaluate(BuiltModel& model, const EvalOptions& options, Communicator* communicator,
+                    const std::string& out_dir);
+
+}  // namespace instructflip
