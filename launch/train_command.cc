@@ -5,6 +5,7 @@
 // (MPI_Abort) instead of leaving the others waiting.
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -25,20 +26,37 @@ namespace {
 std::atomic<bool> g_stop_requested{false};
 void RequestStop(int) { g_stop_requested.store(true); }
 
+// The job's communicator: MPI across ranks, the trivial one for a single process.
+std::unique_ptr<Communicator> MakeCommunicator(const WorldInfo& world, int timeout_s) {
+  if (world.size == 1) return MakeSingleProcessCommunicator();
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, std::chrono::seconds(timeout_s));
+}
+
+// Runs `body`; on one rank of many an error aborts the whole job, so the
+// other ranks do not wait for this one in a collective.
+int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    if (world.size == 1) throw;
+    std::cerr << "instructflip " << command << ": rank " << world.rank << " of " << world.size << ": error: "
+              << e.what() << "\n";
+    MPI_Abort(MPI_COMM_WORLD, 2);
+    return 2;
+  }
+}
+
 int RunTrain(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "train takes no positional arguments");
   IF_REQUIRE(!FLAGS_config.empty(), "train: --config FILE is required");
   IF_REQUIRE(!FLAGS_run_dir.empty(), "train: --run-dir DIR is required");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
-  std::unique_ptr<Communicator> communicator =
-      world.size > 1 ? std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
-                           MPI_COMM_WORLD, std::chrono::seconds(config.communication_timeout_s)))
-                     : MakeSingleProcessCommunicator();
+  std::unique_ptr<Communicator> communicator = MakeCommunicator(world, config.communication_timeout_s);
   std::signal(SIGUSR1, RequestStop);
   std::signal(SIGTERM, RequestStop);
   config.trainer.stop_requested = &g_stop_requested;
-  try {
+  return AbortJobOnError("train", world, [&] {
     if (world.rank == 0) {
       std::filesystem::create_directories(FLAGS_run_dir);
       WriteFileAtomic(JoinPath(FLAGS_run_dir, "config.yaml"), config.resolved_yaml);
@@ -50,13 +68,7 @@ int RunTrain(const std::vector<std::string>& args) {
       std::cout << "train: " << (result.interrupted ? "stopped" : "finished") << " at step " << result.steps
                 << ", loss " << result.last_loss << ", run directory " << FLAGS_run_dir << "\n";
     return result.interrupted ? kExitRequeue : 0;
-  } catch (const std::exception& e) {
-    if (world.size == 1) throw;
-    std::cerr << "instructflip train: rank " << world.rank << " of " << world.size << ": error: " << e.what()
-              << "\n";
-    MPI_Abort(MPI_COMM_WORLD, 2);  // the other ranks must not wait for this one
-    return 2;
-  }
+  });
 }
 
 std::vector<std::string> SplitNames(const std::string& list) {
@@ -75,11 +87,8 @@ int RunEval(const std::vector<std::string>& args) {
              "usage: instructflip eval --config FILE --checkpoint DIR|FILE --targets A,B --out DIR");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
-  std::unique_ptr<Communicator> communicator =
-      world.size > 1 ? std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
-                           MPI_COMM_WORLD, std::chrono::seconds(config.communication_timeout_s)))
-                     : MakeSingleProcessCommunicator();
-  try {
+  std::unique_ptr<Communicator> communicator = MakeCommunicator(world, config.communication_timeout_s);
+  return AbortJobOnError("eval", world, [&] {
     BuiltModel built = BuildModel(config.trainer.model);
     std::string weights = FLAGS_checkpoint;
     if (std::filesystem::is_directory(weights)) weights = JoinPath(weights, "model.safetensors");
@@ -94,12 +103,7 @@ int RunEval(const std::vector<std::string>& args) {
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
     if (world.rank == 0) std::cout << ReadFile(JoinPath(FLAGS_out, "metrics.md"));
     return 0;
-  } catch (const std::exception& e) {
-    if (world.size == 1) throw;
-    std::cerr << "instructflip eval: rank " << world.rank << ": error: " << e.what() << "\n";
-    MPI_Abort(MPI_COMM_WORLD, 2);
-    return 2;
-  }
+  });
 }
 
 }  // namespace

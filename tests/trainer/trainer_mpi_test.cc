@@ -35,6 +35,20 @@ std::string SharedDirectory(std::unique_ptr<testing::TempDir>* owner) {
   return path;
 }
 
+// A synthetic store of two 32 px domains, written by rank 0 into `dir`.
+void MakeSharedStore(const std::string& dir, int per_domain, uint64_t seed) {
+  if (Rank() == 0) {
+    SynthOptions synth;
+    synth.out = dir + "/store";
+    synth.domains = 2;
+    synth.per_domain = per_domain;
+    synth.size = 32;
+    synth.seed = seed;
+    Synthesize(synth);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 TrainerOptions Options(const std::string& store, int batch, int accumulation) {
   TrainerOptions o;
   o.model = testutil::TinyConfig();
@@ -62,16 +76,7 @@ double MaxDifference(Trainer& a, const std::vector<torch::Tensor>& b) {
 TEST(TrainerMpi, TwoRanksWithHalfBatchesMatchOneProcess) {
   std::unique_ptr<testing::TempDir> owner;
   const std::string dir = SharedDirectory(&owner);
-  if (Rank() == 0) {
-    SynthOptions synth;
-    synth.out = dir + "/store";
-    synth.domains = 2;
-    synth.per_domain = 24;
-    synth.size = 32;
-    synth.seed = 4;
-    Synthesize(synth);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
+  MakeSharedStore(dir, 24, 4);
   MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
 
   // Two ranks, 4 samples each per step.
@@ -120,16 +125,7 @@ TEST(TrainerMpi, TwoRanksWithHalfBatchesMatchOneProcess) {
 TEST(EvaluatorMpi, TwoRanksScoreEverySampleOnceAsOneProcessDoes) {
   std::unique_ptr<testing::TempDir> owner;
   const std::string dir = SharedDirectory(&owner);
-  if (Rank() == 0) {
-    SynthOptions synth;
-    synth.out = dir + "/store";
-    synth.domains = 2;
-    synth.per_domain = 90;
-    synth.size = 32;
-    synth.seed = 6;
-    Synthesize(synth);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
+  MakeSharedStore(dir, 90, 6);
   torch::manual_seed(3);
   BuiltModel built = BuildModel(testutil::TinyConfig());
   MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
