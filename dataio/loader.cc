@@ -27,9 +27,11 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
     const bool split_ok = !o.split || table.split[i] == static_cast<int8_t>(*o.split);
     if (domain_ok && split_ok) eligible_.push_back(i);
   }
+  eligible_ = ApplyHoldout(eligible_, table, o.holdout);
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",
              o.domains.empty() ? "all" : "selected", "] split '",
-             o.split ? SplitName(*o.split) : "any", "'");
+             o.split ? SplitName(*o.split) : "any", "'",
+             o.holdout.part == Holdout::Part::kValidation ? " in the validation hold-out" : "");
   order_ = BuildEpochOrder(eligible_, table, o.sampler, start_.epoch);
 
   const int64_t length = static_cast<int64_t>(order_.size());

@@ -37,6 +37,7 @@ namespace instructflip {
 struct LoaderOptions {
   std::vector<std::string> domains;  // empty: every domain of the store
   std::optional<Split> split;        // empty: both splits
+  Holdout holdout;                   // validation hold-out of the selected samples
   SamplerOptions sampler;            // mode, shuffle, seed, epoch_size
   int batch_size = 24;               // per rank
   int rank = 0;

@@ -1,7 +1,9 @@
 #include "dataio/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <set>
 
 #include "dataio/check.h"
 #include "dataio/rng.h"
@@ -92,6 +94,32 @@ std::vector<int64_t> BuildEpochOrder(const std::vector<int64_t>& eligible, const
   KeyedRng rng(HashKeys({options.seed, static_cast<uint64_t>(epoch), kBalanceStream}));
   Shuffle(&order, &rng);
   return order;
+}
+
+std::vector<int64_t> ApplyHoldout(const std::vector<int64_t>& candidates, const SampleTable& table,
+                                  const Holdout& holdout) {
+  if (holdout.part == Holdout::Part::kAll) return candidates;
+  // (domain, label) -> its videos, ordered by their hash.
+  std::map<std::pair<int32_t, int8_t>, std::map<uint64_t, int64_t>> cells;
+  for (int64_t i : candidates) {
+    const uint64_t h = HashKeys({holdout.seed, 0x686f6c646f7574ull, static_cast<uint64_t>(table.domain[i]),
+                                 static_cast<uint64_t>(table.video_id[i])});
+    cells[{table.domain[i], table.label[i]}].emplace(h, table.video_id[i]);
+  }
+  std::set<std::pair<int32_t, int64_t>> held_out;  // (domain, video_id)
+  if (holdout.fraction > 0)
+    for (const auto& [cell, videos] : cells) {
+      if (videos.size() < 2) continue;  // keep a lone video for training
+      const size_t count = std::max<size_t>(1, std::llround(holdout.fraction * videos.size()));
+      auto it = videos.begin();
+      for (size_t k = 0; k < std::min(count, videos.size() - 1); ++k, ++it) held_out.insert({cell.first, it->second});
+    }
+  std::vector<int64_t> out;
+  for (int64_t i : candidates) {
+    const bool is_held_out = held_out.count({table.domain[i], table.video_id[i]}) > 0;
+    if (is_held_out == (holdout.part == Holdout::Part::kValidation)) out.push_back(i);
+  }
+  return out;
 }
 
 }  // namespace instructflip

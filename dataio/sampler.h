@@ -31,6 +31,22 @@ struct SamplerOptions {
   int64_t epoch_size = 0;  // balanced: samples per epoch (0 = number of eligible samples)
 };
 
+// The validation hold-out of the source domains (honest thresholds, see
+// trainer/README.md): in each (domain, label) cell with at least two videos,
+// round(fraction x videos) of them, at least one, are held out, chosen by a
+// hash of (seed, domain, video_id). All frames of a video fall on the same
+// side, and the choice is a pure function of the candidate samples and the seed.
+struct Holdout {
+  enum class Part { kAll, kTraining, kValidation };
+  Part part = Part::kAll;  // kTraining: without the held-out videos; kValidation: only them
+  double fraction = 0;     // share of videos held out (0: none)
+  uint64_t seed = 0;
+};
+
+// Filters `candidates` (store indices) to the requested part.
+std::vector<int64_t> ApplyHoldout(const std::vector<int64_t>& candidates, const SampleTable& table,
+                                  const Holdout& holdout);
+
 // `eligible`: store indices (ascending) that pass the domain/split filters.
 std::vector<int64_t> BuildEpochOrder(const std::vector<int64_t>& eligible, const SampleTable& table,
                                      const SamplerOptions& options, int64_t epoch);

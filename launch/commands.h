@@ -21,6 +21,7 @@ struct Command {
 std::vector<Command> DataCommands();   // synth, ingest, store
 std::vector<Command> TrainCommands();  // train
 std::vector<Command> MetricsCommands();  // metrics
+std::vector<Command> LodoCommands();     // lodo, demo, report
 std::vector<Command> BenchCommands();  // bench
 
 // Exit code of a run stopped by SIGUSR1/SIGTERM after its checkpoint: the job

@@ -5,14 +5,16 @@
 
 namespace instructflip::launch {
 
-std::string ResolveModelConfigPath(const std::string& name_or_path) {
+std::string ResolveConfigPath(const std::string& name_or_path, const std::string& kind) {
   if (PathExists(name_or_path)) return name_or_path;
-  const std::string relative = "configs/model/" + name_or_path + ".yaml";
-  for (const std::string& root : {std::string("."), std::string(INSTRUCTFLIP_SOURCE_DIR)}) {
-    const std::string candidate = JoinPath(root, relative);
-    if (PathExists(candidate)) return candidate;
-  }
-  IF_FAIL("model config '", name_or_path, "' is neither a file nor one of configs/model/*.yaml");
+  for (const std::string& root : {std::string("."), SourceDirectory()})
+    for (const std::string& relative : {"configs/" + kind + "/" + name_or_path + ".yaml", name_or_path}) {
+      const std::string candidate = JoinPath(root, relative);
+      if (PathExists(candidate)) return candidate;
+    }
+  IF_FAIL(kind, " config '", name_or_path, "' is neither a file nor one of configs/", kind, "/*.yaml");
 }
+
+std::string SourceDirectory() { return INSTRUCTFLIP_SOURCE_DIR; }
 
 }  // namespace instructflip::launch

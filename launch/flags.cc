@@ -32,3 +32,9 @@ DEFINE_string(scores, "", "metrics: CSV with header score,label,video_id[,domain
 DEFINE_double(threshold, -1, "metrics: decision threshold for HTER/ACC (default: each domain's own EER threshold)");
 DEFINE_string(checkpoint, "", "eval: checkpoint directory or model.safetensors");
 DEFINE_string(targets, "", "eval: comma-separated target domains");
+DEFINE_string(protocol, "", "lodo: protocol name (configs/protocols/NAME.yaml) or YAML file");
+DEFINE_int32(job, -1, "lodo: run only this job (0-based) of the planned run directory, as an MPI rank");
+DEFINE_bool(aggregate, false, "lodo: only aggregate the finished jobs' results into one table");
+DEFINE_bool(slurm, false, "lodo: submit the unfinished jobs as a Slurm job array instead of running them here");
+DEFINE_bool(dry_run, false, "lodo: print the plan and stop");
+DEFINE_int32(explain, 0, "eval: samples per domain explained (T5 answers + cue map PNGs)");

@@ -18,7 +18,7 @@ using instructflip::launch::Command;
 std::vector<Command> AllCommands() {
   std::vector<Command> all;
   for (auto group : {instructflip::launch::DataCommands(), instructflip::launch::TrainCommands(),
-                     instructflip::launch::MetricsCommands(),
+                     instructflip::launch::LodoCommands(), instructflip::launch::MetricsCommands(),
                      instructflip::launch::BenchCommands()})
     all.insert(all.end(), group.begin(), group.end());
   return all;

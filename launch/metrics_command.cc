@@ -75,14 +75,6 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const 
   return domains;
 }
 
-nlohmann::json ToJson(const DomainMetrics& m) {
-  auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"videos", m.videos},          {"auc", number(m.auc)},     {"eer", m.eer},
-          {"hter", m.hter},              {"acc", m.acc},             {"tpr_at_fpr_1pct", m.tpr_at_fpr_1pct},
-          {"threshold", number(m.threshold)}, {"apcer", m.apcer},   {"bpcer", m.bpcer},
-          {"acer", m.acer}};
-}
-
 int RunMetrics(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
   IF_REQUIRE(!FLAGS_scores.empty(), "metrics: --scores FILE.csv is required");
@@ -96,8 +88,8 @@ int RunMetrics(const std::vector<std::string>& args) {
   const DomainMetrics mean = MeanMetrics(all);
   if (FLAGS_json) {
     nlohmann::json out;
-    for (const auto& [domain, m] : results) out["domains"][domain] = ToJson(m);
-    out["mean"] = ToJson(mean);
+    for (const auto& [domain, m] : results) out["domains"][domain] = MetricsToJson(m);
+    out["mean"] = MetricsToJson(mean);
     out["threshold_mode"] = threshold ? "given" : "each domain's own EER threshold (the reference's mode)";
     std::cout << out.dump(2) << "\n";
     return 0;

@@ -61,6 +61,10 @@ void ForEachField(ModelConfig& c, const std::function<void(const char*, const ch
   f("pretrained", "clip", &c.pretrained.clip);
   f("pretrained", "bert", &c.pretrained.bert);
   f("pretrained", "t5", &c.pretrained.t5);
+  f("t5_warmup", "steps", &c.t5_warmup.steps);
+  f("t5_warmup", "lr", &c.t5_warmup.lr);
+  f("t5_warmup", "target_loss", &c.t5_warmup.target_loss);
+  f("t5_warmup", "seed", &c.t5_warmup.seed);
   f("loss", "content_lm", &c.loss.content_lm);
   f("loss", "style_lm", &c.loss.style_lm);
   f("loss", "classification", &c.loss.classification);

@@ -40,6 +40,10 @@ void ApplyOverride(YAML::Node root, const std::string& assignment) {
 
 TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
   YAML::Node root = LoadYamlFile(path);
+  // A model given by name or path is inlined first, so `--set model.key=value`
+  // overrides one of its fields like any other key.
+  if (root["model"] && root["model"].IsScalar())
+    root["model"] = LoadYamlFile(ResolveModelConfigPath(root["model"].as<std::string>()));
   for (const std::string& assignment : overrides) ApplyOverride(root, assignment);
 
   TrainConfig config;
@@ -48,9 +52,8 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   // model: a name in configs/model, a path, or an inline mapping.
   const YAML::Node model_node = top.Raw("model");
   IF_REQUIRE(model_node.IsDefined() && !model_node.IsNull(), path, ": missing key 'model'");
-  if (model_node.IsScalar()) {
-    const std::string model_path = ResolveModelConfigPath(model_node.as<std::string>());
-    t.model = LoadModelConfig(model_path);
+  if (model_node.IsScalar()) {  // `--set model=NAME` replaced the inlined one
+    t.model = LoadModelConfig(ResolveModelConfigPath(model_node.as<std::string>()));
   } else {
     t.model = ParseModelConfig(model_node, path, "model");
   }
@@ -65,6 +68,10 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   int epoch_size = 0;
   data.Read("epoch_size", &epoch_size);
   t.epoch_size = epoch_size;
+  data.Read("validation_fraction", &t.validation_fraction);
+  int validation_seed = static_cast<int>(t.validation_seed);
+  data.Read("validation_seed", &validation_seed);
+  t.validation_seed = static_cast<uint64_t>(validation_seed);
   data.Read("loader_threads", &t.loader_threads);
   data.Read("prefetch", &t.prefetch);
   data.RejectUnknownKeys();
@@ -117,10 +124,17 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   t.reducer.first_bucket_bytes = static_cast<int64_t>(first_bucket_mb * (1 << 20));
   top.RejectUnknownKeys();
 
+  IF_REQUIRE(t.validation_fraction >= 0 && t.validation_fraction < 1, path,
+             ": 'data.validation_fraction' must be in [0, 1), got ", t.validation_fraction);
   IF_REQUIRE(t.batch_per_rank >= 1, path, ": 'batch_per_rank' must be >= 1, got ", t.batch_per_rank);
   IF_REQUIRE(t.accumulation >= 1, path, ": 'accumulation' must be >= 1, got ", t.accumulation);
   IF_REQUIRE(t.total_steps >= 2, path, ": 'total_steps' must be >= 2, got ", t.total_steps);
   IF_REQUIRE(config.communication_timeout_s >= 1, path, ": 'dist.timeout_s' must be >= 1");
+  try {
+    OneCycleSchedule(t.schedule, t.total_steps);  // its phases must fit the run
+  } catch (const Error& e) {
+    IF_FAIL(path, ": ", e.what());
+  }
 
   YAML::Node resolved = YAML::Clone(root);
   resolved["model"] = ModelConfigToYaml(t.model);

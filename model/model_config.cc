@@ -83,6 +83,9 @@ void ValidateModelConfig(const ModelConfig& c) {
   // Vocabulary sizes may be 0 here: "take the tokenizer's" (ResolveVocabularySizes).
   IF_REQUIRE(c.t5.vocab_size >= 0 && c.qformer.vocab_size >= 0, "model config: vocabulary sizes must be >= 0");
   positive(c.max_new_tokens, "max_new_tokens");
+  IF_REQUIRE(c.t5_warmup.steps >= 0, "model config: t5_warmup.steps must be >= 0, got ", c.t5_warmup.steps);
+  IF_REQUIRE(c.t5_warmup.steps == 0 || c.t5_warmup.lr > 0, "model config: t5_warmup.lr must be > 0, got ",
+             c.t5_warmup.lr);
 }
 
 }  // namespace instructflip

@@ -88,6 +88,16 @@ struct PretrainedConfig {
   std::string t5;    // google/flan-t5-base model.safetensors
 };
 
+// Teaches a randomly initialised T5 the instruction options before it is
+// frozen (model/t5_warmup.h): a stand-in for FLAN-T5's pretraining in tiny
+// configurations. Used only when steps > 0 and no pretrained T5 is given.
+struct T5WarmupConfig {
+  int steps = 0;
+  double lr = 1e-2;
+  double target_loss = 0.005;  // stop early below this LM loss
+  int seed = 7;
+};
+
 struct ModelConfig {
   std::string name = "base";
   Variant variant = Variant::kFull;
@@ -97,6 +107,7 @@ struct ModelConfig {
   FusionConfig fusion;
   TokenizerConfig tokenizers;
   PretrainedConfig pretrained;
+  T5WarmupConfig t5_warmup;
   LossWeights loss;
   double cue_noise_weight = 0.5;  // Gaussian noise on spoof samples' patch tokens (training)
   double cue_beta = 0.01;         // SmoothL1 beta of the cue-map loss

@@ -39,10 +39,11 @@ void CheckpointStore::Begin(int64_t step) const {
 
 void CheckpointStore::WriteFiles(int64_t step, const std::vector<CheckpointFile>& files) const {
   const std::string temp = TempDirectory(step);
-  for (const CheckpointFile& file : files) {
-    const std::string path = JoinPath(temp, file.name);
-    file.write(path);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string path = JoinPath(temp, files[i].name);
+    files[i].write(path);
     FsyncFile(path);
+    if (i == 0 && fault_point) fault_point(step, "after_first_file");
   }
 }
 
@@ -57,10 +58,12 @@ std::string CheckpointStore::Commit(int64_t step) const {
     const std::string path = JoinPath(temp, name);
     complete["files"][name] = {{"bytes", FileSize(path)}, {"crc32c", FileCrc32c(path)}};
   }
+  if (fault_point) fault_point(step, "before_complete");
   WriteFileAtomic(JoinPath(temp, "COMPLETE"), complete.dump(2));
   const std::string final_dir = JoinPath(root_, StepName(step));
   fs::remove_all(final_dir);  // a checkpoint of the same step (re-run after a resume)
   RenameDurable(temp, final_dir);
+  if (fault_point) fault_point(step, "before_latest");
   WriteFileAtomic(JoinPath(root_, "latest"), StepName(step) + "\n");
   // Keep the newest `keep_last` complete checkpoints.
   std::vector<std::string> done;

@@ -51,6 +51,11 @@ class CheckpointStore {
 
   std::string directory() const { return root_; }
 
+  // Called at points inside a checkpoint write ("after_first_file",
+  // "before_complete", "before_latest") with the step, so a crash test can
+  // kill the process exactly there. Empty: nothing.
+  std::function<void(int64_t step, const std::string& point)> fault_point;
+
  private:
   std::string root_;  // RUN/checkpoints
   int keep_last_;

@@ -2,23 +2,135 @@
 
 #include <filesystem>
 #include <fstream>
+#include <array>
 #include <iomanip>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
+#include "dataio/png_writer.h"
 #include "model/instruction_batch.h"
+#include "model/instructions.h"
 
 namespace instructflip {
 namespace {
 
-nlohmann::json MetricsJson(const DomainMetrics& m) {
-  auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"videos", m.videos}, {"auc", number(m.auc)}, {"eer", m.eer}, {"hter", m.hter}, {"acc", m.acc},
-          {"tpr_at_fpr_1pct", m.tpr_at_fpr_1pct}, {"threshold", number(m.threshold)}, {"apcer", m.apcer},
-          {"bpcer", m.bpcer}, {"acer", m.acer}};
+const char* StyleQuestionName(StyleQuestion q) {
+  switch (q) {
+    case StyleQuestion::kIllumination: return "illumination";
+    case StyleQuestion::kEnvironment: return "environment";
+    case StyleQuestion::kCameraQuality: return "camera quality";
+  }
+  return "?";
 }
+
+// (3, H, W) float in [0, 1] -> PNG.
+void WriteRgbPng(const std::string& path, const torch::Tensor& chw) {
+  const torch::Tensor hwc =
+      (chw.detach().to(torch::kFloat32).clamp(0, 1) * 255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  WritePng(path, hwc.data_ptr<uint8_t>(), static_cast<int>(hwc.size(1)), static_cast<int>(hwc.size(0)), 3);
+}
+
+// Explains up to `budget` samples of one batch on rank 0: the first frame of
+// each new video, live and spoof alternating while both are available.
+class Explainer {
+ public:
+  Explainer(BuiltModel& built, InstructionBatcher& batcher, const std::string& out_dir, int per_domain)
+      : built_(built), batcher_(batcher), out_dir_(out_dir), per_domain_(per_domain) {
+    if (per_domain_ > 0) jsonl_.open(JoinPath(out_dir_, "explanations.jsonl"));
+  }
+
+  void StartDomain(const std::string& domain) {
+    domain_ = domain;
+    done_ = 0;
+    per_label_ = {0, 0};
+    seen_videos_.clear();
+  }
+
+  void Explain(const Batch& batch, const InstructFlipInputs& in, const InstructFlipOutputs& out) {
+    if (done_ >= per_domain_) return;
+    std::vector<int64_t> rows;
+    for (int64_t j = 0; j < batch.label.size(0) && done_ + int64_t(rows.size()) < per_domain_; ++j) {
+      if (!batch.valid[j].item<bool>() || !seen_videos_.insert(batch.video_id[j].item<int64_t>()).second) continue;
+      const int label = static_cast<int>(batch.label[j].item<int64_t>());
+      if (per_label_[label] >= (per_domain_ + 1) / 2) continue;  // keep room for the other class
+      ++per_label_[label];
+      rows.push_back(j);
+    }
+    if (rows.empty()) return;
+    const torch::Tensor index = torch::tensor(rows, torch::kLong);
+    const T5Tokenizer& t5 = batcher_.t5();
+    auto answers = [&](const torch::Tensor& queries, const TokenBatch& question) {
+      std::vector<std::string> texts(rows.size());
+      if (!queries.defined() || !built_.config.has_llm()) return texts;
+      const TokenBatch selected{question.ids.index_select(0, index), question.keep.index_select(0, index)};
+      const torch::Tensor ids = built_.model->GenerateAnswers(queries.index_select(0, index), selected, t5.eos_id());
+      for (size_t r = 0; r < rows.size(); ++r) {
+        const torch::Tensor row = ids[r].contiguous();
+        texts[r] = t5.Decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
+      }
+      return texts;
+    };
+    const std::vector<std::string> content = answers(out.content_queries, in.content_question_t5);
+    const std::vector<std::string> style = answers(out.style_queries, in.style_question_t5);
+    const std::string directory = JoinPath(JoinPath(out_dir_, "explanations"), domain_);
+    std::filesystem::create_directories(directory);
+    const NormalizeOptions normalize;
+    const torch::Tensor mean = torch::tensor(std::vector<float>(normalize.mean.begin(), normalize.mean.end())).view({3, 1, 1});
+    const torch::Tensor std = torch::tensor(std::vector<float>(normalize.std.begin(), normalize.std.end())).view({3, 1, 1});
+    for (size_t r = 0; r < rows.size(); ++r, ++done_) {
+      const int64_t j = rows[r];
+      char stem[32];
+      std::snprintf(stem, sizeof stem, "%03d", done_);
+      const std::string image = "explanations/" + domain_ + "/" + stem + "_image.png";
+      WriteRgbPng(JoinPath(out_dir_, image), batch.images[j] * std + mean);
+      nlohmann::json record{{"domain", domain_},
+                            {"index", done_},
+                            {"sample_index", batch.sample_index[j].item<int64_t>()},
+                            {"video_id", batch.video_id[j].item<int64_t>()},
+                            {"label", batch.label[j].item<int64_t>()},
+                            {"score", out.spoof_score[j].item<double>()},
+                            {"image", image}};
+      const int spoof_type = static_cast<int>(batch.spoof_type[j].item<int64_t>());
+      if (built_.config.has_content_branch()) {
+        record["content_question"] = "spoof type";
+        record["content_answer"] = content[r];
+        record["content_expected"] = ContentInstruction(spoof_type).answer;
+      }
+      if (built_.config.has_style_branch()) {
+        const StyleQuestion q = batcher_.StyleQuestionFor(batch.label[j].item<int64_t>(), batch.sample_index[j].item<int64_t>());
+        record["style_question"] = StyleQuestionName(q);
+        record["style_answer"] = style[r];
+        record["style_expected"] =
+            StyleInstruction(q, static_cast<int>(batch.illumination[j].item<int64_t>()),
+                             static_cast<int>(batch.environment[j].item<int64_t>()),
+                             static_cast<int>(batch.camera_quality[j].item<int64_t>()))
+                .answer;
+      }
+      if (out.cue_map.defined()) {
+        // The cue map is trained towards zero on live faces: its magnitude is the cue.
+        const std::string cue = "explanations/" + domain_ + "/" + stem + "_cue.png";
+        WriteRgbPng(JoinPath(out_dir_, cue), out.cue_map[j].abs());
+        record["cue"] = cue;
+      }
+      jsonl_ << record.dump() << "\n";
+    }
+    jsonl_.flush();
+  }
+
+ private:
+  BuiltModel& built_;
+  InstructionBatcher& batcher_;
+  std::string out_dir_;
+  int per_domain_;
+  std::ofstream jsonl_;
+  std::string domain_;
+  int done_ = 0;
+  std::array<int, 2> per_label_{0, 0};
+  std::set<int64_t> seen_videos_;
+};
 
 }  // namespace
 
@@ -38,10 +150,16 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     scores_csv << "score,label,video_id,domain,sample_index\n" << std::setprecision(9);
   }
   std::vector<DomainMetrics> all;
-  for (const std::string& domain : o.domains) {
+  std::vector<ScoredSample> pooled;  // video ids made unique across domains
+  std::optional<Explainer> explainer;
+  if (writer && o.explain_per_domain > 0) explainer.emplace(built, batcher, out_dir, o.explain_per_domain);
+  for (size_t d = 0; d < o.domains.size(); ++d) {
+    const std::string& domain = o.domains[d];
+    if (explainer) explainer->StartDomain(domain);
     LoaderOptions lo;
     lo.domains = {domain};
     lo.split = o.split;
+    lo.holdout = o.holdout;
     lo.sampler.shuffle = false;
     lo.batch_size = o.batch_per_rank;
     lo.rank = communicator->rank();
@@ -58,7 +176,9 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
       batcher.Fill({batch->label, batch->spoof_type, batch->illumination, batch->environment, batch->camera_quality,
                     batch->sample_index.clamp_min(0)},
                    &in);
-      const torch::Tensor score = built.model->forward(in, /*with_losses=*/false).spoof_score;
+      const InstructFlipOutputs out = built.model->forward(in, /*with_losses=*/false);
+      if (explainer) explainer->Explain(*batch, in, out);
+      const torch::Tensor& score = out.spoof_score;
       for (int64_t j = 0; j < score.size(0); ++j) {
         if (!batch->valid[j].item<bool>()) continue;
         rows.insert(rows.end(), {double(batch->sample_index[j].item<int64_t>()), score[j].item<double>(),
@@ -79,7 +199,12 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
                    << static_cast<int64_t>(sorted[i][0].item<double>()) << "\n";
     }
     result.scores.insert(result.scores.end(), samples.begin(), samples.end());
+    for (ScoredSample s : samples) {
+      s.video_id = static_cast<int64_t>(d) << 40 | s.video_id;
+      pooled.push_back(s);
+    }
     DomainMetrics m = ComputeMetrics(samples, o.threshold);
+    result.own_threshold.push_back(o.threshold ? ComputeMetrics(samples) : m);
     if (writer) {
       std::ofstream roc(JoinPath(out_dir, "roc_" + domain + ".csv"));
       roc << "fpr,tpr,threshold\n";
@@ -89,12 +214,13 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     result.domains.push_back({domain, std::move(m)});
   }
   result.mean = MeanMetrics(all);
+  result.pooled = ComputeMetrics(pooled, o.threshold);
   if (writer) {
     const std::string mode = o.threshold ? "given threshold " + std::to_string(*o.threshold)
                                          : std::string("each domain's own EER threshold (the reference's mode)");
     nlohmann::json json;
-    for (const auto& [domain, m] : result.domains) json["domains"][domain] = MetricsJson(m);
-    json["mean"] = MetricsJson(result.mean);
+    for (const auto& [domain, m] : result.domains) json["domains"][domain] = MetricsToJson(m);
+    json["mean"] = MetricsToJson(result.mean);
     json["threshold_mode"] = mode;
     WriteFileAtomic(JoinPath(out_dir, "metrics.json"), json.dump(2) + "\n");
     std::ostringstream md;

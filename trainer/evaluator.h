@@ -6,6 +6,11 @@
 //   OUT/metrics.json      per domain and mean, in percent, with the threshold mode
 //   OUT/metrics.md        the same as a Markdown table
 //   OUT/roc_<domain>.csv  fpr,tpr,threshold
+//   OUT/explanations.jsonl + OUT/explanations/<domain>/NNN_{image,cue}.png
+//                         with explain_per_domain > 0: the T5's answers to the
+//                         content and style questions and the cue map of a few
+//                         samples per domain (rank 0's first videos, live and
+//                         spoof alternating)
 #pragma once
 
 #include <optional>
@@ -23,15 +28,19 @@ struct EvalOptions {
   std::string store;
   std::vector<std::string> domains;  // targets; each evaluated on its own
   std::optional<Split> split = Split::kTest;
+  Holdout holdout;                   // e.g. only the validation hold-out of the training split
   int batch_per_rank = 32;
   int loader_threads = 2;
   uint64_t seed = 2;                 // style-question draws (per sample, reproducible)
   std::optional<double> threshold;   // empty: each domain's own EER threshold (the reference's mode)
+  int explain_per_domain = 0;        // samples per domain explained (answers + cue map)
 };
 
 struct EvalResult {
   std::vector<std::pair<std::string, DomainMetrics>> domains;
   DomainMetrics mean;
+  std::vector<DomainMetrics> own_threshold;  // per domain at its own EER threshold (the reference's mode)
+  DomainMetrics pooled;              // all domains' videos as one set (e.g. a validation threshold)
   std::vector<ScoredSample> scores;  // all domains, store order
 };
 

@@ -1,5 +1,7 @@
 #include "trainer/metrics.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -171,6 +173,13 @@ DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains) {
   mean.acer /= n;
   mean.eer_threshold = mean.threshold = std::numeric_limits<double>::quiet_NaN();
   return mean;
+}
+
+nlohmann::json MetricsToJson(const DomainMetrics& m) {
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"videos", m.videos}, {"auc", number(m.auc)}, {"eer", m.eer}, {"hter", m.hter}, {"acc", m.acc},
+          {"tpr_at_fpr_1pct", m.tpr_at_fpr_1pct}, {"threshold", number(m.threshold)}, {"apcer", m.apcer},
+          {"bpcer", m.bpcer}, {"acer", m.acer}};
 }
 
 }  // namespace instructflip

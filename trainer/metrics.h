@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace instructflip {
 
 struct ScoredSample {
@@ -64,5 +66,9 @@ DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optio
 
 // Mean of each metric over domains (NaN AUCs left out of the AUC mean).
 DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains);
+
+// {"videos", "auc", "eer", "hter", "acc", "tpr_at_fpr_1pct", "threshold",
+// "apcer", "bpcer", "acer"}; NaN (an undefined AUC) as null.
+nlohmann::json MetricsToJson(const DomainMetrics& m);
 
 }  // namespace instructflip

@@ -14,6 +14,7 @@
 #include "dataio/check.h"
 #include "dataio/file_util.h"
 #include "dataio/rng.h"
+#include "model/t5_warmup.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 #include "trainer/event_writer.h"
@@ -88,6 +89,7 @@ InstructFlipInputs Trainer::MakeInputs(const Batch& batch) {
 
 void Trainer::SaveCheckpoint() {
   CheckpointStore store(run_dir_, options_.keep_last);
+  store.fault_point = options_.checkpoint_fault_point;
   const int rank = communicator_->rank();
   if (rank == 0) store.Begin(step_);
   communicator_->Barrier();
@@ -150,15 +152,28 @@ void Trainer::Resume(const std::string& directory) {
 
 TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   const TrainerOptions& o = options_;
+  std::optional<std::string> checkpoint;
   if (resume == "auto") {
-    if (auto latest = CheckpointStore(run_dir_, o.keep_last).FindLatestComplete()) Resume(*latest);
+    checkpoint = CheckpointStore(run_dir_, o.keep_last).FindLatestComplete();
   } else if (!resume.empty()) {
-    Resume(resume);
+    checkpoint = resume;
+  }
+  if (checkpoint) {
+    Resume(*checkpoint);
+  } else if (built_.config.t5_warmup.steps > 0 && built_.config.pretrained.t5.empty() &&
+             !built_.model->t5_model.is_empty()) {
+    // A fresh run of a configuration without pretrained T5 weights: teach the
+    // frozen T5 the answer options first (a resumed run has them in its checkpoint).
+    const T5WarmupResult warmup = WarmUpT5(built_.model->t5_model, built_.config, *built_.tokenizers.t5);
+    BroadcastParameters(built_.model->t5_model->parameters(), communicator_);
+    LOG_IF(INFO, communicator_->rank() == 0) << "T5 warm-up (stand-in for pretraining): LM loss " << warmup.loss
+                                             << " after " << warmup.steps << " steps";
   }
   const OneCycleSchedule schedule(o.schedule, o.total_steps);
   LoaderOptions loader_options;
   loader_options.domains = o.train_domains;
   loader_options.split = Split::kTrain;
+  loader_options.holdout = {Holdout::Part::kTraining, o.validation_fraction, o.validation_seed};
   loader_options.sampler = {o.sampling, /*shuffle=*/true, o.seed, o.epoch_size};
   loader_options.batch_size = o.batch_per_rank;
   loader_options.rank = communicator_->rank();

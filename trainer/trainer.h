@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ struct TrainerOptions {
   std::vector<std::string> train_domains;  // empty: every domain
   SamplingMode sampling = SamplingMode::kBalanced;
   int64_t epoch_size = 0;                  // samples per epoch (0: eligible samples)
+  // Videos of the training domains held out for validation (threshold and
+  // checkpoint choice without target data); never trained on.
+  double validation_fraction = 0;
+  uint64_t validation_seed = 1;
   int loader_threads = 2;
   int prefetch = 4;
   int batch_per_rank = 24;
@@ -55,6 +60,8 @@ struct TrainerOptions {
   // Set asynchronously (SIGUSR1/SIGTERM handler) to stop at the next step
   // boundary: all ranks agree on the step, checkpoint and return.
   const std::atomic<bool>* stop_requested = nullptr;
+  // Crash tests only: CheckpointStore::fault_point of every checkpoint write.
+  std::function<void(int64_t step, const std::string& point)> checkpoint_fault_point;
 };
 
 struct TrainResult {

@@ -90,5 +90,62 @@ TEST(Sampler, RejectsBadInput) {
   EXPECT_EQ(ParseSamplingMode("balanced"), SamplingMode::kBalanced);
 }
 
+// Two frames per video: video ids are per domain, frames 2k and 2k+1 share one.
+SampleTable MakeVideoTable(const std::vector<std::pair<int, int>>& videos, std::vector<int64_t>* all) {
+  SampleTable t;
+  for (size_t d = 0; d < videos.size(); ++d) {
+    int64_t video = 0;
+    for (int label = 0; label < 2; ++label)
+      for (int v = 0; v < (label ? videos[d].second : videos[d].first); ++v, ++video)
+        for (int frame = 0; frame < 2; ++frame) {
+          SampleAttributes a;
+          a.label = static_cast<int8_t>(label);
+          a.spoof_type = static_cast<int8_t>(label);
+          a.video_id = video;
+          all->push_back(t.size());
+          t.Push(static_cast<int>(d), a, 0);
+        }
+  }
+  return t;
+}
+
+TEST(Holdout, SplitsWholeVideosPerDomainAndLabelDeterministically) {
+  std::vector<int64_t> all;
+  // Domain 0: 20 live / 30 spoof videos; domain 1: 3 / 2; domain 2: 1 / 6 (a lone live video stays in training).
+  const SampleTable t = MakeVideoTable({{20, 30}, {3, 2}, {1, 6}}, &all);
+  Holdout h{Holdout::Part::kTraining, 0.2, 9};
+  const std::vector<int64_t> training = ApplyHoldout(all, t, h);
+  h.part = Holdout::Part::kValidation;
+  const std::vector<int64_t> validation = ApplyHoldout(all, t, h);
+  EXPECT_EQ(validation, ApplyHoldout(all, t, h)) << "not deterministic";
+  // A partition of the candidates, in store order.
+  std::vector<int64_t> both = training;
+  both.insert(both.end(), validation.begin(), validation.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, all);
+  EXPECT_TRUE(std::is_sorted(validation.begin(), validation.end()));
+  // Whole videos on one side; per (domain, label): round(0.2 x videos), at least 1, none of a lone video.
+  std::map<std::pair<int, int64_t>, std::set<bool>> sides;
+  std::map<std::pair<int, int>, std::set<int64_t>> held_out_videos;
+  const std::set<int64_t> in_validation(validation.begin(), validation.end());
+  for (int64_t i : all) {
+    const bool held = in_validation.count(i) > 0;
+    sides[{t.domain[i], t.video_id[i]}].insert(held);
+    if (held) held_out_videos[{t.domain[i], t.label[i]}].insert(t.video_id[i]);
+  }
+  for (const auto& [video, side] : sides) EXPECT_EQ(side.size(), 1u) << "video split across sides";
+  const std::map<std::pair<int, int>, size_t> expected = {{{0, 0}, 4}, {{0, 1}, 6}, {{1, 0}, 1},
+                                                          {{1, 1}, 1}, {{2, 1}, 1}};
+  std::map<std::pair<int, int>, size_t> got;
+  for (const auto& [cell, videos] : held_out_videos) got[cell] = videos.size();
+  EXPECT_EQ(got, expected);
+  // Another seed holds out other videos; fraction 0 or kAll hold out nothing.
+  h.seed = 10;
+  EXPECT_NE(ApplyHoldout(all, t, h), validation);
+  h.fraction = 0;
+  EXPECT_TRUE(ApplyHoldout(all, t, h).empty());
+  EXPECT_EQ(ApplyHoldout(all, t, {Holdout::Part::kAll, 0.5, 9}), all);
+}
+
 }  // namespace
 }  // namespace instructflip

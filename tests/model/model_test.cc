@@ -17,6 +17,7 @@
 #include "model/attention.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
+#include "model/t5_warmup.h"
 #include "tests/model/tiny_model.h"
 
 namespace instructflip {
@@ -440,9 +441,13 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
       {{8, 3, 1, 0, 3}, StyleQuestion::kEnvironment, "(9) Pad screen", "(2) Outdoor"},
   };
   InstructFlip model = MakeTinyModel(Variant::kFull, 21);
-  int pretrain_steps = 0;
-  const double pretrain_loss = testutil::PretrainTinyT5(model->t5_model, model->config(), kPretrainMaxSteps,
-                                                        kPretrainLearningRate, kPretrainTargetLoss, &pretrain_steps);
+  ModelConfig warmup_config = model->config();
+  warmup_config.t5_warmup.steps = kPretrainMaxSteps;
+  warmup_config.t5_warmup.lr = kPretrainLearningRate;
+  warmup_config.t5_warmup.target_loss = kPretrainTargetLoss;
+  const T5WarmupResult warmup = WarmUpT5(model->t5_model, warmup_config, *GetTinyTokenizers().t5);
+  const double pretrain_loss = warmup.loss;
+  const int pretrain_steps = warmup.steps;
   std::cout << "[ overfit  ] T5 pretraining: loss " << pretrain_loss << " after " << pretrain_steps << " steps, "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
   ASSERT_LT(pretrain_loss, 0.05) << "the stand-in T5 did not learn the options";

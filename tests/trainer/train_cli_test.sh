@@ -2,7 +2,8 @@
 # `instructflip train` end to end on a tiny synthetic store:
 #  - a run stopped by SIGUSR1 exits 3 after a checkpoint; resumed, it ends with
 #    a model byte-identical to an uninterrupted run;
-#  - a run killed with kill -9 (possibly mid-checkpoint) resumes to the same model;
+#  - a run killed with kill -9 at a random step, and one killed exactly inside a
+#    checkpoint write (three points), resume to the same model;
 #  - under mpirun, a killed rank ends the job with an error within the timeout;
 #  - bad configuration is refused before any compute.
 # Usage: train_cli_test.sh PATH/TO/instructflip
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../.."   # the source tree: configs/ resolve from here
 "$bin" synth --out "$tmp/store" --domains 2 --per-domain 24 --size 64 --seed 1 > /dev/null
 common=(--config configs/train/synthetic_tiny.yaml --set data.store="$tmp/store" --set "data.train_domains=[synA, synB]"
         --set total_steps=8 --set batch_per_rank=4 --set checkpoint.every=2 --set log_every=1
-        --set data.loader_threads=1 --set schedule.pct_start=0.25)
+        --set data.loader_threads=1 --set schedule.pct_start=0.25 --set model.t5_warmup.steps=20)
 final=checkpoints/step-00000008/model.safetensors
 
 "$bin" train "${common[@]}" --run-dir "$tmp/a" > "$tmp/a.log" 2>&1 || fail "uninterrupted run: $(tail -3 "$tmp/a.log")"
@@ -76,6 +77,27 @@ kill -9 $pid
 wait $pid 2>/dev/null || true
 "$bin" train "${common[@]}" --run-dir "$tmp/c" --resume auto > "$tmp/c2.log" 2>&1 || fail "resume after kill -9"
 cmp "$tmp/a/$final" "$tmp/c/$final" || fail "model after kill -9 + resume differs"
+
+# kill -9 exactly inside the step-4 checkpoint write, at each point of it: the
+# resume takes step 2 (or step 4 once it is renamed complete) and ends identical.
+for point in after_first_file before_complete before_latest; do
+  run="$tmp/crash-$point"
+  code=0
+  INSTRUCTFLIP_CRASH_AT=4:$point "$bin" train "${common[@]}" --run-dir "$run" > "$run.log" 2>&1 || code=$?
+  [ "$code" = 137 ] || fail "$point: expected death by SIGKILL (137), got $code: $(tail -3 "$run.log")"
+  [ "$(cat "$run/checkpoints/latest")" = step-00000002 ] || fail "$point: latest should still name step 2"
+  if [ "$point" = before_latest ]; then
+    [ -f "$run/checkpoints/step-00000004/COMPLETE" ] || fail "$point: step 4 should be complete"
+  else
+    [ -d "$run/checkpoints/step-00000004.tmp" ] || fail "$point: no half-written step-4 directory"
+    [ ! -e "$run/checkpoints/step-00000004" ] || fail "$point: an incomplete step 4 was published"
+  fi
+  "$bin" train "${common[@]}" --run-dir "$run" --resume auto > "$run.resume.log" 2>&1 || fail "$point: resume"
+  expected=step-00000002
+  [ "$point" = before_latest ] && expected=step-00000004
+  grep -q "resumed from .*$expected" "$run.resume.log" || fail "$point: did not resume from $expected"
+  cmp "$tmp/a/$final" "$run/$final" || fail "$point: model after a crash inside a checkpoint write differs"
+done
 
 # Bad input: refused with a clear error, exit 2.
 set +e

@@ -7,10 +7,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "dataio/synth.h"
+#include "dist/communicator.h"
+#include "model/instructions.h"
+#include "trainer/evaluator.h"
 #include "trainer/event_writer.h"
 #include "dataio/file_util.h"
 #include "tests/dataio/test_util.h"
@@ -126,6 +131,62 @@ TEST_F(TrainerTest, ResumeWithAnotherGlobalBatchIsRefused) {
   Trainer second(other, single.get(), runs.path);
   const std::string error = ErrorOf([&] { second.Run("auto"); });
   EXPECT_NE(error.find("global batch was 8"), std::string::npos) << error;
+}
+
+TEST_F(TrainerTest, EvaluationExplainsSamplesAndReportsBothThresholdModes) {
+  torch::manual_seed(3);
+  BuiltModel built = BuildModel(testutil::TinyConfig());
+  auto single = MakeSingleProcessCommunicator();
+  EvalOptions options;
+  options.store = *dir_ / "store";
+  options.domains = {"synA", "synB"};
+  options.split.reset();  // both splits: enough videos of each label
+  options.batch_per_rank = 4;
+  options.threshold = 0.5;
+  options.explain_per_domain = 3;
+  const std::string out = *dir_ / "explained";
+  const EvalResult r = Evaluate(built, options, single.get(), out);
+  ASSERT_EQ(r.domains.size(), 2u);
+  ASSERT_EQ(r.own_threshold.size(), 2u);
+  int64_t videos = 0;
+  for (size_t d = 0; d < 2; ++d) {
+    EXPECT_DOUBLE_EQ(r.domains[d].second.threshold, 0.5);
+    // The reference's mode: each domain at its own EER threshold, same videos and AUC.
+    EXPECT_DOUBLE_EQ(r.own_threshold[d].threshold, r.own_threshold[d].eer_threshold);
+    EXPECT_EQ(r.own_threshold[d].videos, r.domains[d].second.videos);
+    EXPECT_DOUBLE_EQ(r.own_threshold[d].auc, r.domains[d].second.auc);
+    videos += r.domains[d].second.videos;
+  }
+  EXPECT_EQ(r.pooled.videos, videos) << "video ids of different domains must not merge";
+
+  std::ifstream in(out + "/explanations.jsonl");
+  std::map<std::string, std::vector<nlohmann::json>> per_domain;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json e = nlohmann::json::parse(line);
+    per_domain[e.at("domain").get<std::string>()].push_back(e);
+  }
+  ASSERT_EQ(per_domain.size(), 2u);
+  auto store = Store::Open(*dir_ / "store");
+  for (const auto& [domain, records] : per_domain) {
+    ASSERT_EQ(records.size(), 3u) << domain;
+    std::set<int64_t> labels, video_ids;
+    for (const nlohmann::json& e : records) {
+      labels.insert(e.at("label").get<int64_t>());
+      video_ids.insert(e.at("video_id").get<int64_t>());
+      const int64_t index = e.at("sample_index").get<int64_t>();
+      EXPECT_EQ(e.at("label").get<int64_t>(), store->table().label[index]);
+      EXPECT_EQ(e.at("content_expected").get<std::string>(), ContentInstruction(store->table().spoof_type[index]).answer);
+      EXPECT_TRUE(e.at("content_answer").is_string());
+      EXPECT_TRUE(e.at("style_answer").is_string());
+      for (const char* key : {"image", "cue"}) {
+        const std::string png = ReadFile(out + "/" + e.at(key).get<std::string>());
+        ASSERT_GT(png.size(), 8u) << key;
+        EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << key;
+      }
+    }
+    EXPECT_EQ(labels, (std::set<int64_t>{0, 1})) << domain << ": live and spoof both explained";
+    EXPECT_EQ(video_ids.size(), 3u) << domain << ": one frame per video";
+  }
 }
 
 TEST_F(TrainerTest, MixedPrecisionPathsTrain) {

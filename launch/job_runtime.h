@@ -1,0 +1,36 @@
+// What every MPI job subcommand (train, eval, lodo --job) shares: the
+// communicator for the world it was launched in, one error policy (an error on
+// one rank of many aborts the job instead of leaving the others waiting in a
+// collective) and the stop flag set by SIGUSR1/SIGTERM (Slurm's pre-emption
+// warning, scancel): every rank stops at the same step, checkpoints and the
+// command exits kExitRequeue.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "dist/mpi_runtime.h"
+
+namespace instructflip::launch {
+
+std::unique_ptr<Communicator> MakeCommunicator(const WorldInfo& world, int timeout_s);
+
+// Runs `body`; with more than one rank, an exception aborts the whole job (MPI_Abort).
+int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body);
+
+// Installs SIGUSR1/SIGTERM handlers once and returns the flag they set.
+const std::atomic<bool>* InstallStopSignals();
+
+// Crash tests: with INSTRUCTFLIP_CRASH_AT=STEP:POINT in the environment, a
+// checkpoint fault point (trainer/checkpoint.h) that matches kills the process
+// with SIGKILL there, as a node failure would. Empty function otherwise.
+std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment();
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> SplitNames(const std::string& list);
+
+}  // namespace instructflip::launch

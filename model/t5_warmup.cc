@@ -1,0 +1,80 @@
+#include "model/t5_warmup.h"
+
+#include <algorithm>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "dataio/check.h"
+#include "model/instructions.h"
+
+namespace instructflip {
+
+T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenizer& tokenizer) {
+  const T5WarmupConfig& w = config.t5_warmup;
+  IF_REQUIRE(w.steps > 0 && w.lr > 0, "t5_warmup: steps and lr must be > 0, got ", w.steps, " and ", w.lr);
+  // Every (question, option) pair once; the style questions' other attributes
+  // do not change the asked question's answer.
+  std::vector<Instruction> pairs;
+  for (int k = 0; k < 11; ++k) pairs.push_back(ContentInstruction(k));
+  for (int k = 0; k < 4; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kIllumination, k, 0, 0));
+  for (int k = 0; k < 2; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kEnvironment, 0, k, 0));
+  for (int k = 0; k < 3; ++k) pairs.push_back(StyleInstruction(StyleQuestion::kCameraQuality, 0, 0, k));
+  const int64_t N = static_cast<int64_t>(pairs.size());
+  // Tokenised as InstructionBatcher does: questions truncated from the left, answers from the right.
+  std::vector<std::vector<int64_t>> questions, answers;
+  size_t question_length = 1, answer_length = 1;
+  for (const Instruction& p : pairs) {
+    std::vector<int64_t> q = tokenizer.Encode(p.question), a = tokenizer.Encode(p.answer);
+    const size_t max_in = static_cast<size_t>(config.t5.max_input_length);
+    if (q.size() > max_in) q.erase(q.begin(), q.end() - static_cast<int64_t>(max_in));
+    a.resize(std::min(a.size(), static_cast<size_t>(config.t5.max_output_length)));
+    question_length = std::max(question_length, q.size());
+    answer_length = std::max(answer_length, a.size());
+    questions.push_back(std::move(q));
+    answers.push_back(std::move(a));
+  }
+  torch::Tensor question_ids = torch::zeros({N, static_cast<int64_t>(question_length)}, torch::kLong);
+  torch::Tensor question_keep = torch::zeros_like(question_ids);
+  torch::Tensor labels = torch::full({N, static_cast<int64_t>(answer_length)}, -100, torch::kLong);
+  for (int64_t i = 0; i < N; ++i) {
+    for (size_t t = 0; t < questions[i].size(); ++t) {
+      question_ids[i][t] = questions[i][t];
+      question_keep[i][t] = 1;
+    }
+    for (size_t t = 0; t < answers[i].size(); ++t) labels[i][t] = answers[i][t];
+  }
+  const int64_t Q = config.qformer.num_queries;
+  torch::Tensor prompts;
+  {
+    // Own seed: the warm-up gives the same T5 on every rank and in every
+    // process, whatever was drawn from the global generator before.
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(w.seed);
+    prompts = torch::randn({N, Q, config.t5.d_model}, generator, torch::TensorOptions()).requires_grad_(true);
+  }
+  std::vector<torch::Tensor> params = {prompts};
+  for (auto& p : t5->parameters()) {
+    p.set_requires_grad(true);
+    params.push_back(p);
+  }
+  t5->train();
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(w.lr));
+  const torch::Tensor keep = torch::cat({torch::ones({N, Q}, torch::kLong), question_keep}, 1);
+  T5WarmupResult result;
+  for (; result.steps < w.steps; ++result.steps) {
+    optimizer.zero_grad();
+    const torch::Tensor inputs = torch::cat({prompts, t5->shared(question_ids)}, 1);
+    const torch::Tensor loss = t5->LanguageModelLoss(t5->Encode(inputs, keep), keep, labels);
+    result.loss = loss.item<double>();
+    if (result.loss < w.target_loss) break;
+    loss.backward();
+    optimizer.step();
+  }
+  for (auto& p : t5->parameters()) {
+    p.set_requires_grad(false);
+    p.mutable_grad() = torch::Tensor();
+  }
+  t5->eval();
+  return result;
+}
+
+}  // namespace instructflip

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `instructflip lodo` and `instructflip demo` end to end on a tiny 4-domain store:
+#  - bad protocols and re-planning a run directory differently are refused;
+#  - --dry-run plans without running; a run trains and tests every job, writes
+#    the aggregated table (lodo.md/.json, 4 held-out targets, mean row, cost)
+#    and the report;
+#  - a run interrupted during its second job (SIGUSR1 to the driver) exits 3;
+#    re-running does not redo the finished job and resumes the interrupted one;
+#  - the demo (shortened) prints the table and the report path.
+# Usage: lodo_test.sh PATH/TO/instructflip
+set -euo pipefail
+bin=$(realpath "$1")
+tmp=$(mktemp -d)
+trap 'pkill -9 -f "$tmp" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cd "$(dirname "$0")/../.."   # the source tree: configs/ resolve from here
+
+"$bin" synth --out "$tmp/store" --domains 4 --per-domain 48 --size 64 --seed 3 > /dev/null
+# Short jobs: 4 steps of batch 4 per rank, a 20-step T5 warm-up.
+short=(--set data.store="$tmp/store" --set total_steps=4 --set batch_per_rank=4 --set checkpoint.every=1
+       --set log_every=1 --set data.loader_threads=1 --set schedule.pct_start=0.5 --set model.t5_warmup.steps=20)
+lines() { wc -l < "$1"; }
+
+# Bad input: each refused with its reason, nothing planned.
+cat > "$tmp/bad.yaml" <<EOF
+name: bad
+train_config: configs/train/synthetic_tiny.yaml
+jobs:
+  - {name: A, train: [synA, synB], test: [synB]}
+EOF
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "a target among the training domains was accepted"
+grep -q "target 'synB' is also a training domain" <<< "$out" || fail "unclear error: $out"
+sed -i 's/test: \[synB\]/test: [synZ]/' "$tmp/bad.yaml"
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "an unknown target domain was accepted"
+grep -q "synZ" <<< "$out" || fail "unclear error for an unknown domain: $out"
+sed -i 's/^jobs:/ranks: 1\ntypo: 3\njobs:/' "$tmp/bad.yaml"
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "an unknown protocol key was accepted"
+grep -q "typo" <<< "$out" || fail "unclear error for an unknown key: $out"
+[ ! -e "$tmp/bad/protocol.yaml" ] || fail "a refused protocol was planned"
+
+# --dry-run: the plan only.
+out=$("$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" --dry-run)
+grep -q "\[3\] ABC_to_D: train synA+synB+synC -> test synD (to run)" <<< "$out" || fail "plan: $out"
+[ ! -e "$tmp/run/jobs" ] || fail "--dry-run ran something"
+out=$("$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" --set total_steps=5 2>&1) &&
+  fail "re-planning with other overrides was accepted"
+grep -q "was planned with another protocol" <<< "$out" || fail "unclear re-plan error: $out"
+
+# A full run (1 rank per job), then the aggregated table.
+"$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" > "$tmp/run.log" 2>&1 ||
+  fail "lodo run: $(tail -5 "$tmp/run.log")"
+for f in lodo.md lodo.json report.html; do [ -s "$tmp/run/$f" ] || fail "no $f"; done
+python3 - "$tmp/run" <<'PY' || fail "lodo.json is not the aggregated table"
+import json, sys, os
+run = sys.argv[1]
+t = json.load(open(os.path.join(run, "lodo.json")))
+assert t["protocol"] == "synthetic_lodo"
+assert [r["target"] for r in t["rows"]] == ["synA", "synB", "synC", "synD"], t["rows"]
+assert [r["target"] for r in t["reference_mode"]["rows"]] == ["synA", "synB", "synC", "synD"]
+for r in t["rows"]:
+    assert r["target"] not in r["train_domains"]
+    res = json.load(open(os.path.join(run, "jobs", r["job"], "result.json")))
+    assert res["threshold_mode"].startswith("EER threshold of the source domains' held-out validation videos")
+    assert abs(r["threshold"] - res["threshold"]) < 1e-12, (r, res)   # HTER at the validation threshold
+    assert res["checkpoint"] == "step-00000004"
+mean_hter = sum(r["hter"] for r in t["rows"]) / 4
+assert abs(t["mean"]["hter"] - mean_hter) < 1e-9, (t["mean"], mean_hter)
+c = t["cost"]
+assert c["trainings"] == 4 and c["targets"] == 4 and c["total_wall_s"] > 0 and c["total_rank_hours"] > 0, c
+assert abs(c["saving_vs_one_training_per_target"] - 1.0) < 1e-9, c
+PY
+grep -q "| \*\*mean\*\* |" "$tmp/run/lodo.md" || fail "lodo.md has no mean row"
+grep -q "EER threshold on held-out videos of each job.s source domains" "$tmp/run/lodo.md" || fail "lodo.md does not state the threshold mode"
+[ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
+
+# Re-running a finished run trains nothing and rebuilds the same table.
+before=$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")
+"$bin" lodo --run-dir "$tmp/run" > "$tmp/rerun.log" 2>&1 || fail "re-run: $(tail -3 "$tmp/rerun.log")"
+[ "$(grep -c "finished before, skipped" "$tmp/rerun.log")" = 4 ] || fail "re-run did not skip 4 jobs: $(cat "$tmp/rerun.log")"
+[ "$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")" = "$before" ] || fail "re-run retrained a finished job"
+
+# Interrupted during the second job: exit 3; re-run skips job 0 and resumes job 1.
+long=("${short[@]}" --set total_steps=40)
+"$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/cut" --ranks 1 "${long[@]}" > "$tmp/cut.log" 2>&1 &
+driver=$!
+for _ in $(seq 1 600); do
+  [ -f "$tmp/cut/jobs/ACD_to_B/metrics.jsonl" ] && [ "$(lines "$tmp/cut/jobs/ACD_to_B/metrics.jsonl")" -ge 3 ] && break
+  sleep 0.2
+done
+kill -USR1 "$driver"
+code=0; wait "$driver" || code=$?
+[ "$code" = 3 ] || fail "interrupted lodo exited $code, not 3: $(tail -5 "$tmp/cut.log")"
+[ -f "$tmp/cut/jobs/BCD_to_A/result.json" ] || fail "job 0 should have finished before the interruption"
+[ ! -f "$tmp/cut/jobs/ACD_to_B/result.json" ] || fail "job 1 finished despite the interruption"
+job0_lines=$(lines "$tmp/cut/jobs/BCD_to_A/metrics.jsonl")
+"$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/cut" --ranks 1 "${long[@]}" > "$tmp/cut2.log" 2>&1 ||
+  fail "resumed lodo: $(tail -5 "$tmp/cut2.log")"
+grep -q "\[0\] BCD_to_A: finished before, skipped" "$tmp/cut2.log" || fail "job 0 was not skipped"
+[ "$(lines "$tmp/cut/jobs/BCD_to_A/metrics.jsonl")" = "$job0_lines" ] || fail "job 0 was retrained"
+grep -q "resumed from .*ACD_to_B/checkpoints/step-" "$tmp/cut/jobs/ACD_to_B/log.txt" || fail "job 1 did not resume"
+[ -s "$tmp/cut/lodo.md" ] || fail "no table after the resumed run"
+
+# The demo, shortened (the README runs it with its defaults).
+"$bin" demo --out "$tmp/demo" --per-domain 48 --ranks 1 --set total_steps=4 --set batch_per_rank=4 \
+    --set schedule.pct_start=0.5 --set model.t5_warmup.steps=20 > "$tmp/demo.log" 2>&1 || fail "demo: $(tail -5 "$tmp/demo.log")"
+grep -q "| \*\*mean\*\* |" "$tmp/demo.log" || fail "the demo did not print the table"
+grep -q "open $tmp/demo/lodo/report.html" "$tmp/demo.log" || fail "the demo did not print the report path"
+[ -s "$tmp/demo/lodo/report.html" ] || fail "the demo wrote no report"
+echo "lodo_test: all checks passed"
