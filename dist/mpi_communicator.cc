@@ -1,6 +1,7 @@
 #include "dist/mpi_communicator.h"
 
-#include <sstream>
+#include <iostream>
+#include <string>
 
 #include "dataio/check.h"
 #include "dist/mpi_runtime.h"
@@ -8,13 +9,18 @@
 namespace instructflip {
 
 struct MpiCommunicator::Pending {
-  std::string what;           // "all-reduce of 1048576 Float elements"
+  // "all-reduce of 1048576 Float elements", formatted only for errors: a
+  // string per collective is measurable latency for small messages.
+  const char* operation = "";
+  int64_t count = 0;
+  const char* unit = "";
+  std::string what() const { return std::string(operation) + " of " + std::to_string(count) + " " + unit; }
   std::function<int()> run;   // the blocking MPI call; returns its error code
   bool claimed = false;       // taken by the communication thread or the waiting caller
   bool caller_runs = false;   // a blocking collective: its caller may run it inline
   bool done = false;
   int result = MPI_SUCCESS;
-  std::chrono::steady_clock::time_point deadline;
+  Clock::time_point deadline;
 };
 
 namespace {
@@ -69,10 +75,24 @@ MpiCommunicator::~MpiCommunicator() {
 
 void MpiCommunicator::CommunicationLoop() {
   std::unique_lock<std::mutex> lock(mutex_);
+  auto runnable = [&] { return stop_ || (!queue_.empty() && !queue_.front()->claimed); };
   while (true) {
-    queued_.wait(lock, [&] { return stop_ || (!queue_.empty() && !queue_.front()->claimed); });
-    if (queue_.empty()) return;  // stop requested and nothing left
-    RunHead(lock);
+    if (!queue_.empty() && queue_.front()->claimed) {
+      // A caller runs the head on its own thread, where nothing can interrupt
+      // a blocking MPI call: this thread is its watchdog.
+      const std::shared_ptr<Pending> head = queue_.front();
+      if (!queued_.wait_until(lock, head->deadline, [&] { return stop_ || queue_.empty() || queue_.front() != head; }) &&
+          !head->done) {
+        std::cerr << "instructflip: collective timed out on rank " << rank_ << " of " << size_ << ": " << head->what()
+                  << " did not finish within " << std::chrono::duration<double>(timeout_).count()
+                  << " s (a rank died or is stuck); aborting the job\n";
+        MPI_Abort(MPI_COMM_WORLD, 3);
+      }
+      continue;
+    }
+    queued_.wait(lock, [&] { return runnable() || (!queue_.empty() && queue_.front()->claimed); });
+    if (stop_ && queue_.empty()) return;  // stop requested and nothing left
+    if (!queue_.empty() && !queue_.front()->claimed) RunHead(lock);
   }
 }
 
@@ -86,21 +106,30 @@ void MpiCommunicator::RunHead(std::unique_lock<std::mutex>& lock) {
   head->done = true;
   queue_.pop_front();
   finished_.notify_all();
-  queued_.notify_one();  // whatever was queued behind it
+  // Wake the thread only for work queued behind: a needless wake-up costs a
+  // context switch per collective.
+  if (!queue_.empty()) queued_.notify_one();
 }
 
-std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(const std::string& what, std::function<int()> run,
-                                                                  bool wake) {
+std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(Description what,
+                                                                  std::function<int()> run,
+                                                                  Dispatch dispatch) {
   auto pending = std::make_shared<Pending>();
-  pending->what = what;
+  pending->operation = what.operation;
+  pending->count = what.count;
+  pending->unit = what.unit;
   pending->run = std::move(run);
-  pending->deadline = std::chrono::steady_clock::now() + timeout_;
-  pending->caller_runs = !wake;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(pending);
+  pending->deadline = Clock::now() + timeout_;
+  pending->caller_runs = dispatch == Dispatch::kCallerWaits;
+  std::unique_lock<std::mutex> lock(mutex_);
+  const bool idle = queue_.empty();
+  queue_.push_back(pending);
+  if (dispatch == Dispatch::kInlineIfIdle && idle) {
+    RunHead(lock);  // nothing in flight: a hand-off would cost more than the collective
+  } else if (dispatch != Dispatch::kCallerWaits) {
+    lock.unlock();
+    queued_.notify_one();
   }
-  if (wake) queued_.notify_one();
   return pending;
 }
 
@@ -113,51 +142,44 @@ void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
   }
   if (!finished_.wait_until(lock, pending->deadline, [&] { return pending->done; })) {
     const double seconds = std::chrono::duration<double>(timeout_).count();
-    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what, " did not finish within ",
+    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what(), " did not finish within ",
             seconds, " s (a rank died or is stuck; aborting)");
   }
   if (pending->result != MPI_SUCCESS) {
     char message[MPI_MAX_ERROR_STRING];
     int length = 0;
     MPI_Error_string(pending->result, message, &length);
-    IF_FAIL("MPI: ", pending->what, " failed on rank ", rank_, ": ", std::string(message, length));
+    IF_FAIL("MPI: ", pending->what(), " failed on rank ", rank_, ": ", std::string(message, length));
   }
+}
+
+int MpiCommunicator::RunAllReduce(torch::Tensor& t, ReduceOp op) {
+  const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MpiType(t), MPI_SUM, comm_);
+  if (rc == MPI_SUCCESS && op == ReduceOp::kAverage && size_ > 1) t.div_(size_);
+  return rc;
 }
 
 std::unique_ptr<Work> MpiCommunicator::AllReduceAsync(torch::Tensor& tensor, ReduceOp op) {
   CheckCpuContiguous(tensor, "all-reduce");
-  std::ostringstream what;
-  what << "all-reduce of " << tensor.numel() << " " << tensor.scalar_type() << " elements";
-  const int world = size_;
-  auto pending = Enqueue(what.str(), [this, t = tensor, op, world]() mutable {
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), MpiType(t), MPI_SUM, comm_);
-    if (rc == MPI_SUCCESS && op == ReduceOp::kAverage && world > 1) t.div_(world);
-    return rc;
-  });
+  auto pending = Enqueue({"all-reduce", tensor.numel(), c10::toString(tensor.scalar_type())},
+                         [this, t = tensor, op]() mutable { return RunAllReduce(t, op); },
+                         tensor.nbytes() <= kSmallMessageBytes ? Dispatch::kInlineIfIdle : Dispatch::kThread);
   return std::make_unique<MpiWork>(this, pending);
 }
 
 void MpiCommunicator::AllReduce(torch::Tensor& tensor, ReduceOp op) {
   CheckCpuContiguous(tensor, "all-reduce");
-  std::ostringstream what;
-  what << "all-reduce of " << tensor.numel() << " " << tensor.scalar_type() << " elements";
-  WaitFor(Enqueue(
-      what.str(),
-      [&] {
-        const int rc = MPI_Allreduce(MPI_IN_PLACE, tensor.data_ptr(), static_cast<int>(tensor.numel()),
-                                     MpiType(tensor), MPI_SUM, comm_);
-        if (rc == MPI_SUCCESS && op == ReduceOp::kAverage && size_ > 1) tensor.div_(size_);
-        return rc;
-      },
-      /*wake=*/false));
+  WaitFor(Enqueue({"all-reduce", tensor.numel(), c10::toString(tensor.scalar_type())},
+                  [&] { return RunAllReduce(tensor, op); },
+                  Dispatch::kCallerWaits));
 }
 
 void MpiCommunicator::Broadcast(torch::Tensor& tensor, int root) {
   CheckCpuContiguous(tensor, "broadcast");
   WaitFor(Enqueue(
-      "broadcast of " + std::to_string(tensor.nbytes()) + " bytes",
+      {"broadcast", tensor.nbytes(), "bytes"},
       [&] { return MPI_Bcast(tensor.data_ptr(), static_cast<int>(tensor.nbytes()), MPI_BYTE, root, comm_); },
-      /*wake=*/false));
+      Dispatch::kCallerWaits));
 }
 
 torch::Tensor MpiCommunicator::AllGather(const torch::Tensor& tensor) {
@@ -179,17 +201,17 @@ torch::Tensor MpiCommunicator::AllGather(const torch::Tensor& tensor) {
     offset += counts[r];
   }
   WaitFor(Enqueue(
-      "all-gather of " + std::to_string(offset) + " bytes",
+      {"all-gather", offset, "bytes"},
       [&] {
         return MPI_Allgatherv(tensor.data_ptr(), counts[rank_], MPI_BYTE, out.data_ptr(), counts.data(),
                               displacements.data(), MPI_BYTE, comm_);
       },
-      /*wake=*/false));
+      Dispatch::kCallerWaits));
   return out;
 }
 
 void MpiCommunicator::Barrier() {
-  WaitFor(Enqueue("barrier", [&] { return MPI_Barrier(comm_); }, /*wake=*/false));
+  WaitFor(Enqueue({"barrier", 0, "bytes"}, [&] { return MPI_Barrier(comm_); }, Dispatch::kCallerWaits));
 }
 
 }  // namespace instructflip

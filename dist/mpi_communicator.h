@@ -8,8 +8,10 @@
 // its collective finish within `timeout` throws naming the operation, its size
 // and the rank (the watchdog); the caller then aborts the job, since a blocking
 // MPI call cannot be cancelled. A blocking collective with nothing queued
-// before it runs on the caller's thread (the watchdog then cannot interrupt
-// it; mpirun ends the job when a peer dies).
+// before it runs on the caller's thread, and so does a small asynchronous
+// all-reduce (a thread hand-off costs more than it does); the idle
+// communication thread is then the watchdog: past the deadline it prints the
+// operation and rank and aborts the job (MPI_Abort).
 #pragma once
 
 #include <mpi.h>
@@ -41,15 +43,28 @@ class MpiCommunicator : public Communicator {
   void Barrier() override;
 
   struct Pending;  // one queued collective
+  using Clock = std::chrono::steady_clock;
+  // Asynchronous all-reduces up to this size run inline when the queue is idle.
+  static constexpr int64_t kSmallMessageBytes = 64 << 10;
 
  private:
   void CommunicationLoop();
   // Runs the queue's head (mutex held on entry and exit, released during the call).
   void RunHead(std::unique_lock<std::mutex>& lock);
-  // Queues `run` (a blocking MPI call) for the communication thread. A
-  // blocking caller passes wake = false and usually runs it itself in WaitFor
-  // (when nothing is queued before it), saving the thread hand-off.
-  std::shared_ptr<Pending> Enqueue(const std::string& what, std::function<int()> run, bool wake = true);
+  // How a queued collective gets run:
+  //   kThread        by the communication thread (asynchronous, overlaps the caller)
+  //   kCallerWaits   by the blocking caller itself in WaitFor when nothing is
+  //                  queued before it, else by the thread in turn
+  //   kInlineIfIdle  right here when nothing is in flight (small asynchronous
+  //                  messages: a thread hand-off costs more than they do), else kThread
+  enum class Dispatch { kThread, kCallerWaits, kInlineIfIdle };
+  struct Description {
+    const char* operation;
+    int64_t count;
+    const char* unit;
+  };
+  std::shared_ptr<Pending> Enqueue(Description what, std::function<int()> run, Dispatch dispatch);
+  int RunAllReduce(torch::Tensor& tensor, ReduceOp op);
   void WaitFor(const std::shared_ptr<Pending>& pending);
   friend class MpiWork;
 

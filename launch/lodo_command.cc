@@ -343,23 +343,20 @@ std::string Aggregate(const std::string& run_dir, const Protocol& p) {
     nlohmann::json result;
     try {
       result = nlohmann::json::parse(ReadFile(result_path));
-      for (const std::string& target : job.test) {
-        nlohmann::json r = result.at("domains").at(target);
-        const DomainMetrics m = MetricsFromJson(r);
-        honest.push_back(m);
+      // The same target in both threshold modes: into its table, JSON rows and mean.
+      auto add = [&](const char* mode, const std::string& target, nlohmann::json& json_rows,
+                     std::vector<DomainMetrics>& metrics, std::ostringstream& md) {
+        nlohmann::json r = result.at(mode).at(target);
+        metrics.push_back(MetricsFromJson(r));
         r["job"] = job.name;
         r["target"] = target;
         r["train_domains"] = job.train;
-        out["rows"].push_back(r);
-        row(rows, job.name, target, absl::StrJoin(job.train, "+"), m);
-        nlohmann::json own = result.at("reference_mode").at(target);
-        const DomainMetrics o = MetricsFromJson(own);
-        reference.push_back(o);
-        own["job"] = job.name;
-        own["target"] = target;
-        own["train_domains"] = job.train;
-        out["reference_mode"]["rows"].push_back(own);
-        row(reference_rows, job.name, target, absl::StrJoin(job.train, "+"), o);
+        json_rows.push_back(r);
+        row(md, job.name, target, absl::StrJoin(job.train, "+"), metrics.back());
+      };
+      for (const std::string& target : job.test) {
+        add("domains", target, out["rows"], honest, rows);
+        add("reference_mode", target, out["reference_mode"]["rows"], reference, reference_rows);
       }
     } catch (const nlohmann::json::exception& e) {
       IF_FAIL(result_path, ": ", e.what());

@@ -169,7 +169,9 @@ TEST(Replicas, BroadcastThenCheckAndDetectDivergence) {
 
 TEST(MpiCommunicator, MissingPeerTimesOutNamingTheOperation) {
   auto comm = MakeComm(std::chrono::milliseconds(400));
-  torch::Tensor t = torch::ones({1000});
+  // Above kSmallMessageBytes: queued to the communication thread, so Wait()
+  // can give up (small ones run inline, where the watchdog aborts the job).
+  torch::Tensor t = torch::ones({100000});
   if (comm->rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto work = comm->AllReduceAsync(t, ReduceOp::kSum);
   if (comm->rank() == 0) {
@@ -179,7 +181,7 @@ TEST(MpiCommunicator, MissingPeerTimesOutNamingTheOperation) {
       FAIL() << "no timeout";
     } catch (const Error& e) {
       const std::string message = e.what();
-      EXPECT_NE(message.find("all-reduce of 1000"), std::string::npos) << message;
+      EXPECT_NE(message.find("all-reduce of 100000"), std::string::npos) << message;
       EXPECT_NE(message.find("rank 0 of 2"), std::string::npos) << message;
       EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1200));
     }
