@@ -583,6 +583,7 @@ int SubmitToSlurm(const std::string& run_dir, const Protocol& p) {
   IF_REQUIRE(!FindOnPath("sbatch").empty(), "lodo --slurm: sbatch not found on PATH");
   const std::string slurm_dir = JoinPath(SourceDirectory(), "slurm");
   const std::string run = std::filesystem::absolute(run_dir).string();
+  std::filesystem::create_directories(JoinPath(run, "jobs"));  // Slurm opens the tasks' logs there
   const std::string exports = "--export=ALL,INSTRUCTFLIP_SLURM_DIR=" + slurm_dir + ",INSTRUCTFLIP=" + SelfPath();
   const std::string array = Capture(
       "sbatch --parsable --array=" + absl::StrJoin(unfinished, ",") + " --ntasks=" + std::to_string(p.ranks) +

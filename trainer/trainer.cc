@@ -186,6 +186,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   loader_options.augment.enabled = true;
   loader_options.pin_memory = compat::PinMemoryAvailable();
   auto loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
+  int64_t loader_epoch = loader_state_.epoch;  // the epoch `loader` serves
   const torch::Device device = parameters_.front().device();
 
   TrainResult result;
@@ -213,7 +214,9 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       const auto wait_start = std::chrono::steady_clock::now();
       std::optional<Batch> batch = loader->Next();
       while (!batch) {  // epoch done: the next one continues the global order
-        loader_state_ = {loader_state_.epoch + 1, 0};
+        // (the last batch's state_after already names the next epoch; a
+        // checkpoint taken there resumes into the same epoch as this)
+        loader_state_ = {++loader_epoch, 0};
         loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
         batch = loader->Next();
       }

@@ -81,17 +81,24 @@ TEST_F(TrainerTest, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   EXPECT_EQ(totals.back().step, 6);
   EXPECT_FLOAT_EQ(totals.back().value, static_cast<float>(full.last_loss));
 
-  {
-    Trainer first(Options(), single.get(), runs / "cut");
-    EXPECT_EQ(first.Run("", /*stop_after=*/3).steps, 3);
+  // Cut inside an epoch (step 3) and exactly at its end (step 4: ~38 training
+  // samples, global batch 8 -> 4 steps per epoch), where the checkpoint's
+  // loader state already names the next epoch.
+  for (int cut : {3, 4}) {
+    const std::string dir = runs / ("cut" + std::to_string(cut));
+    {
+      Trainer first(Options(), single.get(), dir);
+      EXPECT_EQ(first.Run("", /*stop_after=*/cut).steps, cut);
+    }
+    Trainer second(Options(), single.get(), dir);
+    const TrainResult resumed = second.Run("auto");
+    EXPECT_EQ(resumed.steps, 6);
+    EXPECT_EQ(resumed.last_loss, full.last_loss) << "cut at step " << cut;
+    const auto actual = Snapshot(second);
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t i = 0; i < actual.size(); ++i)
+      EXPECT_TRUE(torch::equal(actual[i], expected[i])) << "cut at step " << cut << ": parameter " << i;
   }
-  Trainer second(Options(), single.get(), runs / "cut");
-  const TrainResult resumed = second.Run("auto");
-  EXPECT_EQ(resumed.steps, 6);
-  EXPECT_EQ(resumed.last_loss, full.last_loss);
-  const auto actual = Snapshot(second);
-  ASSERT_EQ(actual.size(), expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) EXPECT_TRUE(torch::equal(actual[i], expected[i])) << "parameter " << i;
   // Parameters moved at all (the test would pass trivially otherwise).
   Trainer untouched(Options(), single.get(), runs / "untouched");
   EXPECT_FALSE(torch::equal(Snapshot(untouched)[0], expected[0]));
