@@ -627,7 +627,8 @@ int RunDemo(const std::vector<std::string>& args) {
     SynthOptions synth;
     synth.out = store;
     synth.domains = 4;
-    synth.per_domain = FLAGS_per_domain;
+    // 400 frames (~133 videos) per domain: ~27 test videos per held-out target.
+    synth.per_domain = gflags::GetCommandLineFlagInfoOrDie("per_domain").is_default ? 400 : FLAGS_per_domain;
     synth.size = 64;  // the tiny model's input
     synth.seed = FLAGS_seed;
     synth.threads = FLAGS_threads;
@@ -662,7 +663,7 @@ std::vector<Command> LodoCommands() {
            {"protocol", "run_dir", "ranks", "slurm", "dry_run", "job", "aggregate"},
            RunLodo},
           {"demo",
-           "demo [--out demo-run] [--ranks N] [--per-domain 200] [--seed S] [--threads T] [--set key=value ...]",
+           "demo [--out demo-run] [--ranks N] [--per-domain 400] [--seed S] [--threads T] [--set key=value ...]",
            "the main job on the embedded synthetic data: a 4-domain store, synthetic_lodo, table and report",
            {"out", "ranks", "per_domain", "seed", "threads"},
            RunDemo},

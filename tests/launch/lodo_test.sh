@@ -73,6 +73,29 @@ grep -q "| \*\*mean\*\* |" "$tmp/run/lodo.md" || fail "lodo.md has no mean row"
 grep -q "EER threshold on held-out videos of each job.s source domains" "$tmp/run/lodo.md" || fail "lodo.md does not state the threshold mode"
 [ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
 
+# One training for three targets (the shape of ca_unified): the cost table
+# shows the saving over one training per target as a number above 1.
+cat > "$tmp/unified.yaml" <<EOF
+name: unified
+train_config: configs/train/synthetic_tiny.yaml
+ranks: 1
+jobs:
+  - {name: A_to_all, train: [synA], test: [synB, synC, synD]}
+EOF
+"$bin" lodo --protocol "$tmp/unified.yaml" --run-dir "$tmp/unified" "${short[@]}" > "$tmp/unified.log" 2>&1 ||
+  fail "unified run: $(tail -5 "$tmp/unified.log")"
+python3 - "$tmp/unified/lodo.json" <<'PY' || fail "the unified run's cost does not show its saving"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert [r["target"] for r in t["rows"]] == ["synB", "synC", "synD"], t["rows"]
+c = t["cost"]
+assert c["trainings"] == 1 and c["targets"] == 3, c
+train = c["jobs"][0]["train_rank_hours"]
+expected = (3 * train + (c["total_rank_hours"] - train)) / c["total_rank_hours"]
+assert 1.5 < c["saving_vs_one_training_per_target"] <= 3.0, c
+assert abs(c["saving_vs_one_training_per_target"] - expected) < 1e-9, (c, expected)
+PY
+
 # Re-running a finished run trains nothing and rebuilds the same table.
 before=$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")
 "$bin" lodo --run-dir "$tmp/run" > "$tmp/rerun.log" 2>&1 || fail "re-run: $(tail -3 "$tmp/rerun.log")"
