@@ -39,11 +39,12 @@ struct TempDir {
     std::filesystem::remove_all(path, ignored);
   }
   std::string operator/(const std::string& name) const { return path + "/" + name; }
-  // Writes `content` to a file in the directory and returns its path.
+  // Writes `content` to `name` in the directory (parents created) and returns its path.
   std::string Write(const std::string& name, const std::string& content) const {
-    const std::string file = path + "/" + name;
+    const std::filesystem::path file = std::filesystem::path(path) / name;
+    std::filesystem::create_directories(file.parent_path());
     std::ofstream(file, std::ios::binary) << content;
-    return file;
+    return file.string();
   }
   // File names in the directory, sorted.
   std::vector<std::string> List() const {

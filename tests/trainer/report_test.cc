@@ -20,31 +20,14 @@
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
+#include "tests/dataio/test_util.h"
 
 namespace instructflip {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "iflip-report-XXXXXX").string();
-    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  // Writes `content` to `name` (parents created) and returns its path.
-  std::string Write(const std::string& name, const std::string& content) const {
-    const fs::path file = fs::path(path) / name;
-    fs::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << content;
-    return file.string();
-  }
-};
+using testing::TempDir;
 
 std::string Quote(const std::string& text) { return nlohmann::json(text).dump(); }
 
