@@ -28,13 +28,13 @@ train_config: configs/train/synthetic_tiny.yaml
 jobs:
   - {name: A, train: [synA, synB], test: [synB]}
 EOF
-out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "a target among the training domains was accepted"
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" --set data.store="$tmp/store" 2>&1) && fail "a target among the training domains was accepted"
 grep -q "target 'synB' is also a training domain" <<< "$out" || fail "unclear error: $out"
 sed -i 's/test: \[synB\]/test: [synZ]/' "$tmp/bad.yaml"
-out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "an unknown target domain was accepted"
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" --set data.store="$tmp/store" 2>&1) && fail "an unknown target domain was accepted"
 grep -q "synZ" <<< "$out" || fail "unclear error for an unknown domain: $out"
 sed -i 's/^jobs:/ranks: 1\ntypo: 3\njobs:/' "$tmp/bad.yaml"
-out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" 2>&1) && fail "an unknown protocol key was accepted"
+out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" --set data.store="$tmp/store" 2>&1) && fail "an unknown protocol key was accepted"
 grep -q "typo" <<< "$out" || fail "unclear error for an unknown key: $out"
 [ ! -e "$tmp/bad/protocol.yaml" ] || fail "a refused protocol was planned"
 
