@@ -86,7 +86,8 @@ struct Plan {
 
 // A list/CSV line without an attack type still needs one: the schema has no
 // "unknown attack" code. ingest.h documents the choice.
-constexpr int kDefaultSpoofType = 1;  // photo
+// A spoof without a type column: unknown (no content ground truth), not a guess.
+constexpr int kDefaultSpoofType = kUnknownSpoofType;
 
 constexpr std::array<const char*, 10> kCsvColumns = {
     "path",           "label",    "spoof_type", "illumination", "environment",
@@ -324,7 +325,7 @@ Plan PlanList(const IngestOptions& options) {
     a.source = fields[0];
     a.label = static_cast<int8_t>(ParseIntField(fields[1], where, "label", 0, 1));
     a.spoof_type = static_cast<int8_t>(fields.size() == 3
-                                           ? ParseIntField(fields[2], where, "spoof_type", 0, 10)
+                                           ? ParseIntField(fields[2], where, "spoof_type", kUnknownSpoofType, 10)
                                            : (a.label == 1 ? kDefaultSpoofType : 0));
     a.split = split;
     plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where));
@@ -445,7 +446,7 @@ Plan PlanCsv(const IngestOptions& options) {
     IF_REQUIRE(!a.source.empty(), where, ": field 'path' is empty");
     a.label = static_cast<int8_t>(ParseIntField(cell("label"), where, "label", 0, 1));
     a.spoof_type = static_cast<int8_t>(
-        !cell("spoof_type").empty() ? ParseIntField(cell("spoof_type"), where, "spoof_type", 0, 10)
+        !cell("spoof_type").empty() ? ParseIntField(cell("spoof_type"), where, "spoof_type", kUnknownSpoofType, 10)
                                     : (a.label == 1 ? kDefaultSpoofType : 0));
     a.illumination = code("illumination", kIlluminationNames.size());
     a.environment = code("environment", kEnvironmentNames.size());

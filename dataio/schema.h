@@ -26,6 +26,11 @@ inline constexpr std::array<const char*, 3> kCameraQualityNames = {"low", "mediu
 inline constexpr std::array<const char*, 2> kSplitNames = {"train", "test"};
 
 // Spoof-type families, used by the synthetic generator and by tests.
+// A spoof whose type the dataset does not annotate (MSU, CASIA, Replay, OULU
+// lists): the content question then has no ground truth, as the reference's
+// RGBInstructDataset ("No GT").
+inline constexpr int kUnknownSpoofType = -1;
+
 inline constexpr bool IsPrintAttack(int spoof_type) { return spoof_type >= 1 && spoof_type <= 3; }
 inline constexpr bool IsReplayAttack(int spoof_type) { return spoof_type >= 7 && spoof_type <= 9; }
 inline constexpr bool IsMaskAttack(int spoof_type) {
@@ -35,7 +40,7 @@ inline constexpr bool IsMaskAttack(int spoof_type) {
 // One sample's attributes (everything but the image bytes).
 struct SampleAttributes {
   int8_t label = 0;            // 0 live, 1 spoof
-  int8_t spoof_type = 0;       // 0..10, kSpoofTypeNames
+  int8_t spoof_type = 0;       // 0..10, kSpoofTypeNames; -1 = a spoof of unknown type
   int8_t illumination = -1;    // 0..3 or -1
   int8_t environment = -1;     // 0..1 or -1
   int8_t camera_quality = -1;  // 0..2 or -1

@@ -294,7 +294,7 @@ ShardColumns ReadShardFile(const std::string& path, bool with_jpeg, ShardHeader*
     IF_REQUIRE(c.offsets[i + 1] > c.offsets[i], path, ": sample ", i,
                ": dataset 'offsets' is not strictly increasing");
   CheckRange(c.table.label, 0, 1, "label", path);
-  CheckRange(c.table.spoof_type, 0, 10, "spoof_type", path);
+  CheckRange(c.table.spoof_type, kUnknownSpoofType, 10, "spoof_type", path);
   CheckRange(c.table.illumination, -1, 3, "illumination", path);
   CheckRange(c.table.environment, -1, 1, "environment", path);
   CheckRange(c.table.camera_quality, -1, 2, "camera_quality", path);

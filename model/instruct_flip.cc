@@ -7,6 +7,19 @@ namespace instructflip {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
+namespace {
+
+// Cross-entropy over the rows whose class is known (-100: no ground truth).
+// A batch without any known class (e.g. MSU/CASIA/Replay/OULU, which annotate
+// no spoof type) gives 0, not PyTorch's 0/0 = NaN, so it trains on.
+torch::Tensor KnownClassCrossEntropy(const torch::Tensor& logits, const torch::Tensor& classes) {
+  const torch::Tensor sum = F::cross_entropy(logits.to(torch::kFloat32), classes,
+                                             F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+  return sum / classes.ne(-100).sum().clamp_min(1).to(torch::kFloat32);
+}
+
+}  // namespace
+
 InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
   ValidateModelConfig(c);
   IF_REQUIRE(c.qformer.vocab_size > 0 && c.t5.vocab_size > 0,
@@ -97,10 +110,8 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
     out.logits = cls_layer(cls_token);
     if (with_losses) {
       losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
-      losses.content_lm = F::cross_entropy(content_head(cls_token).to(torch::kFloat32), in.content_class,
-                                           F::CrossEntropyFuncOptions().ignore_index(-100));
-      losses.style_lm = F::cross_entropy(style_head(vision.style.select(1, 0)).to(torch::kFloat32), in.style_class,
-                                         F::CrossEntropyFuncOptions().ignore_index(-100));
+      losses.content_lm = KnownClassCrossEntropy(content_head(cls_token), in.content_class);
+      losses.style_lm = KnownClassCrossEntropy(style_head(vision.style.select(1, 0)), in.style_class);
     }
   } else if (v == Variant::kVisionOnly) {
     out.logits = cls_layer(vision.content.select(1, 0));
@@ -123,11 +134,8 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
           losses.style_lm =
               LanguageModelLoss(out.style_queries, in.style_question_t5, in.style_answer_t5, in.style_lm_tokens);
       } else {
-        const auto ignore = F::CrossEntropyFuncOptions().ignore_index(-100);
-        losses.content_lm = F::cross_entropy(content_head(out.content_queries.select(1, 0)).to(torch::kFloat32),
-                                             in.content_class, ignore);
-        losses.style_lm = F::cross_entropy(style_head(out.style_queries.select(1, 0)).to(torch::kFloat32),
-                                           in.style_class, ignore);
+        losses.content_lm = KnownClassCrossEntropy(content_head(out.content_queries.select(1, 0)), in.content_class);
+        losses.style_lm = KnownClassCrossEntropy(style_head(out.style_queries.select(1, 0)), in.style_class);
       }
     }
     // 4. Fusion of the content tokens with the query states.

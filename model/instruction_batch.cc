@@ -71,7 +71,7 @@ void InstructionBatcher::Fill(const SampleTexts& s, InstructFlipInputs* inputs) 
     content[i] = ContentInstruction(static_cast<int>(spoof_type));
     const StyleQuestion question = StyleQuestionFor(label, get(s.keys, i));
     style[i] = StyleInstruction(question, illumination, environment, camera);
-    content_class[i] = spoof_type;
+    content_class[i] = spoof_type >= 0 ? spoof_type : -100;  // unknown: no class target
     style_class[i] = StyleClass(question, illumination, environment, camera);
   }
   auto questions = [&](const std::vector<Instruction>& texts, TokenCache& cache, int64_t pad) {

@@ -72,8 +72,9 @@ void RequireAttribute(int value, const Question& q, const char* name) {
 }  // namespace
 
 Instruction ContentInstruction(int spoof_type) {
+  if (spoof_type == -1) return {QuestionText(kContentQuestion), kNoGroundTruthAnswer, false};
   IF_REQUIRE(spoof_type >= 0 && spoof_type < kContentQuestion.num_options, "spoof_type ",
-             spoof_type, " is outside [0, ", kContentQuestion.num_options, ")");
+             spoof_type, " is outside [-1, ", kContentQuestion.num_options, ")");
   return {QuestionText(kContentQuestion), kSpoofTypeOptions[spoof_type], true};
 }
 

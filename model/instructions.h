@@ -29,7 +29,8 @@ struct Instruction {
 };
 
 // Spoof-type question; answer = the option for `spoof_type` (0..10, CelebA-Spoof
-// order, schema.h). Throws instructflip::Error outside 0..10.
+// order, schema.h), or "No GT" with answer_known=false for -1 (a spoof of
+// unknown type). Throws instructflip::Error outside -1..10.
 Instruction ContentInstruction(int spoof_type);
 
 // The question for `which`; answer = the option for that attribute (our codes

@@ -244,7 +244,8 @@ TEST_F(IngestTest, ListGroupsFramesIntoVideosAndDefaultsTheSpoofType) {
   EXPECT_EQ(table.source[4], "spoof/c.jpg");
   // live/a shares a video; the same prefix in another folder does not.
   EXPECT_EQ(table.video_id, (std::vector<int64_t>{0, 0, 1, 2, 3}));
-  EXPECT_EQ(table.spoof_type, (std::vector<int8_t>{0, 0, 0, 1, 9}));
+  // A spoof without a type column is of unknown type (-1: no content ground truth).
+  EXPECT_EQ(table.spoof_type, (std::vector<int8_t>{0, 0, 0, -1, 9}));
   EXPECT_EQ(table.label, (std::vector<int8_t>{0, 0, 0, 1, 1}));
   for (int64_t i = 0; i < 5; ++i) {
     EXPECT_EQ(table.split[i], static_cast<int8_t>(Split::kTest));
@@ -309,7 +310,7 @@ TEST_F(IngestTest, CsvReadsEveryColumnAndQuotedFields) {
   // Automatic ids start above the domain's largest explicit one.
   const SampleAttributes automatic = table.Attributes(3);
   EXPECT_EQ(automatic.video_id, 43);
-  EXPECT_EQ(automatic.spoof_type, 1);
+  EXPECT_EQ(automatic.spoof_type, kUnknownSpoofType);
   EXPECT_GT(MeanColour(*store, 2)[2], 90);
 }
 

@@ -49,7 +49,12 @@ TEST(Instructions, ContentQuestionAndAnswersMatchReference) {
     EXPECT_EQ(ins.answer, expected[type]) << kSpoofTypeNames[type];
     EXPECT_TRUE(ins.answer_known);
   }
-  EXPECT_THROW(ContentInstruction(-1), Error);
+  // A spoof of unknown type (datasets without the annotation): "No GT", not trained on.
+  const Instruction unknown = ContentInstruction(-1);
+  EXPECT_EQ(unknown.question, kSpoofQuestion);
+  EXPECT_EQ(unknown.answer, "No GT");
+  EXPECT_FALSE(unknown.answer_known);
+  EXPECT_THROW(ContentInstruction(-2), Error);
   EXPECT_THROW(ContentInstruction(11), Error);
 }
 
