@@ -1,12 +1,15 @@
 #include "launch/job_runtime.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 
 #include "dataio/check.h"
 #include "dist/mpi_communicator.h"
+#include "trainer/checkpoint.h"
 
 namespace instructflip::launch {
 namespace {
@@ -44,9 +47,18 @@ std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment() {
   if (spec == nullptr || *spec == '\0') return {};
   const std::string text = spec;
   const size_t colon = text.find(':');
-  IF_REQUIRE(colon != std::string::npos, "INSTRUCTFLIP_CRASH_AT must be STEP:POINT, got '", text, "'");
-  const int64_t step = std::stoll(text.substr(0, colon));
+  int64_t step = -1;
+  try {
+    size_t used = 0;
+    step = std::stoll(text.substr(0, colon), &used);
+    if (used != colon) step = -1;
+  } catch (const std::logic_error&) {  // no number, or out of range
+  }
+  IF_REQUIRE(colon != std::string::npos && step >= 0, "INSTRUCTFLIP_CRASH_AT must be STEP:POINT, got '", text, "'");
   const std::string point = text.substr(colon + 1);
+  const auto& points = CheckpointStore::kFaultPoints;
+  IF_REQUIRE(std::find(std::begin(points), std::end(points), point) != std::end(points),
+             "INSTRUCTFLIP_CRASH_AT: unknown point '", point, "' (after_first_file, before_complete or before_latest)");
   return [step, point](int64_t at, const std::string& here) {
     if (at == step && here == point) std::raise(SIGKILL);
   };

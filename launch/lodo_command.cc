@@ -166,11 +166,9 @@ Protocol PlanProtocol(const std::string& run_dir, const std::string& protocol,
     store->ResolveDomains(job.train);
     const std::vector<int> targets = store->ResolveDomains(job.test);
     for (size_t t = 0; t < targets.size(); ++t) {
-      int64_t test_samples = 0;
-      for (int64_t i = 0; i < store->size(); ++i)
-        test_samples += store->table().domain[i] == targets[t] && store->table().split[i] == int8_t(Split::kTest);
-      IF_REQUIRE(test_samples > 0, "lodo: job ", job.name, ": target domain '", job.test[t], "' has no test-split samples in ",
-                 config.trainer.store);
+      const auto& test = store->manifest().domains[targets[t]].counts.counts[int(Split::kTest)];
+      IF_REQUIRE(test[0] + test[1] > 0, "lodo: job ", job.name, ": target domain '", job.test[t],
+                 "' has no test-split samples in ", config.trainer.store);
     }
   }
   const std::string text = ProtocolToYaml(p);
@@ -184,7 +182,6 @@ Protocol PlanProtocol(const std::string& run_dir, const std::string& protocol,
   }
   return p;
 }
-
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -288,24 +285,6 @@ int RunJob(const std::string& run_dir, int index) {
     }
     return 0;
   });
-}
-
-DomainMetrics MetricsFromJson(const nlohmann::json& j) {
-  auto number = [&](const char* key) {
-    return j.at(key).is_null() ? std::numeric_limits<double>::quiet_NaN() : j.at(key).get<double>();
-  };
-  DomainMetrics m;
-  m.videos = j.at("videos").get<int64_t>();
-  m.auc = number("auc");
-  m.eer = number("eer");
-  m.hter = number("hter");
-  m.acc = number("acc");
-  m.tpr_at_fpr_1pct = number("tpr_at_fpr_1pct");
-  m.threshold = number("threshold");
-  m.apcer = number("apcer");
-  m.bpcer = number("bpcer");
-  m.acer = number("acer");
-  return m;
 }
 
 // One table over every held-out target of the protocol: lodo.json, lodo.md

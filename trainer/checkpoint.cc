@@ -43,7 +43,7 @@ void CheckpointStore::WriteFiles(int64_t step, const std::vector<CheckpointFile>
     const std::string path = JoinPath(temp, files[i].name);
     files[i].write(path);
     FsyncFile(path);
-    if (i == 0 && fault_point) fault_point(step, "after_first_file");
+    if (i == 0 && fault_point) fault_point(step, kFaultPoints[0]);
   }
 }
 
@@ -58,12 +58,12 @@ std::string CheckpointStore::Commit(int64_t step) const {
     const std::string path = JoinPath(temp, name);
     complete["files"][name] = {{"bytes", FileSize(path)}, {"crc32c", FileCrc32c(path)}};
   }
-  if (fault_point) fault_point(step, "before_complete");
+  if (fault_point) fault_point(step, kFaultPoints[1]);
   WriteFileAtomic(JoinPath(temp, "COMPLETE"), complete.dump(2));
   const std::string final_dir = JoinPath(root_, StepName(step));
   fs::remove_all(final_dir);  // a checkpoint of the same step (re-run after a resume)
   RenameDurable(temp, final_dir);
-  if (fault_point) fault_point(step, "before_latest");
+  if (fault_point) fault_point(step, kFaultPoints[2]);
   WriteFileAtomic(JoinPath(root_, "latest"), StepName(step) + "\n");
   // Keep the newest `keep_last` complete checkpoints.
   std::vector<std::string> done;

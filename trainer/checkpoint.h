@@ -55,6 +55,7 @@ class CheckpointStore {
   // "before_complete", "before_latest") with the step, so a crash test can
   // kill the process exactly there. Empty: nothing.
   std::function<void(int64_t step, const std::string& point)> fault_point;
+  static constexpr const char* kFaultPoints[] = {"after_first_file", "before_complete", "before_latest"};
 
  private:
   std::string root_;  // RUN/checkpoints

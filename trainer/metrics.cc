@@ -182,4 +182,22 @@ nlohmann::json MetricsToJson(const DomainMetrics& m) {
           {"bpcer", m.bpcer}, {"acer", m.acer}};
 }
 
+DomainMetrics MetricsFromJson(const nlohmann::json& j) {
+  auto number = [&](const char* key) {
+    return j.at(key).is_null() ? std::numeric_limits<double>::quiet_NaN() : j.at(key).get<double>();
+  };
+  DomainMetrics m;
+  m.videos = j.at("videos").get<int64_t>();
+  m.auc = number("auc");
+  m.eer = number("eer");
+  m.hter = number("hter");
+  m.acc = number("acc");
+  m.tpr_at_fpr_1pct = number("tpr_at_fpr_1pct");
+  m.threshold = number("threshold");
+  m.apcer = number("apcer");
+  m.bpcer = number("bpcer");
+  m.acer = number("acer");
+  return m;
+}
+
 }  // namespace instructflip

@@ -70,5 +70,7 @@ DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains);
 // {"videos", "auc", "eer", "hter", "acc", "tpr_at_fpr_1pct", "threshold",
 // "apcer", "bpcer", "acer"}; NaN (an undefined AUC) as null.
 nlohmann::json MetricsToJson(const DomainMetrics& m);
+// Its inverse (null as NaN); a missing key throws nlohmann::json::exception.
+DomainMetrics MetricsFromJson(const nlohmann::json& j);
 
 }  // namespace instructflip

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
 
 namespace instructflip {
 namespace {
@@ -82,6 +85,28 @@ TEST(Metrics, ScoresAreAveragedPerVideoFirst) {
   // Frame-level, 0.4 (live) vs 0.5 (spoof) would still separate; but a video
   // labelled both ways is an error naming it.
   EXPECT_THROW(AggregateByVideo({{0.1, 0, 3}, {0.2, 1, 3}}), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace instructflip
+
+namespace instructflip {
+namespace {
+
+TEST(Metrics, JsonRoundTripKeepsValuesAndUndefinedAuc) {
+  DomainMetrics m = ComputeMetrics({{0.9, 1, 1}, {0.2, 0, 2}, {0.6, 0, 3}, {0.7, 1, 4}}, 0.5);
+  m.auc = std::numeric_limits<double>::quiet_NaN();  // one class only
+  const nlohmann::json j = MetricsToJson(m);
+  EXPECT_TRUE(j.at("auc").is_null());
+  const DomainMetrics back = MetricsFromJson(j);
+  EXPECT_TRUE(std::isnan(back.auc));
+  EXPECT_EQ(back.videos, m.videos);
+  for (auto field : {&DomainMetrics::eer, &DomainMetrics::hter, &DomainMetrics::acc, &DomainMetrics::tpr_at_fpr_1pct,
+                     &DomainMetrics::threshold, &DomainMetrics::apcer, &DomainMetrics::bpcer, &DomainMetrics::acer})
+    EXPECT_EQ(back.*field, m.*field);
+  nlohmann::json missing = j;
+  missing.erase("hter");
+  EXPECT_THROW(MetricsFromJson(missing), nlohmann::json::exception);
 }
 
 }  // namespace
