@@ -10,6 +10,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#if INSTRUCTFLIP_WITH_CUDA  // set by CMake when LibTorch has CUDA (libc10_cuda)
+#include <ATen/cuda/CUDAContext.h>
+#endif
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 
 #if !defined(C10_USE_GLOG)
 // Wheels built without glog define c10's own LOG/CHECK family, which clash
@@ -64,12 +68,19 @@ inline std::optional<torch::Tensor> FusedAttention(const torch::Tensor& q, const
 
 // Name of CUDA device `index` (for benchmark reports).
 inline std::string CudaDeviceName(int index) {
-#if INSTRUCTFLIP_HAVE_CUDA_NAME
+#if INSTRUCTFLIP_WITH_CUDA
   return at::cuda::getDeviceProperties(index)->name;
 #else
   (void)index;
   return "cuda";
 #endif
+}
+
+// Makes `device` the thread's current device, so that tensors created without
+// an explicit index, and libraries that use the current device (NCCL), land on
+// this rank's GPU. No-op for CPU.
+inline void SetCurrentDevice(const torch::Device& device) {
+  if (device.is_cuda()) c10::impl::getDeviceGuardImpl(device.type())->setDevice(device);
 }
 
 // Whether autocast to `dtype` exists on that device type (LibTorch 1.13's CPU

@@ -177,7 +177,7 @@ void MpiCommunicator::AllReduce(torch::Tensor& tensor, ReduceOp op) {
 void MpiCommunicator::Broadcast(torch::Tensor& tensor, int root) {
   CheckCpuContiguous(tensor, "broadcast");
   WaitFor(Enqueue(
-      {"broadcast", tensor.nbytes(), "bytes"},
+      {"broadcast", static_cast<int64_t>(tensor.nbytes()), "bytes"},
       [&] { return MPI_Bcast(tensor.data_ptr(), static_cast<int>(tensor.nbytes()), MPI_BYTE, root, comm_); },
       Dispatch::kCallerWaits));
 }

@@ -24,7 +24,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
   };
   for (size_t n = parameters_.size(); n-- > 0;) {
     const torch::Tensor& p = parameters_[n];
-    IF_REQUIRE(p.scalar_type() == torch::kFloat32 && p.device().is_cpu() == parameters_[0].device().is_cpu(),
+    IF_REQUIRE(p.scalar_type() == torch::kFloat32 && p.device() == parameters_[0].device(),
                "gradient reducer: parameters must be fp32 master weights on one device");
     const int64_t offset = current.parameters.empty()
                                ? 0

@@ -14,6 +14,7 @@
 #include "dataio/store.h"
 #include "dataio/store_writer.h"
 #include "dataio/synth.h"
+#include "dist/emulated_link.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
 #include "dist/reducer.h"
@@ -188,16 +189,7 @@ InstructFlipInputs SyntheticInputs(const BuiltModel& built, int64_t B, const tor
   SampleTexts texts{inputs.label, inputs.label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
                     torch::arange(B) % 2, torch::arange(B) % 3, torch::arange(B)};
   InstructionBatcher(built.tokenizers.bert, built.tokenizers.t5, config, 0).Fill(texts, &inputs);
-  auto to_device = [&](torch::Tensor& t) { t = t.to(device); };
-  for (torch::Tensor* t : {&inputs.images, &inputs.label, &inputs.content_answer_t5, &inputs.style_answer_t5,
-                           &inputs.content_class, &inputs.style_class})
-    to_device(*t);
-  for (TokenBatch* t : {&inputs.content_question_qformer, &inputs.style_question_qformer,
-                        &inputs.content_question_t5, &inputs.style_question_t5}) {
-    to_device(t->ids);
-    to_device(t->keep);
-  }
-  return inputs;
+  return ToDevice(inputs, device);
 }
 
 // Weak scaling under mpirun -np N: per-rank throughput of N ranks (same batch
@@ -216,7 +208,14 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   built.model->train();
   const InstructFlipInputs inputs = SyntheticInputs(built, B, torch::kCPU);
   MpiCommunicator communicator(MPI_COMM_WORLD, std::chrono::minutes(10));
+  // Gradients may cross an emulated slower link (a cluster's network instead
+  // of this machine's shared memory), where overlap has something to hide.
+  std::optional<EmulatedLinkCommunicator> link;
+  if (FLAGS_link_gbps > 0) link.emplace(&communicator, FLAGS_link_gbps);
+  Communicator* gradients = link ? static_cast<Communicator*>(&*link) : &communicator;
   const std::vector<torch::Tensor> parameters = built.model->trainable_parameters();
+  int64_t gradient_bytes = 0;
+  for (const torch::Tensor& p : parameters) gradient_bytes += p.numel() * 4;
 
   auto timed_steps = [&](GradientReducer* reducer) {
     auto step = [&] {
@@ -238,12 +237,12 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   options.first_bucket_bytes = 32 << 10;
   double with_overlap = 0, without_overlap = 0;
   {
-    GradientReducer reducer(parameters, &communicator, options);
+    GradientReducer reducer(parameters, gradients, options);
     with_overlap = timed_steps(&reducer);
   }
   options.overlap = false;
   {
-    GradientReducer reducer(parameters, &communicator, options);
+    GradientReducer reducer(parameters, gradients, options);
     without_overlap = timed_steps(&reducer);
   }
   // The slowest rank sets the pace.
@@ -256,6 +255,9 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
                        {"model", config.name},
                        {"batch_per_rank", B},
                        {"ranks", world.size},
+                       {"gradient_bytes", gradient_bytes},
+                       {"link", FLAGS_link_gbps > 0 ? "emulated (dist/emulated_link.h)" : "this machine (MPI)"},
+                       {"link_gbps", FLAGS_link_gbps > 0 ? nlohmann::json(FLAGS_link_gbps) : nlohmann::json(nullptr)},
                        {"images_per_s_1_rank", B / alone},
                        {"images_per_s_per_rank_overlap", B / with_overlap},
                        {"images_per_s_per_rank_no_overlap", B / without_overlap},
@@ -401,11 +403,11 @@ std::vector<Command> BenchCommands() {
   return {{"bench",
            "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]\n"
            "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]\n"
-           "      mpirun -np 2 instructflip bench step --ranks 2 [--model tiny] [--batch B] [--json]\n"
+           "      mpirun -np 2 instructflip bench step --ranks 2 [--model tiny] [--batch B] [--link-gbps G] [--json]\n"
            "      mpirun -np N instructflip bench allreduce [--json]",
            "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward; allreduce: bus bandwidth vs raw MPI)",
            {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json", "model", "steps",
-            "precision", "ranks"},
+            "precision", "ranks", "link_gbps"},
            RunBench}};
 }
 

@@ -28,6 +28,9 @@ DEFINE_string(config, "", "train: configuration YAML (configs/train/*.yaml)");
 DEFINE_string(run_dir, "", "train: run directory (checkpoints, metrics, resolved config)");
 DEFINE_string(resume, "auto", "train: auto (newest complete checkpoint, else fresh), a checkpoint directory, or '' for fresh");
 DEFINE_int32(ranks, 1, "bench step: weak scaling over this many ranks (run under mpirun -np RANKS)");
+DEFINE_double(link_gbps, 0,
+              "bench step --ranks: add the transfer time of a link of this many Gbit/s to every gradient "
+              "all-reduce (dist/emulated_link.h; 0: this machine's own path only)");
 DEFINE_string(scores, "", "metrics: CSV with header score,label,video_id[,domain]");
 DEFINE_double(threshold, -1, "metrics: decision threshold for HTER/ACC (default: each domain's own EER threshold)");
 DEFINE_string(checkpoint, "", "eval: checkpoint directory or model.safetensors");

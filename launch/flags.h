@@ -33,6 +33,7 @@ DECLARE_string(config);
 DECLARE_string(run_dir);
 DECLARE_string(resume);
 DECLARE_int32(ranks);
+DECLARE_double(link_gbps);
 DECLARE_string(scores);
 DECLARE_double(threshold);
 DECLARE_string(checkpoint);

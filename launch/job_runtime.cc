@@ -8,7 +8,9 @@
 #include <stdexcept>
 
 #include "dataio/check.h"
+#include "dist/device.h"
 #include "dist/mpi_communicator.h"
+#include "dist/nccl_communicator.h"
 #include "trainer/checkpoint.h"
 
 namespace instructflip::launch {
@@ -19,9 +21,14 @@ void RequestStop(int) { g_stop_requested.store(true); }
 
 }  // namespace
 
-std::unique_ptr<Communicator> MakeCommunicator(const WorldInfo& world, int timeout_s) {
+std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* config) {
+  const torch::Device device = SelectDevice(config->device, world, "configuration 'device'");
+  config->trainer.device = device;
+  compat::SetCurrentDevice(device);
+  const std::chrono::seconds timeout(config->communication_timeout_s);
+  if (device.is_cuda()) return MakeNcclCommunicator(MPI_COMM_WORLD, device, timeout);
   if (world.size == 1) return MakeSingleProcessCommunicator();
-  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, std::chrono::seconds(timeout_s));
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, timeout);
 }
 
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body) {

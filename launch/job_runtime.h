@@ -14,10 +14,14 @@
 
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
+#include "launch/train_config_yaml.h"
 
 namespace instructflip::launch {
 
-std::unique_ptr<Communicator> MakeCommunicator(const WorldInfo& world, int timeout_s);
+// Picks this rank's device from the configuration's `device` (stored in
+// config->trainer.device and made the current one) and returns its
+// communicator: NCCL on a GPU, MPI between CPU ranks, none for one CPU process.
+std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* config);
 
 // Runs `body`; with more than one rank, an exception aborts the whole job (MPI_Abort).
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body);

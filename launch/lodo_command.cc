@@ -218,7 +218,7 @@ int RunJob(const std::string& run_dir, int index) {
   IF_REQUIRE(step_batch % world.size == 0, "lodo: job ", job.name, " plans ", step_batch, " samples per micro-step (",
              t.batch_per_rank, " x ", p.ranks, " ranks), which ", world.size, " ranks cannot share evenly");
   t.batch_per_rank = static_cast<int>(step_batch / world.size);
-  std::unique_ptr<Communicator> communicator = MakeCommunicator(world, config.communication_timeout_s);
+  std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   t.stop_requested = InstallStopSignals();
   return AbortJobOnError("lodo", world, [&] {
     const bool writer = world.rank == 0;
@@ -243,6 +243,7 @@ int RunJob(const std::string& run_dir, int index) {
     start = std::chrono::steady_clock::now();
     BuiltModel built = BuildModel(t.model);
     LoadModelWeights(*built.model, JoinPath(*final_checkpoint, "model.safetensors"));
+    built.model->to(t.device);
     EvalOptions eval;
     eval.store = t.store;
     eval.batch_per_rank = t.batch_per_rank;

@@ -22,7 +22,7 @@ int RunTrain(const std::vector<std::string>& args) {
   IF_REQUIRE(!FLAGS_run_dir.empty(), "train: --run-dir DIR is required");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
-  std::unique_ptr<Communicator> communicator = MakeCommunicator(world, config.communication_timeout_s);
+  std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   config.trainer.stop_requested = InstallStopSignals();
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
@@ -47,12 +47,13 @@ int RunEval(const std::vector<std::string>& args) {
              "usage: instructflip eval --config FILE --checkpoint DIR|FILE --targets A,B --out DIR");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
-  std::unique_ptr<Communicator> communicator = MakeCommunicator(world, config.communication_timeout_s);
+  std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   return AbortJobOnError("eval", world, [&] {
     BuiltModel built = BuildModel(config.trainer.model);
     std::string weights = FLAGS_checkpoint;
     if (std::filesystem::is_directory(weights)) weights = JoinPath(weights, "model.safetensors");
     LoadModelWeights(*built.model, weights);
+    built.model->to(config.trainer.device);
     EvalOptions options;
     options.store = config.trainer.store;
     options.domains = SplitNames(FLAGS_targets);

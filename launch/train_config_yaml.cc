@@ -98,6 +98,7 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   top.Read("batch_per_rank", &t.batch_per_rank);
   top.Read("accumulation", &t.accumulation);
   top.Read("precision", &t.precision);
+  top.Read("device", &config.device);
   top.Read("clip_grad_norm", &t.clip_grad_norm);
   int log_every = static_cast<int>(t.log_every);
   top.Read("log_every", &log_every);
@@ -126,6 +127,8 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
 
   IF_REQUIRE(t.validation_fraction >= 0 && t.validation_fraction < 1, path,
              ": 'data.validation_fraction' must be in [0, 1), got ", t.validation_fraction);
+  IF_REQUIRE(config.device == "auto" || config.device == "cpu" || config.device == "cuda", path,
+             ": 'device' must be auto, cpu or cuda, got '", config.device, "'");
   IF_REQUIRE(t.batch_per_rank >= 1, path, ": 'batch_per_rank' must be >= 1, got ", t.batch_per_rank);
   IF_REQUIRE(t.accumulation >= 1, path, ": 'accumulation' must be >= 1, got ", t.accumulation);
   IF_REQUIRE(t.total_steps >= 2, path, ": 'total_steps' must be >= 2, got ", t.total_steps);

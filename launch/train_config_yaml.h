@@ -15,6 +15,7 @@ namespace instructflip::launch {
 
 struct TrainConfig {
   TrainerOptions trainer;
+  std::string device = "auto";  // auto | cpu | cuda (resolved per rank: dist/device.h)
   int communication_timeout_s = 600;
   std::string resolved_yaml;  // the whole configuration after overrides, model inlined
 };

@@ -20,6 +20,19 @@ torch::Tensor KnownClassCrossEntropy(const torch::Tensor& logits, const torch::T
 
 }  // namespace
 
+InstructFlipInputs ToDevice(const InstructFlipInputs& inputs, const torch::Device& device) {
+  InstructFlipInputs out = inputs;
+  for (torch::Tensor* t : {&out.images, &out.label, &out.content_answer_t5, &out.style_answer_t5, &out.content_class,
+                           &out.style_class, &out.cue_noise})
+    if (t->defined()) *t = t->to(device, /*non_blocking=*/true);
+  for (TokenBatch* t : {&out.content_question_qformer, &out.style_question_qformer, &out.content_question_t5,
+                        &out.style_question_t5}) {
+    if (t->ids.defined()) t->ids = t->ids.to(device, /*non_blocking=*/true);
+    if (t->keep.defined()) t->keep = t->keep.to(device, /*non_blocking=*/true);
+  }
+  return out;
+}
+
 InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
   ValidateModelConfig(c);
   IF_REQUIRE(c.qformer.vocab_size > 0 && c.t5.vocab_size > 0,

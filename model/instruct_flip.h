@@ -48,6 +48,10 @@ struct InstructFlipInputs {
   double style_lm_tokens = 0;            // losses become token sums / these (0: per-batch means)
 };
 
+// The same inputs with every tensor on `device` (asynchronous copies where the
+// source is pinned, e.g. the loader's images).
+InstructFlipInputs ToDevice(const InstructFlipInputs& inputs, const torch::Device& device);
+
 struct InstructFlipLosses {
   torch::Tensor total;
   torch::Tensor content_lm, style_lm, classification, cue;  // undefined where the variant has none

@@ -43,13 +43,18 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
     }
     for (size_t t = 0; t < answers[i].size(); ++t) labels[i][t] = answers[i][t];
   }
+  // On the T5's device (a GPU rank warms up its own copy).
+  const torch::Device device = t5->shared->weight.device();
+  question_ids = question_ids.to(device);
+  question_keep = question_keep.to(device);
+  labels = labels.to(device);
   const int64_t Q = config.qformer.num_queries;
   torch::Tensor prompts;
   {
     // Own seed: the warm-up gives the same T5 on every rank and in every
     // process, whatever was drawn from the global generator before.
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(w.seed);
-    prompts = torch::randn({N, Q, config.t5.d_model}, generator, torch::TensorOptions()).requires_grad_(true);
+    prompts = torch::randn({N, Q, config.t5.d_model}, generator, torch::TensorOptions()).to(device).requires_grad_(true);
   }
   std::vector<torch::Tensor> params = {prompts};
   for (auto& p : t5->parameters()) {
@@ -58,7 +63,7 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
   }
   t5->train();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(w.lr));
-  const torch::Tensor keep = torch::cat({torch::ones({N, Q}, torch::kLong), question_keep}, 1);
+  const torch::Tensor keep = torch::cat({torch::ones({N, Q}, question_keep.options()), question_keep}, 1);
   T5WarmupResult result;
   for (; result.steps < w.steps; ++result.steps) {
     optimizer.zero_grad();

@@ -65,8 +65,9 @@ class Explainer {
     auto answers = [&](const torch::Tensor& queries, const TokenBatch& question) {
       std::vector<std::string> texts(rows.size());
       if (!queries.defined() || !built_.config.has_llm()) return texts;
-      const TokenBatch selected{question.ids.index_select(0, index), question.keep.index_select(0, index)};
-      const torch::Tensor ids = built_.model->GenerateAnswers(queries.index_select(0, index), selected, t5.eos_id());
+      const torch::Tensor at = index.to(queries.device());
+      const TokenBatch selected{question.ids.index_select(0, at), question.keep.index_select(0, at)};
+      const torch::Tensor ids = built_.model->GenerateAnswers(queries.index_select(0, at), selected, t5.eos_id()).cpu();
       for (size_t r = 0; r < rows.size(); ++r) {
         const torch::Tensor row = ids[r].contiguous();
         texts[r] = t5.Decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
@@ -112,7 +113,7 @@ class Explainer {
       if (out.cue_map.defined()) {
         // The cue map is trained towards zero on live faces: its magnitude is the cue.
         const std::string cue = "explanations/" + domain_ + "/" + stem + "_cue.png";
-        WriteRgbPng(JoinPath(out_dir_, cue), out.cue_map[j].abs());
+        WriteRgbPng(JoinPath(out_dir_, cue), out.cue_map[j].abs().cpu());
         record["cue"] = cue;
       }
       jsonl_ << record.dump() << "\n";
@@ -141,6 +142,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   InstructionBatcher batcher(built.tokenizers.bert, built.tokenizers.t5, built.config, o.seed);
   built.model->eval();
   torch::NoGradGuard no_grad;
+  const torch::Device device = built.model->parameters().front().device();
   EvalResult result;
   std::ofstream scores_csv;
   const bool writer = communicator->rank() == 0 && !out_dir.empty();
@@ -176,9 +178,10 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
       batcher.Fill({batch->label, batch->spoof_type, batch->illumination, batch->environment, batch->camera_quality,
                     batch->sample_index.clamp_min(0)},
                    &in);
+      in = ToDevice(in, device);
       const InstructFlipOutputs out = built.model->forward(in, /*with_losses=*/false);
       if (explainer) explainer->Explain(*batch, in, out);
-      const torch::Tensor& score = out.spoof_score;
+      const torch::Tensor score = out.spoof_score.cpu();
       for (int64_t j = 0; j < score.size(0); ++j) {
         if (!batch->valid[j].item<bool>()) continue;
         rows.insert(rows.end(), {double(batch->sample_index[j].item<int64_t>()), score[j].item<double>(),

@@ -12,14 +12,15 @@ DynamicLossScaler::DynamicLossScaler(LossScalerOptions options) : options_(optio
 
 bool DynamicLossScaler::UnscaleAndCheck(const std::vector<torch::Tensor>& parameters) const {
   torch::NoGradGuard no_grad;
-  bool found_inf = false;
+  // One host read for all parameters: on a GPU each read is a device sync.
+  std::vector<torch::Tensor> finite;
   for (const torch::Tensor& p : parameters) {
     if (!p.grad().defined()) continue;
     torch::Tensor grad = p.mutable_grad();
     grad.div_(scale_);
-    if (!found_inf && !torch::isfinite(grad).all().item<bool>()) found_inf = true;
+    finite.push_back(torch::isfinite(grad).all());
   }
-  return found_inf;
+  return !finite.empty() && !torch::stack(finite).all().item<bool>();
 }
 
 void DynamicLossScaler::Update(bool found_inf) {

@@ -29,10 +29,17 @@ torch::ScalarType ParsePrecisionName(const std::string& text) {
   IF_FAIL("precision must be fp32, bf16 or fp16, got '", text, "'");
 }
 
-std::string RankFile(int rank) {
-  char name[32];
-  std::snprintf(name, sizeof(name), "rank-%05d.rng", rank);
+// A rank's generator state on `device` (CPU, or its GPU's where it has one).
+std::string RankFile(int rank, const torch::Device& device) {
+  char name[40];
+  std::snprintf(name, sizeof(name), device.is_cuda() ? "rank-%05d.cuda.rng" : "rank-%05d.rng", rank);
   return name;
+}
+
+// The devices whose global generators a rank checkpoints.
+std::vector<torch::Device> RngDevices(const torch::Device& device) {
+  if (device.is_cuda()) return {torch::kCPU, device};
+  return {torch::kCPU};
 }
 
 }  // namespace
@@ -48,6 +55,8 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
   // Identical initial replicas: same seed everywhere, then rank 0's values broadcast.
   torch::manual_seed(o.seed);
   built_ = BuildModel(o.model);
+  compat::SetCurrentDevice(o.device);
+  built_.model->to(o.device);
   for (const auto& p : built_.model->trainable_parameters()) parameters_.push_back(p);
   IF_REQUIRE(precision_ == torch::kFloat32 || compat::AutocastSupported(parameters_.front().device(), precision_),
              "precision ", o.precision, " is not available on ", parameters_.front().device(),
@@ -94,9 +103,13 @@ void Trainer::SaveCheckpoint() {
   if (rank == 0) store.Begin(step_);
   communicator_->Barrier();
   std::vector<CheckpointFile> files;
-  files.push_back({RankFile(rank), [](const std::string& path) {
-                     torch::save(at::detail::getDefaultCPUGenerator().get_state(), path);
-                   }});
+  for (const torch::Device& device : RngDevices(options_.device)) {
+    files.push_back({RankFile(rank, device), [device](const std::string& path) {
+                       at::Generator generator = at::globalContext().defaultGenerator(device);
+                       std::lock_guard<std::mutex> lock(generator.mutex());
+                       torch::save(generator.get_state(), path);
+                     }});
+  }
   if (rank == 0) {
     files.push_back({"model.safetensors", [&](const std::string& path) {
                        SaveModelWeights(*built_.model, path, {{"config", options_.resolved_config}});
@@ -134,17 +147,20 @@ void Trainer::Resume(const std::string& directory) {
   IF_REQUIRE(state.at("total_steps").get<int64_t>() == options_.total_steps, directory, ": the run was planned for ",
              state.at("total_steps").get<int64_t>(), " steps, this launch for ", options_.total_steps);
   LoadModelWeights(*built_.model, JoinPath(directory, "model.safetensors"));
-  torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"));
+  torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"), options_.device);
   step_ = state.at("step").get<int64_t>();
   loader_state_ = {state.at("loader_epoch").get<int64_t>(), state.at("loader_position").get<int64_t>()};
   scaler_.Restore(state.at("loss_scale").get<double>(), state.at("loss_scale_good_steps").get<int64_t>());
-  const std::string rng = JoinPath(directory, RankFile(communicator_->rank()));
-  if (PathExists(rng)) {  // a new rank after a world-size change keeps its seed-derived stream
-    torch::Tensor generator_state;
-    torch::load(generator_state, rng);
-    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+  for (const torch::Device& device : RngDevices(options_.device)) {
+    // A new rank after a world-size change, or a GPU run resumed from a CPU
+    // checkpoint, keeps its seed-derived stream.
+    const std::string rng = JoinPath(directory, RankFile(communicator_->rank(), device));
+    if (!PathExists(rng)) continue;
+    torch::Tensor state;
+    torch::load(state, rng);
+    at::Generator generator = at::globalContext().defaultGenerator(device);  // a handle to the global one
     std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(generator_state);
+    generator.set_state(state);
   }
   CheckParametersConsistent(parameters_, communicator_, "after resuming from " + directory);
   LOG_IF(INFO, communicator_->rank() == 0) << "resumed from " << directory << " at step " << step_;
@@ -203,8 +219,11 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
   while (step_ < last) {
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0, data_seconds = 0;
-    std::map<std::string, double> terms;  // this rank's loss terms, averaged over the window
+    double data_seconds = 0;
+    // This rank's loss and its terms, averaged over the window; kept on the
+    // device so a micro-step does not wait for the GPU.
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+    std::map<std::string, torch::Tensor> terms;
     // 1. Sample the whole accumulation window, then count the labelled answer
     //    tokens of the global batch: the LM losses are token means over the
     //    global batch, whatever the split over ranks and micro-steps.
@@ -221,10 +240,11 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
         batch = loader->Next();
       }
       data_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-      window.push_back(MakeInputs(*batch));
+      const InstructFlipInputs inputs = MakeInputs(*batch);
       loader_state_ = batch->state_after;
-      tokens[0] += window.back().content_answer_t5.ne(-100).sum().item<double>();
-      tokens[1] += window.back().style_answer_t5.ne(-100).sum().item<double>();
+      tokens[0] += inputs.content_answer_t5.ne(-100).sum().item<double>();  // on the host
+      tokens[1] += inputs.style_answer_t5.ne(-100).sum().item<double>();
+      window.push_back(ToDevice(inputs, device));
     }
     communicator_->AllReduce(tokens, ReduceOp::kSum);
     // Each micro-step's loss is divided by the accumulation and averaged over
@@ -245,12 +265,15 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
                                          {"style_lm", losses.style_lm},
                                          {"classification", losses.classification},
                                          {"cue", losses.cue}})
-          if (term.defined()) terms[name] += term.item<double>() / o.accumulation;
+          if (term.defined()) {
+            const torch::Tensor part = term.detach().to(torch::kFloat64) / o.accumulation;
+            terms[name] = terms.count(name) ? terms[name] + part : part;
+          }
       }
       // 3. Backward (the reducer communicates on the last micro-step)
       reducer_->Prepare(/*sync=*/micro == o.accumulation - 1);
       (precision_ == torch::kFloat16 ? scaler_.Scale(loss) : loss).backward();
-      loss_sum += loss.item<double>();
+      loss_sum += loss.detach().to(torch::kFloat64);
     }
     reducer_->Finalize();
     // 4. Update
@@ -261,10 +284,10 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       skip = found.item<float>() > 0;
       scaler_.Update(skip);
     }
-    double grad_norm = 0;
+    std::vector<torch::Tensor> squares;
     for (const torch::Tensor& p : parameters_)
-      if (p.grad().defined()) grad_norm += p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
-    grad_norm = std::sqrt(grad_norm);
+      if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat64).pow(2).sum());
+    const double grad_norm = squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
     if (o.clip_grad_norm > 0 && !skip) torch::nn::utils::clip_grad_norm_(parameters_, o.clip_grad_norm);
     const ScheduleValues values = schedule.At(step_);
     if (!skip) {
@@ -275,7 +298,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     }
     optimizer_->zero_grad();
     ++step_;
-    torch::Tensor mean_loss = torch::tensor({loss_sum});
+    torch::Tensor mean_loss = loss_sum.cpu().view({1});
     communicator_->AllReduce(mean_loss, ReduceOp::kAverage);
     result.last_loss = mean_loss.item<double>();
     if (communicator_->rank() == 0 && (step_ % o.log_every == 0 || step_ == last)) {
@@ -292,11 +315,13 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
                             {"grad_norm", grad_norm}, {"loss_scale", scaler_.scale()},
                             {"images_per_s", images_per_s}, {"data_wait_share", data_seconds / seconds},
                             {"eta_s", eta},          {"skipped", skip}};
-      for (const auto& [name, value] : terms) record["loss_" + name] = value;
+      std::map<std::string, double> term_values;
+      for (const auto& [name, value] : terms) term_values[name] = value.item<double>();
+      for (const auto& [name, value] : term_values) record["loss_" + name] = value;
       metrics << record.dump() << "\n";
       metrics.flush();
       events->Scalar("loss/total", step_, static_cast<float>(result.last_loss));
-      for (const auto& [name, value] : terms) events->Scalar("loss/" + name, step_, static_cast<float>(value));
+      for (const auto& [name, value] : term_values) events->Scalar("loss/" + name, step_, static_cast<float>(value));
       events->Scalar("optim/lr", step_, static_cast<float>(values.lr));
       events->Scalar("optim/grad_norm", step_, static_cast<float>(grad_norm));
       events->Scalar("perf/images_per_s", step_, static_cast<float>(images_per_s));

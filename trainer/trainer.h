@@ -33,6 +33,7 @@ namespace instructflip {
 
 struct TrainerOptions {
   ModelConfig model;
+  torch::Device device = torch::kCPU;      // this rank's device (dist/device.h picks it)
   std::string store;                       // meta-domain store directory
   std::vector<std::string> train_domains;  // empty: every domain
   SamplingMode sampling = SamplingMode::kBalanced;

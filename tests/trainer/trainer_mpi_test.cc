@@ -7,11 +7,10 @@
 
 #include <filesystem>
 
-#include "dataio/synth.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
 #include "tests/dataio/test_util.h"
-#include "tests/model/tiny_model.h"
+#include "tests/trainer/tiny_training.h"
 #include "trainer/evaluator.h"
 #include "trainer/trainer.h"
 
@@ -37,29 +36,13 @@ std::string SharedDirectory(std::unique_ptr<testing::TempDir>* owner) {
 
 // A synthetic store of two 32 px domains, written by rank 0 into `dir`.
 void MakeSharedStore(const std::string& dir, int per_domain, uint64_t seed) {
-  if (Rank() == 0) {
-    SynthOptions synth;
-    synth.out = dir + "/store";
-    synth.domains = 2;
-    synth.per_domain = per_domain;
-    synth.size = 32;
-    synth.seed = seed;
-    Synthesize(synth);
-  }
+  if (Rank() == 0) testutil::SynthesizeTinyStore(dir, per_domain, seed);
   MPI_Barrier(MPI_COMM_WORLD);
 }
 
 TrainerOptions Options(const std::string& store, int batch, int accumulation) {
-  TrainerOptions o;
-  o.model = testutil::TinyConfig();
-  o.store = store;
-  o.batch_per_rank = batch;
-  o.accumulation = accumulation;
-  o.total_steps = 6;
+  TrainerOptions o = testutil::TinyTrainerOptions(store, batch, accumulation);
   o.loader_threads = 1;
-  o.schedule.max_lr = 1e-3;
-  o.schedule.pct_start = 0.4;
-  o.seed = 5;
   o.reducer.first_bucket_bytes = 4096;
   o.reducer.bucket_bytes = 64 << 10;
   return o;

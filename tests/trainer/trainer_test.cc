@@ -12,14 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/synth.h"
 #include "dist/communicator.h"
 #include "model/instructions.h"
 #include "trainer/evaluator.h"
 #include "trainer/event_writer.h"
 #include "dataio/file_util.h"
 #include "tests/dataio/test_util.h"
-#include "tests/model/tiny_model.h"
+#include "tests/trainer/tiny_training.h"
 
 namespace instructflip {
 namespace {
@@ -31,28 +30,14 @@ class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    SynthOptions synth;
-    synth.out = *dir_ / "store";
-    synth.domains = 2;
-    synth.per_domain = 24;
-    synth.size = 32;
-    synth.seed = 4;
-    Synthesize(synth);
+    testutil::SynthesizeTinyStore(dir_->path, 24, 4);
   }
   static void TearDownTestSuite() { delete dir_; }
 
   static TrainerOptions Options() {
-    TrainerOptions o;
-    o.model = testutil::TinyConfig();
-    o.store = *dir_ / "store";
-    o.batch_per_rank = 4;
-    o.accumulation = 2;
-    o.total_steps = 6;
+    TrainerOptions o = testutil::TinyTrainerOptions(*dir_ / "store", 4, 2);
     o.loader_threads = 2;
-    o.schedule.max_lr = 1e-3;
-    o.schedule.pct_start = 0.4;
     o.log_every = 1;
-    o.seed = 5;
     return o;
   }
   static std::vector<torch::Tensor> Snapshot(Trainer& trainer) {
@@ -213,10 +198,7 @@ TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
     EXPECT_EQ(result.steps, 12) << precision;
     ASSERT_TRUE(std::isfinite(result.last_loss)) << precision;
     // It learns: the last step's loss is below the first one's.
-    std::ifstream metrics(runs / "metrics.jsonl");
-    std::string first_line;
-    std::getline(metrics, first_line);
-    const double first_loss = nlohmann::json::parse(first_line).at("loss").get<double>();
+    const double first_loss = testutil::FirstLoggedLoss(runs.path);
     std::cout << "[ " << precision << " ] loss " << first_loss << " -> " << result.last_loss << "\n";
     EXPECT_LT(result.last_loss, first_loss) << precision;
   }

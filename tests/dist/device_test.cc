@@ -1,0 +1,59 @@
+// Device selection per rank, and the NCCL entry points of a build without CUDA.
+#include "dist/device.h"
+
+#include <gtest/gtest.h>
+
+#include "dist/nccl_communicator.h"
+#include "tests/dataio/test_util.h"
+
+namespace instructflip {
+namespace {
+
+using testing::ErrorOf;
+
+WorldInfo Node(int local_rank, int local_size) {
+  WorldInfo world;
+  world.rank = world.local_rank = local_rank;
+  world.size = world.local_size = local_size;
+  return world;
+}
+
+TEST(SelectDevice, CpuIsAlwaysCpuAndAutoFollowsTheGpus) {
+  EXPECT_EQ(SelectDevice("cpu", Node(1, 2), "here"), torch::Device(torch::kCPU));
+  const torch::Device chosen = SelectDevice("auto", Node(0, 1), "here");
+  if (torch::cuda::is_available()) {
+    EXPECT_EQ(chosen, torch::Device(torch::kCUDA, 0));
+  } else {
+    EXPECT_EQ(chosen, torch::Device(torch::kCPU));
+  }
+}
+
+TEST(SelectDevice, UnknownNameIsNamed) {
+  const std::string error = ErrorOf([] { SelectDevice("gpu", Node(0, 1), "run.yaml: 'device'"); });
+  EXPECT_NE(error.find("run.yaml: 'device': device must be auto, cpu or cuda, got 'gpu'"), std::string::npos) << error;
+}
+
+TEST(SelectDevice, CudaTakesTheLocalRanksGpuAndRefusesMoreRanksThanGpus) {
+  const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+  if (gpus == 0) {
+    const std::string error = ErrorOf([] { SelectDevice("cuda", Node(0, 1), "here"); });
+    EXPECT_NE(error.find("LibTorch sees no CUDA device"), std::string::npos) << error;
+    return;
+  }
+  EXPECT_EQ(SelectDevice("cuda", Node(static_cast<int>(gpus - 1), static_cast<int>(gpus)), "here"),
+            torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus - 1)));
+  const std::string error = ErrorOf([&] { SelectDevice("cuda", Node(0, static_cast<int>(gpus + 1)), "here"); });
+  EXPECT_NE(error.find(std::to_string(gpus + 1) + " ranks on this node but " + std::to_string(gpus) + " CUDA devices"),
+            std::string::npos)
+      << error;
+}
+
+TEST(NcclCommunicator, ABuildWithoutCudaSaysSo) {
+  if (NcclAvailable()) GTEST_SKIP() << "this build has NCCL (tests/gpu covers it)";
+  const std::string error =
+      ErrorOf([] { MakeNcclCommunicator(MPI_COMM_WORLD, torch::Device(torch::kCUDA, 0), std::chrono::seconds(1)); });
+  EXPECT_NE(error.find("this build has none (LibTorch without CUDA)"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace instructflip
