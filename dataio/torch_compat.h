@@ -11,7 +11,13 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 #if INSTRUCTFLIP_WITH_CUDA  // set by CMake when LibTorch has CUDA (libc10_cuda)
+// Every CUDA header the project uses, here: their inline code must be parsed
+// before c10's logging macros are dropped below.
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 
@@ -39,6 +45,11 @@
 #undef DCHECK_GT
 #undef DCHECK_GE
 #undef LOG_EVERY_N
+#undef LOG_AT_FILE_LINE
+#undef CHECK_OP
+#undef DLOG
+#undef VLOG_IF
+#undef FATAL_IF
 #endif
 #include <glog/logging.h>
 
@@ -59,7 +70,7 @@ inline bool PinMemoryAvailable() { return torch::cuda::is_available(); }
 inline std::optional<torch::Tensor> FusedAttention(const torch::Tensor& q, const torch::Tensor& k,
                                                    const torch::Tensor& v, const torch::Tensor& mask) {
 #if INSTRUCTFLIP_TORCH_AT_LEAST(2, 0)
-  return at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
+  return mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask) : at::scaled_dot_product_attention(q, k, v);
 #else
   (void)q, (void)k, (void)v, (void)mask;
   return std::nullopt;

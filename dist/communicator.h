@@ -21,8 +21,13 @@ enum class ReduceOp { kSum, kAverage };
 class Work {
  public:
   virtual ~Work() = default;
-  // Blocks until done. Throws instructflip::Error if the collective failed or
-  // the communicator's timeout expired (naming the operation and rank).
+  // The result is ready for the caller's next operations once this returns.
+  // CPU (MPI): blocks until done; throws instructflip::Error if the collective
+  // failed or the communicator's timeout expired (naming operation and rank).
+  // CUDA (NCCL): the caller's current stream waits for the collective, the host
+  // does not, as with PyTorch's ProcessGroupNCCL (read results with
+  // stream-ordered ops, .cpu() or .item()); failures and timeouts abort the job
+  // from the communicator's watchdog.
   virtual void Wait() = 0;
 };
 

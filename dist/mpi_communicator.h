@@ -46,6 +46,8 @@ class MpiCommunicator : public Communicator {
   using Clock = std::chrono::steady_clock;
   // Asynchronous all-reduces up to this size run inline when the queue is idle.
   static constexpr int64_t kSmallMessageBytes = 64 << 10;
+  // Niceness of the communication thread (Linux: per thread).
+  static constexpr int kThreadNice = 10;
 
  private:
   void CommunicationLoop();

@@ -1,17 +1,13 @@
 // NCCL backend (see nccl_communicator.h). Compiled only against a CUDA
-// LibTorch; the CUDA headers come after the compat header, which settles the
-// c10/glog logging macros.
+// LibTorch; the compat header (through communicator.h) brings the CUDA
+// headers, before it settles the c10/glog logging macros.
 #include "dist/nccl_communicator.h"
 
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
 
 #include <condition_variable>
-#include <deque>
 #include <functional>
+#include <list>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -67,24 +63,37 @@ class NcclCommunicator : public Communicator {
       : host_(parent, timeout), device_(device.index()), timeout_(timeout) {
     IF_REQUIRE(device.is_cuda() && device.has_index(), "NCCL communicator needs a device cuda:N, got ", device);
     c10::cuda::CUDAGuard guard(device_);
+    int runtime_version = 0;
+    IF_NCCL(ncclGetVersion(&runtime_version));
+    LOG_IF(WARNING, runtime_version / 100 != NCCL_VERSION_CODE / 100)
+        << "NCCL " << runtime_version << " loaded, built against " << NCCL_VERSION_CODE
+        << ": two NCCL libraries on the library path?";
     ncclUniqueId id;
     if (host_.rank() == 0) IF_NCCL(ncclGetUniqueId(&id));
     torch::Tensor id_bytes = torch::from_blob(&id, {static_cast<int64_t>(sizeof(id))}, torch::kUInt8);
     host_.Broadcast(id_bytes, 0);
-    IF_NCCL(ncclCommInitRank(&comm_, host_.size(), id, host_.rank()));
     stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_));
+    // The watchdog already follows the initialisation: it waits for every rank.
     watchdog_ = std::thread([this] { WatchdogLoop(); });
+    ncclComm_t comm = nullptr;
+    try {
+      HostCall init(this, "NCCL initialisation of " + std::to_string(host_.size()) + " ranks");
+      IF_NCCL(ncclCommInitRank(&comm, host_.size(), id, host_.rank()));
+    } catch (...) {
+      StopWatchdog();
+      throw;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    comm_ = comm;
   }
 
   ~NcclCommunicator() override {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      HostCall drain(this, "finishing the NCCL stream at shutdown");
+      stream_->synchronize();
     }
-    changed_.notify_all();
-    watchdog_.join();
-    stream_->synchronize();
-    ncclCommDestroy(comm_);
+    StopWatchdog();
+    if (comm_ != nullptr) ncclCommDestroy(comm_);
   }
 
   int rank() const override { return host_.rank(); }
@@ -123,10 +132,40 @@ class NcclCommunicator : public Communicator {
   void Barrier() override { host_.Barrier(); }
 
  private:
+  // Something the watchdog follows: a collective on the stream (`done` set),
+  // or a host call still inside NCCL or CUDA (`done` null), which can block
+  // on a dead peer too (NCCL connects lazily, at the first collective).
   struct InFlight {
     std::shared_ptr<at::cuda::CUDAEvent> done;
     std::string what;
     Clock::time_point deadline;
+  };
+  using Entry = std::list<InFlight>::iterator;
+
+  // Follows a host call from construction; Finish(done) hands it over to the
+  // stream's event, and a call that ends otherwise (done, or thrown) is dropped.
+  class HostCall {
+   public:
+    HostCall(NcclCommunicator* owner, std::string what) : owner_(owner) {
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      entry_ = owner_->in_flight_.insert(owner_->in_flight_.end(),
+                                         {nullptr, std::move(what), Clock::now() + owner_->timeout_});
+    }
+    void Finish(std::shared_ptr<at::cuda::CUDAEvent> done) {
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      entry_->done = std::move(done);
+      finished_ = true;
+    }
+    ~HostCall() {
+      if (finished_) return;
+      std::lock_guard<std::mutex> lock(owner_->mutex_);
+      owner_->in_flight_.erase(entry_);
+    }
+
+   private:
+    NcclCommunicator* owner_;
+    Entry entry_;
+    bool finished_ = false;
   };
 
   std::unique_ptr<Work> Launch(const char* operation, const torch::Tensor& tensor,
@@ -137,16 +176,15 @@ class NcclCommunicator : public Communicator {
     auto done = std::make_shared<at::cuda::CUDAEvent>();
     {
       // One NCCL call at a time: gradient hooks run on autograd's device thread.
-      std::lock_guard<std::mutex> lock(mutex_);
+      std::lock_guard<std::mutex> launch(launch_mutex_);
+      HostCall host_call(this, std::string(operation) + " of " + std::to_string(tensor.numel()) + " " +
+                                   c10::toString(tensor.scalar_type()) + " elements");
       at::cuda::CUDAEvent ready;
       ready.record(c10::cuda::getCurrentCUDAStream(device_));
       ready.block(*stream_);  // start after the kernels that produce `tensor`
       IF_NCCL(call(comm_, stream_->stream()));
       done->record(*stream_);
-      in_flight_.push_back({done,
-                            std::string(operation) + " of " + std::to_string(tensor.numel()) + " " +
-                                c10::toString(tensor.scalar_type()) + " elements",
-                            Clock::now() + timeout_});
+      host_call.Finish(done);
     }
     // Memory freed by the caller is not handed out again before the collective is done with it.
     c10::cuda::CUDACachingAllocator::recordStream(tensor.storage().data_ptr(), *stream_);
@@ -154,20 +192,33 @@ class NcclCommunicator : public Communicator {
     return std::make_unique<NcclWork>(std::move(done), device_);
   }
 
+  void StopWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    watchdog_.join();
+  }
+
   void WatchdogLoop() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stop_) {
       changed_.wait_for(lock, std::chrono::milliseconds(100));
-      // One stream: collectives finish in launch order.
-      while (!in_flight_.empty() && in_flight_.front().done->query()) in_flight_.pop_front();
-      ncclResult_t async_error = ncclSuccess;
-      ncclCommGetAsyncError(comm_, &async_error);
-      if (async_error != ncclSuccess) {
-        AbortJob(std::string("asynchronous NCCL error: ") + ncclGetErrorString(async_error));
-      }
-      if (!in_flight_.empty() && Clock::now() > in_flight_.front().deadline) {
-        AbortJob(in_flight_.front().what + " did not finish within " +
-                 std::to_string(std::chrono::duration<double>(timeout_).count()) + " s (a rank died or is stuck)");
+      try {
+        for (auto it = in_flight_.begin(); it != in_flight_.end();)
+          it = it->done && it->done->query() ? in_flight_.erase(it) : std::next(it);
+        ncclResult_t async_error = ncclSuccess;
+        if (comm_ != nullptr) ncclCommGetAsyncError(comm_, &async_error);
+        if (async_error != ncclSuccess)
+          AbortJob(std::string("asynchronous NCCL error: ") + ncclGetErrorString(async_error));
+        const Clock::time_point now = Clock::now();
+        for (const InFlight& item : in_flight_)
+          if (now > item.deadline)
+            AbortJob(item.what + " did not finish within " +
+                     std::to_string(std::chrono::duration<double>(timeout_).count()) + " s (a rank died or is stuck)");
+      } catch (const std::exception& e) {  // a sticky CUDA error, thrown by query()
+        AbortJob(std::string("CUDA error: ") + e.what());
       }
     }
   }
@@ -175,7 +226,7 @@ class NcclCommunicator : public Communicator {
   [[noreturn]] void AbortJob(const std::string& why) {
     std::cerr << "instructflip: NCCL collective failed on rank " << rank() << " of " << size() << " (cuda:"
               << int(device_) << "): " << why << "; aborting the job\n";
-    ncclCommAbort(comm_);
+    if (comm_ != nullptr) ncclCommAbort(comm_);
     MPI_Abort(MPI_COMM_WORLD, 3);
     std::abort();
   }
@@ -183,11 +234,12 @@ class NcclCommunicator : public Communicator {
   MpiCommunicator host_;
   c10::DeviceIndex device_;
   std::chrono::milliseconds timeout_;
-  ncclComm_t comm_ = nullptr;
   std::optional<c10::cuda::CUDAStream> stream_;
-  std::mutex mutex_;
+  std::mutex launch_mutex_;           // serialises NCCL host calls
+  std::mutex mutex_;                  // guards what follows
+  ncclComm_t comm_ = nullptr;         // set once initialised
   std::condition_variable changed_;
-  std::deque<InFlight> in_flight_;
+  std::list<InFlight> in_flight_;
   bool stop_ = false;
   std::thread watchdog_;
 };

@@ -319,7 +319,7 @@ int RunBenchStep() {
     parameters += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
-  const std::string device_name = device.is_cuda() ? compat::CudaDeviceName(0) : "cpu";
+  const std::string device_name = device.is_cuda() ? compat::CudaDeviceName(device.index()) : "cpu";
   nlohmann::json out;
   out["benchmark"] = "step";
   out["device"] = device_name;

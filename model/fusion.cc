@@ -78,10 +78,11 @@ torch::Tensor NormalizedClassifierImpl::forward(const torch::Tensor& x) {
   {
     // Renormalise only when an update moved the columns off unit length: a
     // second normalisation of unit columns changes the last bits, which would
-    // make two identical forwards differ.
+    // make two identical forwards differ. Decided on the device (no host sync).
     torch::NoGradGuard no_grad;
     const torch::Tensor norms = layer->weight.norm(2, 0);
-    if ((norms - 1).abs().max().item<float>() > 1e-6f) layer->weight.div_(norms.clamp_min(1e-12));
+    const torch::Tensor moved = (norms - 1).abs().max() > 1e-6;
+    layer->weight.copy_(torch::where(moved, layer->weight / norms.clamp_min(1e-12), layer->weight));
   }
   return layer(x);
 }

