@@ -1,6 +1,8 @@
 #include "dist/reducer.h"
 
+#include <chrono>
 #include <sstream>
+#include <unordered_set>
 
 #include "dataio/check.h"
 
@@ -48,13 +50,36 @@ GradientReducer::~GradientReducer() {
   for (size_t n = 0; n < parameters_.size(); ++n) parameters_[n].remove_hook(hooks_[n]);
 }
 
-void GradientReducer::Prepare(bool sync) {
+void GradientReducer::Prepare(bool sync, const torch::Tensor& loss) {
   sync_ = sync;
   if (!sync) return;
   IF_CHECK(next_to_launch_ == 0) << "Prepare(sync) while buckets of the previous step are in flight";
   std::fill(filled_.begin(), filled_.end(), false);
   for (Bucket& b : buckets_) b.remaining = static_cast<int64_t>(b.parameters.size());
-  stats_ = ReducerStats{static_cast<int64_t>(buckets_.size()), 0, 0};
+  stats_ = ReducerStats{static_cast<int64_t>(buckets_.size()), 0, 0, 0};
+  FillUnreachable(loss);
+}
+
+void GradientReducer::FillUnreachable(const torch::Tensor& loss) {
+  // Every node backward will run; a parameter's gradient ends in its
+  // accumulator node, which exists only while a graph uses the parameter.
+  std::unordered_set<const torch::autograd::Node*> reachable;
+  std::vector<const torch::autograd::Node*> pending;
+  if (loss.requires_grad()) pending.push_back(torch::autograd::impl::gradient_edge(loss).function.get());
+  while (!pending.empty()) {
+    const torch::autograd::Node* node = pending.back();
+    pending.pop_back();
+    if (node == nullptr || !reachable.insert(node).second) continue;
+    for (const torch::autograd::Edge& edge : node->next_edges()) pending.push_back(edge.function.get());
+  }
+  for (size_t n = 0; n < parameters_.size(); ++n) {
+    const std::shared_ptr<torch::autograd::Node> accumulator =
+        torch::autograd::impl::try_get_grad_accumulator(parameters_[n]);
+    if (accumulator && reachable.count(accumulator.get())) continue;
+    FillSlot(n, torch::Tensor());
+    ++stats_.unused_parameters;
+  }
+  if (options_.overlap) LaunchReadyBuckets(/*in_backward=*/true);
 }
 
 void GradientReducer::FillSlot(size_t n, const torch::Tensor& incoming) {
@@ -90,6 +115,7 @@ void GradientReducer::LaunchReadyBuckets(bool in_backward) {
 
 void GradientReducer::Finalize() {
   if (!sync_) return;
+  const auto start = std::chrono::steady_clock::now();
   // Parameters without a gradient this step contribute what they accumulated (or zeros).
   for (size_t n = 0; n < parameters_.size(); ++n)
     if (!filled_[n]) FillSlot(n, torch::Tensor());
@@ -109,6 +135,7 @@ void GradientReducer::Finalize() {
   }
   next_to_launch_ = 0;
   sync_ = false;
+  stats_.finalize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void BroadcastParameters(const std::vector<torch::Tensor>& parameters, Communicator* communicator) {

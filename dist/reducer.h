@@ -6,8 +6,12 @@
 // parameter copies its gradient into its bucket's flat buffer; when a bucket is
 // complete, it and any complete buckets after it are launched as asynchronous
 // averaging all-reduces, strictly in bucket order, so every rank issues the
-// same collectives in the same order even when its graph differs (a parameter
-// that gets no gradient on one rank only delays its bucket to Finalize()).
+// same collectives in the same order even when its graph differs.
+//
+// Parameters the loss does not depend on (as DDP's find_unused_parameters:
+// BLIP-2's Q-Former never uses its last layer's text feed-forward) would hold
+// their bucket back until Finalize(), and every bucket after it. Prepare()
+// therefore walks the loss's autograd graph and fills their slots at once.
 //
 // Gradient accumulation: only the micro-step prepared with sync = true
 // communicates; its hooks add the gradients accumulated so far, so one
@@ -30,8 +34,10 @@ struct ReducerOptions {
 
 struct ReducerStats {
   int64_t buckets = 0;
-  int64_t launched_in_backward = 0;  // buckets launched from a hook, i.e. before backward returned
+  int64_t launched_in_backward = 0;  // before backward returned (from a hook, or from Prepare)
   int64_t launched_in_finalize = 0;
+  int64_t unused_parameters = 0;  // not reachable from the loss this step
+  double finalize_seconds = 0;     // host time in Finalize(): on MPI, communication backward did not hide
 };
 
 class GradientReducer {
@@ -41,8 +47,9 @@ class GradientReducer {
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
 
-  // Before each micro-step's backward; `sync` on the last micro-step of a window.
-  void Prepare(bool sync);
+  // After each micro-step's forward, before `loss.backward()`; `sync` on the
+  // last micro-step of a window.
+  void Prepare(bool sync, const torch::Tensor& loss);
   // After backward (sync steps): completes all buckets and writes averaged .grad.
   void Finalize();
 
@@ -60,6 +67,7 @@ class GradientReducer {
   void OnGradient(size_t parameter, const torch::Tensor& gradient);
   void FillSlot(size_t parameter, const torch::Tensor& incoming);
   void LaunchReadyBuckets(bool in_backward);
+  void FillUnreachable(const torch::Tensor& loss);
 
   std::vector<torch::Tensor> parameters_;
   std::vector<unsigned> hooks_;                        // hook handle per parameter

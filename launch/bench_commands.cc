@@ -1,5 +1,6 @@
 // bench: performance measurements that print JSON with an in-run baseline.
 //   bench data: loader images/s vs. OpenCV imread of the same images as files.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -217,40 +218,52 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   int64_t gradient_bytes = 0;
   for (const torch::Tensor& p : parameters) gradient_bytes += p.numel() * 4;
 
-  auto timed_steps = [&](GradientReducer* reducer) {
-    auto step = [&] {
-      if (reducer) reducer->Prepare(true);
-      built.model->forward(inputs, true).losses->total.backward();
-      if (reducer) reducer->Finalize();
-      built.model->zero_grad();
-    };
-    step();
+  // One step's seconds, and the seconds its reducer's Finalize() waited.
+  auto timed_step = [&](GradientReducer* reducer) {
     const auto start = Clock::now();
-    for (int i = 0; i < FLAGS_steps; ++i) step();
-    return Seconds(start) / FLAGS_steps;
+    const torch::Tensor loss = built.model->forward(inputs, true).losses->total;
+    if (reducer) reducer->Prepare(true, loss);
+    loss.backward();
+    if (reducer) reducer->Finalize();
+    built.model->zero_grad();
+    return std::pair<double, double>{Seconds(start), reducer ? reducer->last_stats().finalize_seconds : 0.0};
+  };
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
   };
   double alone = 0;
-  if (world.rank == 0) alone = timed_steps(nullptr);
+  if (world.rank == 0) {
+    std::vector<double> seconds;
+    timed_step(nullptr);
+    for (int i = 0; i < FLAGS_steps; ++i) seconds.push_back(timed_step(nullptr).first);
+    alone = median(seconds);
+  }
   communicator.Barrier();
   ReducerOptions options;
   options.bucket_bytes = 256 << 10;  // several buckets even for the tiny model
   options.first_bucket_bytes = 32 << 10;
-  double with_overlap = 0, without_overlap = 0;
-  {
-    GradientReducer reducer(parameters, gradients, options);
-    with_overlap = timed_steps(&reducer);
-  }
+  GradientReducer overlapped(parameters, gradients, options);
   options.overlap = false;
-  {
-    GradientReducer reducer(parameters, gradients, options);
-    without_overlap = timed_steps(&reducer);
-  }
-  // The slowest rank sets the pace.
-  torch::Tensor times = torch::tensor({with_overlap, without_overlap}, torch::kFloat64);
-  communicator.AllReduce(times, ReduceOp::kSum);
+  GradientReducer serial(parameters, gradients, options);
+  // Alternating steps, so both modes see the same machine load; medians, so a
+  // stray slow step (two ranks share two cores) does not decide the result.
+  std::vector<double> step_seconds[2], wait_seconds[2];
+  GradientReducer* modes[2] = {&overlapped, &serial};
+  for (int i = 0; i <= FLAGS_steps; ++i)
+    for (int m = 0; m < 2; ++m) {
+      const auto [seconds, waited] = timed_step(modes[m]);
+      if (i == 0) continue;  // warm-up
+      step_seconds[m].push_back(seconds);
+      wait_seconds[m].push_back(waited);
+    }
+  // Both ranks' medians, averaged.
+  torch::Tensor times = torch::tensor({median(step_seconds[0]), median(step_seconds[1]), median(wait_seconds[0]),
+                                       median(wait_seconds[1])},
+                                      torch::kFloat64);
+  communicator.AllReduce(times, ReduceOp::kAverage);
   if (world.rank == 0) {
-    with_overlap = times[0].item<double>() / world.size;
-    without_overlap = times[1].item<double>() / world.size;
+    const double with_overlap = times[0].item<double>(), without_overlap = times[1].item<double>();
     nlohmann::json out{{"benchmark", "step_scaling"},
                        {"model", config.name},
                        {"batch_per_rank", B},
@@ -258,11 +271,14 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
                        {"gradient_bytes", gradient_bytes},
                        {"link", FLAGS_link_gbps > 0 ? "emulated (dist/emulated_link.h)" : "this machine (MPI)"},
                        {"link_gbps", FLAGS_link_gbps > 0 ? nlohmann::json(FLAGS_link_gbps) : nlohmann::json(nullptr)},
+                       {"buckets", overlapped.num_buckets()},
                        {"images_per_s_1_rank", B / alone},
                        {"images_per_s_per_rank_overlap", B / with_overlap},
                        {"images_per_s_per_rank_no_overlap", B / without_overlap},
                        {"weak_scaling_efficiency_overlap", alone / with_overlap},
-                       {"weak_scaling_efficiency_no_overlap", alone / without_overlap}};
+                       {"weak_scaling_efficiency_no_overlap", alone / without_overlap},
+                       {"exposed_communication_ms_overlap", 1e3 * times[2].item<double>()},
+                       {"exposed_communication_ms_no_overlap", 1e3 * times[3].item<double>()}};
     std::cout << out.dump(FLAGS_json ? -1 : 2) << "\n";
   }
   return 0;

@@ -276,8 +276,9 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
           }
       }
       // 3. Backward (the reducer communicates on the last micro-step)
-      reducer_->Prepare(/*sync=*/micro == o.accumulation - 1);
-      (precision_ == torch::kFloat16 ? scaler_.Scale(loss) : loss).backward();
+      const torch::Tensor backward_from = precision_ == torch::kFloat16 ? scaler_.Scale(loss) : loss;
+      reducer_->Prepare(/*sync=*/micro == o.accumulation - 1, backward_from);
+      backward_from.backward();
       loss_sum += loss.detach().to(torch::kFloat64);
     }
     reducer_->Finalize();

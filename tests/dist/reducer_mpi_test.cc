@@ -74,8 +74,9 @@ TEST(GradientReducer, TwoRanksMatchOneProcessFullBatch) {
   options.bucket_bytes = 4096;
   GradientReducer reducer(net.parameters(), comm.get(), options);
   EXPECT_GT(reducer.num_buckets(), 2);
-  reducer.Prepare(/*sync=*/true);
-  net.forward(full.narrow(0, 8 * comm->rank(), 8)).pow(2).mean().backward();
+  const torch::Tensor loss = net.forward(full.narrow(0, 8 * comm->rank(), 8)).pow(2).mean();
+  reducer.Prepare(/*sync=*/true, loss);
+  loss.backward();
   reducer.Finalize();
   const auto ref = reference.named_parameters(), got = net.named_parameters();
   for (const auto& item : ref) {
@@ -87,10 +88,32 @@ TEST(GradientReducer, TwoRanksMatchOneProcessFullBatch) {
     }
     EXPECT_TRUE(torch::allclose(actual, expected, 1e-5, 1e-6)) << item.key();
   }
-  // Buckets went out while backward was still running.
-  EXPECT_GT(reducer.last_stats().launched_in_backward, 0);
-  EXPECT_EQ(reducer.last_stats().launched_in_backward + reducer.last_stats().launched_in_finalize,
-            reducer.num_buckets());
+  // Every bucket went out before backward returned, the unused parameter's too.
+  EXPECT_EQ(reducer.last_stats().launched_in_backward, reducer.num_buckets());
+  EXPECT_EQ(reducer.last_stats().launched_in_finalize, 0);
+  EXPECT_EQ(reducer.last_stats().unused_parameters, 1);
+}
+
+// As the Q-Former's last text feed-forward: a parameter registered last (so in
+// the first bucket) that the loss never uses must not hold every bucket back.
+TEST(GradientReducer, UnusedParameterInTheFirstBucketDoesNotHoldBackTheOthers) {
+  auto comm = MakeComm();
+  struct Tail : torch::nn::Module {
+    std::shared_ptr<Net> body = register_module("body", std::make_shared<Net>());
+    torch::nn::Linear unused_head = register_module("unused_head", torch::nn::Linear(64, 64));
+  } model;
+  ReducerOptions options;
+  options.first_bucket_bytes = 256;
+  options.bucket_bytes = 4096;
+  GradientReducer reducer(model.parameters(), comm.get(), options);
+  ASSERT_GT(reducer.num_buckets(), 2);
+  const torch::Tensor loss = model.body->forward(Batch(4, comm->rank())).sum();
+  reducer.Prepare(true, loss);
+  loss.backward();
+  EXPECT_EQ(reducer.last_stats().unused_parameters, 3);  // unused_head's weight and bias, body's `unused`
+  EXPECT_EQ(reducer.last_stats().launched_in_finalize, 0);
+  reducer.Finalize();
+  EXPECT_TRUE(torch::equal(model.unused_head->weight.grad(), torch::zeros({64, 64})));
 }
 
 TEST(GradientReducer, AccumulationCommunicatesOnceAndMatchesTheWholeWindow) {
@@ -103,9 +126,10 @@ TEST(GradientReducer, AccumulationCommunicatesOnceAndMatchesTheWholeWindow) {
   GradientReducer reducer(net.parameters(), comm.get(), ReducerOptions{});
   // Two micro-steps of 8 rows per rank; the loss is divided by the window.
   for (int micro = 0; micro < 2; ++micro) {
-    reducer.Prepare(/*sync=*/micro == 1);
     const torch::Tensor rows = full.narrow(0, 16 * comm->rank() + 8 * micro, 8);
-    (net.forward(rows).pow(2).mean() / 2).backward();
+    const torch::Tensor loss = net.forward(rows).pow(2).mean() / 2;
+    reducer.Prepare(/*sync=*/micro == 1, loss);
+    loss.backward();
     reducer.Finalize();
   }
   for (const auto& item : reference.named_parameters()) {
@@ -123,8 +147,9 @@ TEST(GradientReducer, WithoutOverlapEveryBucketWaitsForFinalize) {
   options.bucket_bytes = 4096;
   options.overlap = false;
   GradientReducer reducer(net.parameters(), comm.get(), options);
-  reducer.Prepare(true);
-  net.forward(Batch(4, comm->rank())).sum().backward();
+  const torch::Tensor loss = net.forward(Batch(4, comm->rank())).sum();
+  reducer.Prepare(true, loss);
+  loss.backward();
   reducer.Finalize();
   EXPECT_EQ(reducer.last_stats().launched_in_backward, 0);
   EXPECT_EQ(reducer.last_stats().launched_in_finalize, reducer.num_buckets());
@@ -138,10 +163,12 @@ TEST(GradientReducer, RankDependentGraphsDoNotHang) {
   options.first_bucket_bytes = 256;
   options.bucket_bytes = 2048;
   GradientReducer reducer(net.parameters(), comm.get(), options);
-  reducer.Prepare(true);
   const torch::Tensor x = Batch(4, 3);
-  (comm->rank() == 0 ? net.forward(x).sum() : torch::relu(net.a(x)).sum()).backward();
+  const torch::Tensor loss = comm->rank() == 0 ? net.forward(x).sum() : torch::relu(net.a(x)).sum();
+  reducer.Prepare(true, loss);
+  loss.backward();
   reducer.Finalize();
+  EXPECT_EQ(reducer.last_stats().unused_parameters, comm->rank() == 0 ? 1 : 5);  // + b and c on rank 1
   // c's gradient is rank 0's divided by two ranks.
   Net alone;
   alone.forward(x).sum().backward();

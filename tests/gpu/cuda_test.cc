@@ -90,8 +90,9 @@ TEST_F(CudaTest, ReducerAveragesCudaGradientsDuringBackward) {
   options.first_bucket_bytes = 4 << 10;
   options.bucket_bytes = 64 << 10;
   GradientReducer reducer(parameters, comm.get(), options);
-  reducer.Prepare(/*sync=*/true);
-  net->forward(input).pow(2).sum().backward();
+  const torch::Tensor loss = net->forward(input).pow(2).sum();
+  reducer.Prepare(/*sync=*/true, loss);
+  loss.backward();
   reducer.Finalize();
   EXPECT_GT(reducer.num_buckets(), 2);
   EXPECT_GT(reducer.last_stats().launched_in_backward, 0);
