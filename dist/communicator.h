@@ -24,6 +24,9 @@ class Work {
   // The result is ready for the caller's next operations once this returns.
   // CPU (MPI): blocks until done; throws instructflip::Error if the collective
   // failed or the communicator's timeout expired (naming operation and rank).
+  // A collective that runs on the waiting thread itself (still queued when
+  // waited for) cannot be interrupted: past the timeout the watchdog aborts
+  // the job with that message instead.
   // CUDA (NCCL): the caller's current stream waits for the collective, the host
   // does not, as with PyTorch's ProcessGroupNCCL (read results with
   // stream-ordered ops, .cpu() or .item()); failures and timeouts abort the job

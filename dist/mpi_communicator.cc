@@ -21,7 +21,6 @@ struct MpiCommunicator::Pending {
   std::string what() const { return std::string(operation) + " of " + std::to_string(count) + " " + unit; }
   std::function<int()> run;   // the blocking MPI call; returns its error code
   bool claimed = false;       // taken by the communication thread or the waiting caller
-  bool caller_runs = false;   // a blocking collective: its caller may run it inline
   bool done = false;
   int result = MPI_SUCCESS;
   Clock::time_point deadline;
@@ -129,7 +128,6 @@ std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(Description w
   pending->unit = what.unit;
   pending->run = std::move(run);
   pending->deadline = Clock::now() + timeout_;
-  pending->caller_runs = dispatch == Dispatch::kCallerWaits;
   std::unique_lock<std::mutex> lock(mutex_);
   const bool idle = queue_.empty();
   queue_.push_back(pending);
@@ -144,8 +142,10 @@ std::shared_ptr<MpiCommunicator::Pending> MpiCommunicator::Enqueue(Description w
 
 void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (!pending->claimed && pending->caller_runs && queue_.front() == pending) {
-    RunHead(lock);  // nothing before it: run it here, in order, without a thread hand-off
+  if (!pending->claimed && queue_.front() == pending) {
+    // Nothing before it and the thread has not taken it yet: run it here, in
+    // order, rather than sleep through a hand-off to the (niced) thread.
+    RunHead(lock);
   } else if (!pending->claimed) {
     queued_.notify_one();  // queued without a wake-up: the thread takes it in turn
   }

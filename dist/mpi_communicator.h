@@ -55,10 +55,13 @@ class MpiCommunicator : public Communicator {
   void RunHead(std::unique_lock<std::mutex>& lock);
   // How a queued collective gets run:
   //   kThread        by the communication thread (asynchronous, overlaps the caller)
-  //   kCallerWaits   by the blocking caller itself in WaitFor when nothing is
-  //                  queued before it, else by the thread in turn
+  //   kCallerWaits   not announced to the thread: the blocking caller runs it
+  //                  itself in WaitFor when nothing is queued before it, else
+  //                  the thread in turn
   //   kInlineIfIdle  right here when nothing is in flight (small asynchronous
   //                  messages: a thread hand-off costs more than they do), else kThread
+  // Whatever the dispatch, a caller that waits for a collective the thread has
+  // not yet taken from the head of the queue runs it itself.
   enum class Dispatch { kThread, kCallerWaits, kInlineIfIdle };
   struct Description {
     const char* operation;

@@ -196,12 +196,14 @@ TEST(Replicas, BroadcastThenCheckAndDetectDivergence) {
 
 TEST(MpiCommunicator, MissingPeerTimesOutNamingTheOperation) {
   auto comm = MakeComm(std::chrono::milliseconds(400));
-  // Above kSmallMessageBytes: queued to the communication thread, so Wait()
-  // can give up (small ones run inline, where the watchdog aborts the job).
+  // Above kSmallMessageBytes: queued to the communication thread, which has
+  // taken it by the time rank 0 waits, so Wait() can give up (a collective run
+  // on the caller's thread cannot be interrupted: the watchdog aborts the job).
   torch::Tensor t = torch::ones({100000});
   if (comm->rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto work = comm->AllReduceAsync(t, ReduceOp::kSum);
   if (comm->rank() == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     const auto start = std::chrono::steady_clock::now();
     try {
       work->Wait();
