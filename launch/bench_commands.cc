@@ -42,6 +42,13 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// Repeated timings on a shared machine: the median, so a stray slow run does
+// not decide the result.
+double Median(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+  return values[values.size() / 2];
+}
+
 // A temporary directory removed on scope exit.
 struct TempDir {
   std::string path;
@@ -228,16 +235,12 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
     built.model->zero_grad();
     return std::pair<double, double>{Seconds(start), reducer ? reducer->last_stats().finalize_seconds : 0.0};
   };
-  auto median = [](std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
   double alone = 0;
   if (world.rank == 0) {
     std::vector<double> seconds;
     timed_step(nullptr);
     for (int i = 0; i < FLAGS_steps; ++i) seconds.push_back(timed_step(nullptr).first);
-    alone = median(seconds);
+    alone = Median(seconds);
   }
   communicator.Barrier();
   ReducerOptions options;
@@ -258,8 +261,8 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
       wait_seconds[m].push_back(waited);
     }
   // Both ranks' medians, averaged.
-  torch::Tensor times = torch::tensor({median(step_seconds[0]), median(step_seconds[1]), median(wait_seconds[0]),
-                                       median(wait_seconds[1])},
+  torch::Tensor times = torch::tensor({Median(step_seconds[0]), Median(step_seconds[1]), Median(wait_seconds[0]),
+                                       Median(wait_seconds[1])},
                                       torch::kFloat64);
   communicator.AllReduce(times, ReduceOp::kAverage);
   if (world.rank == 0) {
@@ -392,12 +395,7 @@ int RunBenchAllReduce() {
     std::vector<double> rounds[3];
     for (int round = 0; round < kRounds; ++round)
       for (int v = 0; v < 3; ++v) rounds[v].push_back(time_it(variants[v]));
-    double medians[3];
-    for (int v = 0; v < 3; ++v) {
-      std::sort(rounds[v].begin(), rounds[v].end());
-      medians[v] = rounds[v][kRounds / 2];
-    }
-    const double ours = medians[0], ours_async = medians[1], raw = medians[2];
+    const double ours = Median(rounds[0]), ours_async = Median(rounds[1]), raw = Median(rounds[2]);
     const double factor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
     const double ours_gbps = bytes * factor / ours / 1e9, raw_gbps = bytes * factor / raw / 1e9;
     const double async_gbps = bytes * factor / ours_async / 1e9;

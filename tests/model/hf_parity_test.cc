@@ -31,6 +31,7 @@
 #include "model/instruct_flip.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "tests/model/tiny_model.h"
 
 namespace instructflip {
 namespace {
@@ -96,12 +97,7 @@ ModelConfig ParityConfig(const Json& manifest) {
   c.t5.tie_word_embeddings = t5.at("tie_word_embeddings");
   c.t5.feed_forward_activation = manifest.at("t5").at("feed_forward_activation");
 
-  c.fusion.heads = 2;
-  c.fusion.cross_heads = 2;
-  c.fusion.cross_head_dim = 16;
-  c.fusion.feed_forward = 64;
-  c.fusion.dropout = 0.0;
-  c.cue_hidden = 8;
+  testutil::SetTinyFusionAndCue(c);
   return c;
 }
 

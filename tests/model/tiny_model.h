@@ -40,6 +40,16 @@ inline const TinyTokenizers& GetTinyTokenizers() {
   return tokenizers;
 }
 
+// The fusion module and cue generator at the tiny configuration's size (width 32).
+inline void SetTinyFusionAndCue(ModelConfig& c) {
+  c.fusion.heads = 2;
+  c.fusion.cross_heads = 2;
+  c.fusion.cross_head_dim = 16;
+  c.fusion.feed_forward = 64;
+  c.fusion.dropout = 0.0;
+  c.cue_hidden = 8;
+}
+
 // The tiny configuration: 32 px images of 8 px patches (4 x 4 grid, 17 tokens),
 // width 32 everywhere, 2-layer/2-head CLIP and Q-Formers with 4 queries, a
 // 2+2-layer T5 of d_model 32, no dropout. Vocabulary sizes follow the tiny
@@ -70,12 +80,7 @@ inline ModelConfig TinyConfig(Variant variant = Variant::kFull) {
   c.t5.d_ff = 64;
   c.t5.encoder_layers = 2;
   c.t5.decoder_layers = 2;
-  c.fusion.heads = 2;
-  c.fusion.cross_heads = 2;
-  c.fusion.cross_head_dim = 16;
-  c.fusion.feed_forward = 64;
-  c.fusion.dropout = 0.0;
-  c.cue_hidden = 8;
+  SetTinyFusionAndCue(c);
   c.max_new_tokens = 16;
   return c;
 }
