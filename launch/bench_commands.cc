@@ -188,16 +188,16 @@ double PeakTflops(const std::string& device_name, torch::ScalarType precision) {
 }
 
 // A synthetic batch of B images with known attributes and its instruction texts.
-InstructFlipInputs SyntheticInputs(const BuiltModel& built, int64_t B, const torch::Device& device) {
+InstructFlipExample SyntheticExample(const BuiltModel& built, int64_t B, const torch::Device& device) {
   const ModelConfig& config = built.config;
   const int64_t S = config.vision.image_size;
-  InstructFlipInputs inputs;
-  inputs.images = torch::randn({B, 3, S, S});
-  inputs.label = torch::arange(B) % 2;
-  SampleTexts texts{inputs.label, inputs.label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
+  const torch::Tensor label = torch::arange(B) % 2;
+  SampleTexts texts{label, label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
                     torch::arange(B) % 2, torch::arange(B) % 3, torch::arange(B)};
-  InstructionBatcher(built.tokenizers.bert, built.tokenizers.t5, config, 0).Fill(texts, &inputs);
-  return ToDevice(inputs, device);
+  InstructFlipExample example = InstructionBatcher(built.tokenizers.bert, built.tokenizers.t5, config, 0)
+                                    .TrainingExample(texts, StyleQuestionRule::kLabelBlind);
+  example.inputs.images = torch::randn({B, 3, S, S});
+  return ToDevice(example, device);
 }
 
 // Weak scaling under mpirun -np N: per-rank throughput of N ranks (same batch
@@ -214,7 +214,7 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   torch::manual_seed(0);
   BuiltModel built = BuildModel(config);
   built.model->train();
-  const InstructFlipInputs inputs = SyntheticInputs(built, B, torch::kCPU);
+  const InstructFlipExample example = SyntheticExample(built, B, torch::kCPU);
   MpiCommunicator communicator(MPI_COMM_WORLD, std::chrono::minutes(10));
   // Gradients may cross an emulated slower link (a cluster's network instead
   // of this machine's shared memory), where overlap has something to hide.
@@ -228,7 +228,7 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   // One step's seconds, and the seconds its reducer's Finalize() waited.
   auto timed_step = [&](GradientReducer* reducer) {
     const auto start = Clock::now();
-    const torch::Tensor loss = built.model->forward(inputs, true).losses->total;
+    const torch::Tensor loss = built.model->forward(example.inputs, example.targets).losses->total;
     if (reducer) reducer->Prepare(true, loss);
     loss.backward();
     if (reducer) reducer->Finalize();
@@ -306,13 +306,14 @@ int RunBenchStep() {
   model->train();
 
   const int64_t B = FLAGS_batch;
-  InstructFlipInputs inputs = SyntheticInputs(built, B, device);
+  const InstructFlipExample example = SyntheticExample(built, B, device);
+  const InstructFlipInputs& inputs = example.inputs;
   auto step = [&] {
     torch::Tensor loss;
     {
       std::optional<compat::AutocastGuard> autocast;
       if (precision != torch::kFloat32) autocast.emplace(device, precision);
-      loss = model->forward(inputs, /*with_losses=*/true).losses->total;
+      loss = model->forward(inputs, example.targets).losses->total;
     }
     loss.backward();
     model->zero_grad();
@@ -329,8 +330,8 @@ int RunBenchStep() {
   shape.style_text = inputs.style_question_qformer.ids.size(1);
   shape.content_t5_input = inputs.content_question_t5.ids.size(1);
   shape.style_t5_input = inputs.style_question_t5.ids.size(1);
-  shape.content_answer = inputs.content_answer_t5.size(1);
-  shape.style_answer = inputs.style_answer_t5.size(1);
+  shape.content_answer = example.targets.content_answer_t5.size(1);
+  shape.style_answer = example.targets.style_answer_t5.size(1);
   const double flops_per_image = CountFlopsPerImage(config, shape).TrainingStep();
   const double achieved = flops_per_image * images_per_s / 1e12;
   int64_t parameters = 0, trainable = 0;

@@ -13,7 +13,9 @@
 //                    target data is used to pick it or the checkpoint: the
 //                    final step's weights are evaluated)
 //   3. test          score the targets at that threshold (eval/), also with each
-//                    target's own EER threshold (the reference's mode)
+//                    target's own EER threshold (oracle: the reference's mode)
+// Scoring never sees a label: each sample's style question follows
+// eval.style_question (model/scoring.h).
 //   4. result.json   written last: a job with it is finished and skipped
 // cost.json accumulates each run segment's wall time x ranks.
 #include <sys/wait.h>
@@ -28,6 +30,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -249,10 +252,14 @@ int RunJob(const std::string& run_dir, int index) {
     eval.batch_per_rank = t.batch_per_rank;
     eval.loader_threads = t.loader_threads;
     eval.seed = t.seed;
+    eval.style_question = config.eval_style_question;
+    eval.checkpoint = std::filesystem::path(*final_checkpoint).filename().string() + ", the " + kCheckpointRule;
     // 2. Validate: the threshold comes from source-domain videos never trained on.
     nlohmann::json result{{"job", job.name}, {"train_domains", job.train}, {"targets", job.test},
                           {"checkpoint", std::filesystem::path(*final_checkpoint).filename().string()},
-                          {"checkpoint_rule", kCheckpointRule}};
+                          {"checkpoint_rule", kCheckpointRule},
+                          {"training_style_question", StyleQuestionRuleName(t.style_question)},
+                          {"style_question", ScoringStyleQuestionName(eval.style_question)}};
     double threshold = 0.5;
     if (t.validation_fraction > 0) {
       EvalOptions validation = eval;
@@ -299,7 +306,7 @@ std::string Aggregate(const std::string& run_dir, const Protocol& p) {
   nlohmann::json out{{"protocol", p.name},
                      {"threshold_mode", "validation: EER threshold on held-out videos of each job's source domains"},
                      {"checkpoint_rule", kCheckpointRule}};
-  out["reference_mode"]["threshold_mode"] = "each target's own EER threshold (the reference's; uses target labels)";
+  out["reference_mode"]["threshold_mode"] = kOracleThresholdMode;
   std::vector<DomainMetrics> honest, reference;
   nlohmann::json cost_jobs = nlohmann::json::array();
   double total_wall = 0, total_rank_seconds = 0, train_rank_seconds = 0;
@@ -317,12 +324,18 @@ std::string Aggregate(const std::string& run_dir, const Protocol& p) {
       md << std::setprecision(4) << m.threshold << std::setprecision(2) << " |\n";
     }
   };
+  std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
   for (const ProtocolJob& job : p.jobs) {
     const std::string job_dir = JobDirectory(run_dir, job);
     const std::string result_path = JoinPath(job_dir, "result.json");
     nlohmann::json result;
     try {
       result = nlohmann::json::parse(ReadFile(result_path));
+      // Results of runs before the style-question rules carry none: say so.
+      style_rules["style_question"].insert(
+          result.value("style_question", std::string("unknown (an older run: it may have followed the label)")));
+      style_rules["training_style_question"].insert(
+          result.value("training_style_question", std::string("unknown (an older run: reference)")));
       // The same target in both threshold modes: into its table, JSON rows and mean.
       auto add = [&](const char* mode, const std::string& target, nlohmann::json& json_rows,
                      std::vector<DomainMetrics>& metrics, std::ostringstream& md) {
@@ -364,6 +377,7 @@ std::string Aggregate(const std::string& run_dir, const Protocol& p) {
     cost_rows << "| " << job.name << " | " << std::setprecision(1) << wall << " | " << ranks << " | "
               << std::setprecision(4) << rank_seconds / 3600 << " | " << device << " |\n";
   }
+  for (const auto& [key, rules] : style_rules) out[key] = absl::StrJoin(rules, " / ");
   const DomainMetrics mean = MeanMetrics(honest), reference_mean = MeanMetrics(reference);
   out["mean"] = MetricsToJson(mean);
   out["reference_mode"]["mean"] = MetricsToJson(reference_mean);
@@ -384,13 +398,15 @@ std::string Aggregate(const std::string& run_dir, const Protocol& p) {
 
   std::ostringstream md;
   md << std::fixed << std::setprecision(2) << "## " << p.name << ": held-out targets\n\n"
-     << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule << ".\n\n"
+     << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule
+     << ". Style question at test: " << DescribeScoringStyleQuestion(out["style_question"].get<std::string>())
+     << "; in training: " << out["training_style_question"].get<std::string>() << ".\n\n"
      << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
      << "|---|---|---|---|---|---|---|---|---|---|\n"
      << rows.str();
   row(md, "**mean**", "", "", mean);
-  md << "\nThe reference's mode (threshold: " << out["reference_mode"]["threshold_mode"].get<std::string>()
-     << "), for comparison with the paper:\n\n"
+  md << "\nThe same checkpoints and scores at oracle thresholds, for comparison with the paper (threshold: "
+     << out["reference_mode"]["threshold_mode"].get<std::string>() << "):\n\n"
      << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
      << "|---|---|---|---|---|---|---|---|---|---|\n"
      << reference_rows.str();

@@ -1,5 +1,7 @@
 // instructflip metrics: FAS metrics of any model's scores from a CSV with a
-// header naming the columns score, label, video_id and optionally domain.
+// header naming the columns score, label, video_id and optionally domain and
+// sample_index (eval's scores.csv has all five). Video ids are names (real
+// datasets name videos, e.g. msu_real_client001); numbers are names too.
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -31,19 +33,21 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const 
   std::ifstream in(path);
   IF_REQUIRE(in, "cannot open scores file '", path, "'");
   std::string line;
-  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain])");
+  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain][,sample_index])");
   if (!line.empty() && line.back() == '\r') line.pop_back();
   const std::vector<std::string> header = SplitCsvLine(line);
   std::map<std::string, int> column;
   for (size_t i = 0; i < header.size(); ++i) {
-    IF_REQUIRE(header[i] == "score" || header[i] == "label" || header[i] == "video_id" || header[i] == "domain",
-               path, ":1: unknown column '", header[i], "' (expected score, label, video_id, domain)");
+    IF_REQUIRE(header[i] == "score" || header[i] == "label" || header[i] == "video_id" || header[i] == "domain" ||
+                   header[i] == "sample_index",
+               path, ":1: unknown column '", header[i], "' (expected score, label, video_id, domain, sample_index)");
     IF_REQUIRE(column.emplace(header[i], static_cast<int>(i)).second, path, ":1: column '", header[i], "' twice");
   }
   for (const char* required : {"score", "label", "video_id"})
     IF_REQUIRE(column.count(required), path, ":1: missing column '", required, "'");
   std::vector<std::pair<std::string, std::vector<ScoredSample>>> domains;
   std::map<std::string, size_t> index;
+  std::map<std::pair<std::string, std::string>, int64_t> video_ids;  // (domain, name) -> id
   for (int number = 2; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
@@ -60,13 +64,19 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const 
       const std::string& label = fields[column["label"]];
       IF_REQUIRE(label == "0" || label == "1", path, ":", number, ": label '", label, "' must be 0 (live) or 1 (spoof)");
       s.label = label == "1";
-      const std::string& video = fields[column["video_id"]];
-      s.video_id = std::stoll(video, &used);
-      IF_REQUIRE(used == video.size(), path, ":", number, ": video_id '", video, "' is not an integer");
+      if (column.count("sample_index")) {
+        const std::string& sample = fields[column["sample_index"]];
+        const long long value = std::stoll(sample, &used);
+        IF_REQUIRE(used == sample.size() && value >= 0, path, ":", number, ": sample_index '", sample,
+                   "' is not a non-negative integer");
+      }
     } catch (const std::logic_error&) {  // stod/stoll on non-numbers
       IF_FAIL(path, ":", number, ": malformed number in '", line, "'");
     }
     const std::string domain = column.count("domain") ? fields[column["domain"]] : "all";
+    const std::string& video = fields[column["video_id"]];
+    IF_REQUIRE(!video.empty(), path, ":", number, ": empty video_id");
+    s.video_id = video_ids.emplace(std::make_pair(domain, video), static_cast<int64_t>(video_ids.size())).first->second;
     auto [it, inserted] = index.emplace(domain, domains.size());
     if (inserted) domains.push_back({domain, {}});
     domains[it->second].second.push_back(s);
@@ -90,12 +100,12 @@ int RunMetrics(const std::vector<std::string>& args) {
     nlohmann::json out;
     for (const auto& [domain, m] : results) out["domains"][domain] = MetricsToJson(m);
     out["mean"] = MetricsToJson(mean);
-    out["threshold_mode"] = threshold ? "given" : "each domain's own EER threshold (the reference's mode)";
+    out["threshold_mode"] = threshold ? "given" : kOracleThresholdMode;
     std::cout << out.dump(2) << "\n";
     return 0;
   }
   std::cout << "Threshold: " << (threshold ? "given (" + std::to_string(*threshold) + ")" :
-                                             std::string("each domain's own EER threshold (the reference's mode)"))
+                                             std::string(kOracleThresholdMode))
             << "\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% | APCER | BPCER | ACER |\n"
             << "|---|---|---|---|---|---|---|---|---|---|\n"
             << std::fixed << std::setprecision(2);

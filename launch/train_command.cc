@@ -60,6 +60,8 @@ int RunEval(const std::vector<std::string>& args) {
     options.batch_per_rank = config.trainer.batch_per_rank;
     options.loader_threads = config.trainer.loader_threads;
     options.seed = config.trainer.seed;
+    options.style_question = config.eval_style_question;
+    options.checkpoint = weights + " (given by the user)";
     if (FLAGS_threshold >= 0) options.threshold = FLAGS_threshold;
     options.explain_per_domain = FLAGS_explain;
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);

@@ -1,5 +1,7 @@
 #include "launch/train_config_yaml.h"
 
+#include <set>
+
 #include "dataio/check.h"
 #include "launch/config_paths.h"
 #include "launch/model_config_yaml.h"
@@ -72,9 +74,24 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   int validation_seed = static_cast<int>(t.validation_seed);
   data.Read("validation_seed", &validation_seed);
   t.validation_seed = static_cast<uint64_t>(validation_seed);
+  std::string style_question = StyleQuestionRuleName(t.style_question);
+  data.Read("style_question", &style_question);
+  IF_REQUIRE(style_question == "reference" || style_question == "label_blind", path,
+             ": 'data.style_question' must be label_blind or reference, got '", style_question, "'");
+  t.style_question = ParseStyleQuestionRule(style_question);
   data.Read("loader_threads", &t.loader_threads);
   data.Read("prefetch", &t.prefetch);
   data.RejectUnknownKeys();
+
+  YamlSection eval = top.Section("eval");
+  std::string scoring_question = ScoringStyleQuestionName(config.eval_style_question);
+  eval.Read("style_question", &scoring_question);
+  const std::set<std::string> scoring_rules = {"uniform", "ensemble", "illumination", "environment", "camera_quality"};
+  IF_REQUIRE(scoring_rules.count(scoring_question), path,
+             ": 'eval.style_question' must be uniform, ensemble, illumination, environment or camera_quality, got '",
+             scoring_question, "'");
+  config.eval_style_question = ParseScoringStyleQuestion(scoring_question);
+  eval.RejectUnknownKeys();
 
   YamlSection optimizer = top.Section("optimizer");
   optimizer.Read("weight_decay", &t.optimizer.weight_decay);
@@ -141,6 +158,10 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
 
   YAML::Node resolved = YAML::Clone(root);
   resolved["model"] = ModelConfigToYaml(t.model);
+  // The rules in force, also where the file leaves them to their defaults, so a
+  // run directory and its checkpoints say how questions were chosen.
+  resolved["data"]["style_question"] = StyleQuestionRuleName(t.style_question);
+  resolved["eval"]["style_question"] = ScoringStyleQuestionName(config.eval_style_question);
   config.resolved_yaml = YAML::Dump(resolved) + "\n";
   t.resolved_config = config.resolved_yaml;
   return config;

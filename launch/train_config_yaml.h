@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "model/instructions.h"
 #include "trainer/trainer.h"
 
 namespace instructflip::launch {
@@ -17,6 +18,9 @@ struct TrainConfig {
   TrainerOptions trainer;
   std::string device = "auto";  // auto | cpu | cuda (resolved per rank: dist/device.h)
   int communication_timeout_s = 600;
+  // How evaluation, validation and LODO tests pick each sample's style question
+  // (eval.style_question; never from the label).
+  ScoringStyleQuestion eval_style_question = ScoringStyleQuestion::kUniform;
   std::string resolved_yaml;  // the whole configuration after overrides, model inlined
 };
 

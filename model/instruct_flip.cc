@@ -20,17 +20,33 @@ torch::Tensor KnownClassCrossEntropy(const torch::Tensor& logits, const torch::T
 
 }  // namespace
 
+namespace {
+void MoveTo(torch::Tensor* t, const torch::Device& device) {
+  if (t->defined()) *t = t->to(device, /*non_blocking=*/true);
+}
+}  // namespace
+
 InstructFlipInputs ToDevice(const InstructFlipInputs& inputs, const torch::Device& device) {
   InstructFlipInputs out = inputs;
-  for (torch::Tensor* t : {&out.images, &out.label, &out.content_answer_t5, &out.style_answer_t5, &out.content_class,
-                           &out.style_class, &out.cue_noise})
-    if (t->defined()) *t = t->to(device, /*non_blocking=*/true);
+  for (torch::Tensor* t : {&out.images, &out.cue_noise}) MoveTo(t, device);
   for (TokenBatch* t : {&out.content_question_qformer, &out.style_question_qformer, &out.content_question_t5,
                         &out.style_question_t5}) {
-    if (t->ids.defined()) t->ids = t->ids.to(device, /*non_blocking=*/true);
-    if (t->keep.defined()) t->keep = t->keep.to(device, /*non_blocking=*/true);
+    MoveTo(&t->ids, device);
+    MoveTo(&t->keep, device);
   }
   return out;
+}
+
+InstructFlipTargets ToDevice(const InstructFlipTargets& targets, const torch::Device& device) {
+  InstructFlipTargets out = targets;
+  for (torch::Tensor* t : {&out.label, &out.content_answer_t5, &out.style_answer_t5, &out.content_class,
+                           &out.style_class})
+    MoveTo(t, device);
+  return out;
+}
+
+InstructFlipExample ToDevice(const InstructFlipExample& example, const torch::Device& device) {
+  return {ToDevice(example.inputs, device), ToDevice(example.targets, device)};
 }
 
 InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
@@ -99,8 +115,15 @@ torch::Tensor InstructFlipImpl::GenerateAnswers(const torch::Tensor& query_state
   return t5_model->GenerateGreedy(t5_model->Encode(inputs, keep), keep, config_.max_new_tokens, eos_id);
 }
 
-InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool with_losses) {
+InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in) { return Run(in, nullptr); }
+
+InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, const InstructFlipTargets& targets) {
+  return Run(in, &targets);
+}
+
+InstructFlipOutputs InstructFlipImpl::Run(const InstructFlipInputs& in, const InstructFlipTargets* targets) {
   const ModelConfig& c = config_;
+  const bool with_losses = targets != nullptr;
   const Variant v = c.variant;
   InstructFlipOutputs out;
   InstructFlipLosses losses;
@@ -122,13 +145,13 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
     const torch::Tensor cls_token = vision.content.select(1, 0);
     out.logits = cls_layer(cls_token);
     if (with_losses) {
-      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
-      losses.content_lm = KnownClassCrossEntropy(content_head(cls_token), in.content_class);
-      losses.style_lm = KnownClassCrossEntropy(style_head(vision.style.select(1, 0)), in.style_class);
+      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), targets->label);
+      losses.content_lm = KnownClassCrossEntropy(content_head(cls_token), targets->content_class);
+      losses.style_lm = KnownClassCrossEntropy(style_head(vision.style.select(1, 0)), targets->style_class);
     }
   } else if (v == Variant::kVisionOnly) {
     out.logits = cls_layer(vision.content.select(1, 0));
-    if (with_losses) losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
+    if (with_losses) losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), targets->label);
   } else {
     // 2. Q-Formers: each reads its instruction and cross-attends to its view.
     out.content_queries = content_Qformer(in.content_question_qformer.ids, in.content_question_qformer.keep,
@@ -141,23 +164,23 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
     // 3. Language branch: frozen T5 answers the questions (or 11-way heads in no_llm).
     if (with_losses) {
       if (!t5_model.is_empty()) {
-        losses.content_lm = LanguageModelLoss(out.content_queries, in.content_question_t5, in.content_answer_t5,
-                                              in.content_lm_tokens);
+        losses.content_lm = LanguageModelLoss(out.content_queries, in.content_question_t5, targets->content_answer_t5,
+                                              targets->content_lm_tokens);
         if (c.has_style_branch())
           losses.style_lm =
-              LanguageModelLoss(out.style_queries, in.style_question_t5, in.style_answer_t5, in.style_lm_tokens);
+              LanguageModelLoss(out.style_queries, in.style_question_t5, targets->style_answer_t5, targets->style_lm_tokens);
       } else {
-        losses.content_lm = KnownClassCrossEntropy(content_head(out.content_queries.select(1, 0)), in.content_class);
-        losses.style_lm = KnownClassCrossEntropy(style_head(out.style_queries.select(1, 0)), in.style_class);
+        losses.content_lm = KnownClassCrossEntropy(content_head(out.content_queries.select(1, 0)), targets->content_class);
+        losses.style_lm = KnownClassCrossEntropy(style_head(out.style_queries.select(1, 0)), targets->style_class);
       }
     }
     // 4. Fusion of the content tokens with the query states.
     torch::Tensor fused = fusion(vision.content, queries);  // (B, 1 + P, W)
     torch::Tensor patches = fused.narrow(1, 1, fused.size(1) - 1);
-    if (!cue_generator.is_empty() && is_training() && c.cue_noise_weight > 0.0) {
+    if (with_losses && !cue_generator.is_empty() && is_training() && c.cue_noise_weight > 0.0) {
       // Spoof samples' patch tokens get noise, so the cue map must explain
       // spoofing from perturbed evidence; the class token stays clean.
-      const torch::Tensor spoof = in.label.to(patches.scalar_type()).view({B, 1, 1});
+      const torch::Tensor spoof = targets->label.to(patches.scalar_type()).view({B, 1, 1});
       const torch::Tensor noise = in.cue_noise.defined() ? in.cue_noise.to(patches.options()) : torch::randn_like(patches);
       patches = patches + noise * (c.cue_noise_weight * spoof);
     }
@@ -168,9 +191,9 @@ InstructFlipOutputs InstructFlipImpl::forward(const InstructFlipInputs& in, bool
       out.cue_map = cue_generator(patches.transpose(1, 2).reshape({B, patches.size(2), grid, grid}));
     }
     if (with_losses) {
-      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), in.label);
+      losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), targets->label);
       if (out.cue_map.defined()) {
-        const torch::Tensor target = in.label.to(torch::kFloat32).view({B, 1, 1, 1}).expand_as(out.cue_map);
+        const torch::Tensor target = targets->label.to(torch::kFloat32).view({B, 1, 1, 1}).expand_as(out.cue_map);
         losses.cue = F::smooth_l1_loss(out.cue_map.to(torch::kFloat32), target,
                                        F::SmoothL1LossFuncOptions().beta(c.cue_beta));
       }

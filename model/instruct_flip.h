@@ -30,27 +30,47 @@ struct TokenBatch {
   torch::Tensor keep;  // (B, T) int64, 1 token / 0 padding
 };
 
+// What the model reads. Nothing here may be derived from a sample's label or
+// attributes: scoring (model/scoring.h) fills these without ever seeing them,
+// and forward() without targets reads nothing else.
 struct InstructFlipInputs {
   torch::Tensor images;                  // (B, 3, H, W) normalised
-  torch::Tensor label;                   // (B,) int64, 0 live / 1 spoof
   TokenBatch content_question_qformer;   // WordPiece [CLS] question [SEP]
   TokenBatch style_question_qformer;
   TokenBatch content_question_t5;        // sentencepiece question </s>
   TokenBatch style_question_t5;
+  // Training only, optional: standard normal cue noise per sample, keyed by
+  // sample so a global batch split over any ranks gets the same noise. It is
+  // applied to spoof samples only, which forward() learns from the targets.
+  torch::Tensor cue_noise;               // (B, P, W)
+};
+
+// What training compares the outputs with: everything derived from the label
+// and the annotated attributes.
+struct InstructFlipTargets {
+  torch::Tensor label;                   // (B,) int64, 0 live / 1 spoof
   torch::Tensor content_answer_t5;       // (B, T) answer </s>, -100 padding; rows of -100 = unknown answer
   torch::Tensor style_answer_t5;
   torch::Tensor content_class;           // (B,) int64 for no_llm / mc heads, -100 unknown
   torch::Tensor style_class;
-  // Optional, for results that do not depend on how a global batch is split
-  // over ranks and micro-steps (the trainer sets them):
-  torch::Tensor cue_noise;               // (B, P, W) standard normal noise per sample, keyed by sample
-  double content_lm_tokens = 0;          // labelled answer tokens in the global batch: the LM
-  double style_lm_tokens = 0;            // losses become token sums / these (0: per-batch means)
+  // Labelled answer tokens in the global batch: the LM losses become token
+  // sums / these, so results do not depend on how a global batch is split over
+  // ranks and micro-steps (0: per-batch means).
+  double content_lm_tokens = 0;
+  double style_lm_tokens = 0;
 };
 
-// The same inputs with every tensor on `device` (asynchronous copies where the
-// source is pinned, e.g. the loader's images).
+// A training example: what the model reads and what it is scored against.
+struct InstructFlipExample {
+  InstructFlipInputs inputs;
+  InstructFlipTargets targets;
+};
+
+// The same inputs / targets with every tensor on `device` (asynchronous copies
+// where the source is pinned, e.g. the loader's images).
 InstructFlipInputs ToDevice(const InstructFlipInputs& inputs, const torch::Device& device);
+InstructFlipTargets ToDevice(const InstructFlipTargets& targets, const torch::Device& device);
+InstructFlipExample ToDevice(const InstructFlipExample& example, const torch::Device& device);
 
 struct InstructFlipLosses {
   torch::Tensor total;
@@ -70,9 +90,11 @@ class InstructFlipImpl : public torch::nn::Module {
  public:
   explicit InstructFlipImpl(const ModelConfig& config);
 
-  // Losses are computed when `with_losses` (needs labels, answers, classes).
-  // In training mode spoof samples' patch tokens get Gaussian cue noise.
-  InstructFlipOutputs forward(const InstructFlipInputs& inputs, bool with_losses);
+  // Scores: reads the inputs only (no losses, no cue noise).
+  InstructFlipOutputs forward(const InstructFlipInputs& inputs);
+  // Scores and losses against `targets`. In training mode spoof samples'
+  // patch tokens get Gaussian cue noise.
+  InstructFlipOutputs forward(const InstructFlipInputs& inputs, const InstructFlipTargets& targets);
 
   // Greedy answers (B, <= max_new_tokens) to the questions given the query states.
   torch::Tensor GenerateAnswers(const torch::Tensor& query_states, const TokenBatch& question_t5,
@@ -94,6 +116,8 @@ class InstructFlipImpl : public torch::nn::Module {
   NormalizedClassifier content_head{nullptr}, style_head{nullptr};  // no_llm and mc variants
 
  private:
+  // The one forward pass: losses (and cue noise) only with targets.
+  InstructFlipOutputs Run(const InstructFlipInputs& inputs, const InstructFlipTargets* targets);
   torch::Tensor LanguageModelLoss(const torch::Tensor& query_states, const TokenBatch& question,
                                   const torch::Tensor& answer, double normalizer);
   ModelConfig config_;

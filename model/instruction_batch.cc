@@ -39,8 +39,12 @@ InstructionBatcher::InstructionBatcher(std::shared_ptr<const WordPieceTokenizer>
   IF_CHECK(bert_ != nullptr && t5_ != nullptr);
 }
 
-StyleQuestion InstructionBatcher::StyleQuestionFor(int64_t label, int64_t key) const {
-  return PickStyleQuestion(static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}));
+StyleQuestion InstructionBatcher::TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const {
+  return PickStyleQuestion(rule, static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}));
+}
+
+StyleQuestion InstructionBatcher::UniformQuestion(int64_t key) const {
+  return UniformStyleQuestion(HashKeys({seed_, static_cast<uint64_t>(key)}));
 }
 
 TokenBatch InstructionBatcher::Pad(const std::vector<const std::vector<int64_t>*>& rows, int64_t pad) const {
@@ -58,27 +62,40 @@ TokenBatch InstructionBatcher::Pad(const std::vector<const std::vector<int64_t>*
   return out;
 }
 
-void InstructionBatcher::Fill(const SampleTexts& s, InstructFlipInputs* inputs) {
+InstructFlipInputs InstructionBatcher::Questions(const std::vector<StyleQuestion>& style) {
+  const std::string& content = ContentInstruction(0).question;  // one text for every sample
+  std::vector<std::string> style_texts;
+  for (StyleQuestion q : style) style_texts.push_back(StyleInstruction(q, -1, -1, -1).question);
+  auto tokens = [&](TokenCache& cache, int64_t pad, bool content_question) {
+    std::vector<const std::vector<int64_t>*> rows;
+    for (const std::string& text : style_texts) rows.push_back(&cache.Get(content_question ? content : text));
+    return Pad(rows, pad);
+  };
+  InstructFlipInputs inputs;
+  inputs.content_question_qformer = tokens(bert_cache_, bert_->pad_id(), true);
+  inputs.style_question_qformer = tokens(bert_cache_, bert_->pad_id(), false);
+  inputs.content_question_t5 = tokens(t5_question_cache_, t5_->pad_id(), true);
+  inputs.style_question_t5 = tokens(t5_question_cache_, t5_->pad_id(), false);
+  return inputs;
+}
+
+InstructFlipTargets InstructionBatcher::Targets(const SampleTexts& s, const std::vector<StyleQuestion>& style) {
   const int64_t B = s.label.size(0);
+  IF_REQUIRE(static_cast<int64_t>(style.size()) == B, "Targets: ", style.size(), " style questions for ", B,
+             " samples");
   auto get = [](const torch::Tensor& t, int64_t i) { return t[i].item<int64_t>(); };
-  std::vector<Instruction> content(B), style(B);
+  std::vector<Instruction> content(B), style_answers(B);
   std::vector<int64_t> content_class(B), style_class(B);
   for (int64_t i = 0; i < B; ++i) {
-    const int64_t label = get(s.label, i), spoof_type = get(s.spoof_type, i);
+    const int64_t spoof_type = get(s.spoof_type, i);
     const int illumination = static_cast<int>(get(s.illumination, i));
     const int environment = static_cast<int>(get(s.environment, i));
     const int camera = static_cast<int>(get(s.camera_quality, i));
     content[i] = ContentInstruction(static_cast<int>(spoof_type));
-    const StyleQuestion question = StyleQuestionFor(label, get(s.keys, i));
-    style[i] = StyleInstruction(question, illumination, environment, camera);
+    style_answers[i] = StyleInstruction(style[i], illumination, environment, camera);
     content_class[i] = spoof_type >= 0 ? spoof_type : -100;  // unknown: no class target
-    style_class[i] = StyleClass(question, illumination, environment, camera);
+    style_class[i] = StyleClass(style[i], illumination, environment, camera);
   }
-  auto questions = [&](const std::vector<Instruction>& texts, TokenCache& cache, int64_t pad) {
-    std::vector<const std::vector<int64_t>*> rows;
-    for (const Instruction& t : texts) rows.push_back(&cache.Get(t.question));
-    return Pad(rows, pad);
-  };
   auto answers = [&](const std::vector<Instruction>& texts) {
     std::vector<const std::vector<int64_t>*> rows;
     for (const Instruction& t : texts) rows.push_back(&t5_answer_cache_.Get(t.answer));
@@ -88,14 +105,20 @@ void InstructionBatcher::Fill(const SampleTexts& s, InstructFlipInputs* inputs) 
       if (!texts[i].answer_known) labels[i].fill_(-100);
     return labels;
   };
-  inputs->content_question_qformer = questions(content, bert_cache_, bert_->pad_id());
-  inputs->style_question_qformer = questions(style, bert_cache_, bert_->pad_id());
-  inputs->content_question_t5 = questions(content, t5_question_cache_, t5_->pad_id());
-  inputs->style_question_t5 = questions(style, t5_question_cache_, t5_->pad_id());
-  inputs->content_answer_t5 = answers(content);
-  inputs->style_answer_t5 = answers(style);
-  inputs->content_class = torch::tensor(content_class, torch::kLong);
-  inputs->style_class = torch::tensor(style_class, torch::kLong);
+  InstructFlipTargets targets;
+  targets.label = s.label;
+  targets.content_answer_t5 = answers(content);
+  targets.style_answer_t5 = answers(style_answers);
+  targets.content_class = torch::tensor(content_class, torch::kLong);
+  targets.style_class = torch::tensor(style_class, torch::kLong);
+  return targets;
+}
+
+InstructFlipExample InstructionBatcher::TrainingExample(const SampleTexts& s, StyleQuestionRule rule) {
+  std::vector<StyleQuestion> style;
+  for (int64_t i = 0; i < s.label.size(0); ++i)
+    style.push_back(TrainingQuestion(rule, s.label[i].item<int64_t>(), s.keys[i].item<int64_t>()));
+  return {Questions(style), Targets(s, style)};
 }
 
 }  // namespace instructflip

@@ -1,11 +1,12 @@
-// Turns a batch's attributes into the model's text inputs: for every sample the
-// content question (spoof type) and one style question (the reference's rule:
-// a random one of three for spoof samples, camera quality for live ones),
-// tokenised for the Q-Former (WordPiece) and for T5 (sentencepiece), padded to
-// the longest in the batch, and the answers as T5 labels (-100 padding, a row
-// of -100 where the attribute is unknown so the sample leaves that LM loss).
-// The style question is drawn from a per-sample key, so it is reproducible
-// (the reference draws it with Python's global RNG, even at evaluation).
+// Turns instructions into the model's text inputs and a batch's attributes into
+// its training targets: for every sample the content question (spoof type) and
+// one style question, tokenised for the Q-Former (WordPiece) and for T5
+// (sentencepiece), padded to the longest in the batch (Questions: the model's
+// inputs, which take the chosen questions and nothing else), and the answers
+// as T5 labels (-100 padding, a row of -100 where the attribute is unknown so
+// the sample leaves that LM loss) with the no_llm/mc classes (Targets).
+// Style questions are drawn from per-sample keys, so they are reproducible (the
+// reference draws them with Python's global RNG, even at evaluation).
 // Each distinct string is tokenised once (TokenCache).
 #pragma once
 
@@ -37,10 +38,18 @@ class InstructionBatcher {
   InstructionBatcher(std::shared_ptr<const WordPieceTokenizer> bert, std::shared_ptr<const T5Tokenizer> t5,
                      const ModelConfig& config, uint64_t seed);
 
-  // Fills the text fields of `inputs` (questions, answers, classes) for B samples.
-  void Fill(const SampleTexts& samples, InstructFlipInputs* inputs);
-  // The style question each sample gets (for explanations and tests).
-  StyleQuestion StyleQuestionFor(int64_t label, int64_t key) const;
+  // The question inputs of B samples (images left undefined): the content
+  // question, the same for all, and style[i] for sample i.
+  InstructFlipInputs Questions(const std::vector<StyleQuestion>& style);
+  // The answers and classes of B samples asked style[i].
+  InstructFlipTargets Targets(const SampleTexts& samples, const std::vector<StyleQuestion>& style);
+  // Questions and targets of a training batch under `rule` (images left undefined).
+  InstructFlipExample TrainingExample(const SampleTexts& samples, StyleQuestionRule rule);
+
+  // The training question of a sample under `rule`.
+  StyleQuestion TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const;
+  // A label-independent question per sample key (seeded by this batcher's seed).
+  StyleQuestion UniformQuestion(int64_t key) const;
 
   const T5Tokenizer& t5() const { return *t5_; }
 

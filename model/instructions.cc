@@ -6,8 +6,10 @@
 // style answer = options[illumination - 1] / options[envir - 1] /
 // options[quality] there, which are our stored codes directly (the store keeps
 // illumination and environment 0-based). The reference's style key is
-// random.choice over the three for spoofs and 'camera quality' for lives; here
-// the choice is a pure function of a key (rng.h) so runs are reproducible.
+// random.choice over the three for spoofs and 'camera quality' for lives in
+// training (StyleQuestionRule::kReference), random.choice over the three for
+// every target sample; here each choice is a pure function of a key (rng.h) so
+// runs are reproducible.
 #include "model/instructions.h"
 
 #include <iterator>
@@ -91,11 +93,61 @@ Instruction StyleInstruction(StyleQuestion which, int illumination, int environm
   return {QuestionText(q), q.options[values[index]], true};
 }
 
-StyleQuestion PickStyleQuestion(int label, uint64_t key) {
-  IF_REQUIRE(label == 0 || label == 1, "label ", label, " is neither 0 (live) nor 1 (spoof)");
-  if (label == 0) return StyleQuestion::kCameraQuality;
+const char* StyleQuestionName(StyleQuestion question) {
+  switch (question) {
+    case StyleQuestion::kIllumination: return "illumination";
+    case StyleQuestion::kEnvironment: return "environment";
+    case StyleQuestion::kCameraQuality: return "camera_quality";
+  }
+  IF_FAIL("unknown style question ", static_cast<int>(question));
+}
+
+StyleQuestion UniformStyleQuestion(uint64_t key) {
   KeyedRng rng(HashKeys({kStyleQuestionStream, key}));
   return static_cast<StyleQuestion>(rng.Below(kNumStyleQuestions));
+}
+
+StyleQuestionRule ParseStyleQuestionRule(const std::string& name) {
+  if (name == "reference") return StyleQuestionRule::kReference;
+  if (name == "label_blind") return StyleQuestionRule::kLabelBlind;
+  IF_FAIL("style question rule must be reference or label_blind, got '", name, "'");
+}
+
+const char* StyleQuestionRuleName(StyleQuestionRule rule) {
+  return rule == StyleQuestionRule::kReference ? "reference" : "label_blind";
+}
+
+StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key) {
+  IF_REQUIRE(label == 0 || label == 1, "label ", label, " is neither 0 (live) nor 1 (spoof)");
+  if (rule == StyleQuestionRule::kReference && label == 0) return StyleQuestion::kCameraQuality;
+  return UniformStyleQuestion(key);
+}
+
+ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name) {
+  if (name == "uniform") return ScoringStyleQuestion::kUniform;
+  if (name == "illumination") return ScoringStyleQuestion::kIllumination;
+  if (name == "environment") return ScoringStyleQuestion::kEnvironment;
+  if (name == "camera_quality") return ScoringStyleQuestion::kCameraQuality;
+  if (name == "ensemble") return ScoringStyleQuestion::kEnsemble;
+  IF_FAIL("scoring style question must be uniform, illumination, environment, camera_quality or ensemble, got '",
+          name, "'");
+}
+
+std::string DescribeScoringStyleQuestion(const std::string& name) {
+  for (const char* rule : {"uniform", "illumination", "environment", "camera_quality", "ensemble"})
+    if (name == rule) return name + " (never from the label)";
+  return name;
+}
+
+const char* ScoringStyleQuestionName(ScoringStyleQuestion rule) {
+  switch (rule) {
+    case ScoringStyleQuestion::kUniform: return "uniform";
+    case ScoringStyleQuestion::kIllumination: return "illumination";
+    case ScoringStyleQuestion::kEnvironment: return "environment";
+    case ScoringStyleQuestion::kCameraQuality: return "camera_quality";
+    case ScoringStyleQuestion::kEnsemble: return "ensemble";
+  }
+  IF_FAIL("unknown scoring style question ", static_cast<int>(rule));
 }
 
 std::vector<std::string> AllInstructionTexts() {

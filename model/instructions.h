@@ -40,10 +40,46 @@ Instruction ContentInstruction(int spoof_type);
 Instruction StyleInstruction(StyleQuestion which, int illumination, int environment,
                              int camera_quality);
 
-// The reference's rule: a spoof (label 1) gets one of the three questions,
-// uniformly, as a pure function of `key`; a live face (label 0) always gets the
-// camera-quality question. Throws instructflip::Error for another label.
-StyleQuestion PickStyleQuestion(int label, uint64_t key);
+// "illumination", "environment", "camera_quality".
+const char* StyleQuestionName(StyleQuestion question);
+
+// A question drawn uniformly from the three as a pure function of `key`,
+// independent of any label: the reference's rule for its target datasets
+// (rgb_dataset.py), and every sample's question under kLabelBlind.
+StyleQuestion UniformStyleQuestion(uint64_t key);
+
+// How training picks each sample's style question (config data.style_question).
+enum class StyleQuestionRule {
+  // The reference's CelebA-Spoof rule: a spoof (label 1) gets
+  // UniformStyleQuestion(key), a live face (label 0) always camera quality. The
+  // question then tells the label, and a model can learn that shortcut.
+  kReference,
+  // Every sample gets UniformStyleQuestion(key); an attribute it lacks is
+  // "No GT" and leaves the LM loss (as any unknown answer).
+  kLabelBlind,
+};
+StyleQuestionRule ParseStyleQuestionRule(const std::string& name);  // reference | label_blind
+const char* StyleQuestionRuleName(StyleQuestionRule rule);
+
+// The training question of a sample under `rule`. Throws instructflip::Error
+// for a label other than 0 or 1.
+StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key);
+
+// How scoring (evaluation, validation, explanations) picks the style question
+// (config eval.style_question); never from the label.
+enum class ScoringStyleQuestion {
+  kUniform,        // UniformStyleQuestion(key): the reference's target datasets
+  kIllumination,   // one fixed question for every sample
+  kEnvironment,
+  kCameraQuality,
+  kEnsemble,       // score with each of the three, average the spoof probabilities
+};
+// uniform | illumination | environment | camera_quality | ensemble
+ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name);
+const char* ScoringStyleQuestionName(ScoringStyleQuestion rule);
+// "uniform (never from the label)" for a rule's name; any other text (e.g. an
+// older run's "unknown") as it is.
+std::string DescribeScoringStyleQuestion(const std::string& name);
 
 // Every distinct question and answer string, "No GT" included (for building
 // tiny tokenizers and vocabularies).

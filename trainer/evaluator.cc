@@ -13,18 +13,10 @@
 #include "dataio/png_writer.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
+#include "model/scoring.h"
 
 namespace instructflip {
 namespace {
-
-const char* StyleQuestionName(StyleQuestion q) {
-  switch (q) {
-    case StyleQuestion::kIllumination: return "illumination";
-    case StyleQuestion::kEnvironment: return "environment";
-    case StyleQuestion::kCameraQuality: return "camera quality";
-  }
-  return "?";
-}
 
 // (3, H, W) float in [0, 1] -> PNG.
 void WriteRgbPng(const std::string& path, const torch::Tensor& chw) {
@@ -37,8 +29,9 @@ void WriteRgbPng(const std::string& path, const torch::Tensor& chw) {
 // each new video, live and spoof alternating while both are available.
 class Explainer {
  public:
-  Explainer(BuiltModel& built, InstructionBatcher& batcher, const std::string& out_dir, int per_domain)
-      : built_(built), batcher_(batcher), out_dir_(out_dir), per_domain_(per_domain) {
+  Explainer(BuiltModel& built, const T5Tokenizer& t5, ScoringStyleQuestion rule, const std::string& out_dir,
+            int per_domain)
+      : built_(built), t5_(t5), rule_(rule), out_dir_(out_dir), per_domain_(per_domain) {
     if (per_domain_ > 0) jsonl_.open(JoinPath(out_dir_, "explanations.jsonl"));
   }
 
@@ -49,7 +42,14 @@ class Explainer {
     seen_videos_.clear();
   }
 
-  void Explain(const Batch& batch, const InstructFlipInputs& in, const InstructFlipOutputs& out) {
+  // Answers and cue maps come from the first scoring pass (of an ensemble: the
+  // illumination question), the score is the batch's score. The batch's labels
+  // and attributes are only reported here, as the expected answers; they never
+  // reach the model.
+  void Explain(const Batch& batch, const ScoredBatch& scored) {
+    const ScoringPass& pass = scored.first_pass;
+    const InstructFlipInputs& in = pass.inputs;
+    const InstructFlipOutputs& out = scored.first_outputs;
     if (done_ >= per_domain_) return;
     std::vector<int64_t> rows;
     for (int64_t j = 0; j < batch.label.size(0) && done_ + int64_t(rows.size()) < per_domain_; ++j) {
@@ -61,7 +61,7 @@ class Explainer {
     }
     if (rows.empty()) return;
     const torch::Tensor index = torch::tensor(rows, torch::kLong);
-    const T5Tokenizer& t5 = batcher_.t5();
+    const T5Tokenizer& t5 = t5_;
     auto answers = [&](const torch::Tensor& queries, const TokenBatch& question) {
       std::vector<std::string> texts(rows.size());
       if (!queries.defined() || !built_.config.has_llm()) return texts;
@@ -92,7 +92,8 @@ class Explainer {
                             {"sample_index", batch.sample_index[j].item<int64_t>()},
                             {"video_id", batch.video_id[j].item<int64_t>()},
                             {"label", batch.label[j].item<int64_t>()},
-                            {"score", out.spoof_score[j].item<double>()},
+                            {"score", scored.spoof_score[j].item<double>()},
+                            {"scoring", ScoringStyleQuestionName(rule_)},
                             {"image", image}};
       const int spoof_type = static_cast<int>(batch.spoof_type[j].item<int64_t>());
       if (built_.config.has_content_branch()) {
@@ -101,7 +102,7 @@ class Explainer {
         record["content_expected"] = ContentInstruction(spoof_type).answer;
       }
       if (built_.config.has_style_branch()) {
-        const StyleQuestion q = batcher_.StyleQuestionFor(batch.label[j].item<int64_t>(), batch.sample_index[j].item<int64_t>());
+        const StyleQuestion q = pass.style[j];
         record["style_question"] = StyleQuestionName(q);
         record["style_answer"] = style[r];
         record["style_expected"] =
@@ -123,7 +124,8 @@ class Explainer {
 
  private:
   BuiltModel& built_;
-  InstructionBatcher& batcher_;
+  const T5Tokenizer& t5_;
+  ScoringStyleQuestion rule_;
   std::string out_dir_;
   int per_domain_;
   std::ofstream jsonl_;
@@ -154,7 +156,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   std::vector<DomainMetrics> all;
   std::vector<ScoredSample> pooled;  // video ids made unique across domains
   std::optional<Explainer> explainer;
-  if (writer && o.explain_per_domain > 0) explainer.emplace(built, batcher, out_dir, o.explain_per_domain);
+  if (writer && o.explain_per_domain > 0) explainer.emplace(built, batcher.t5(), o.style_question, out_dir, o.explain_per_domain);
   for (size_t d = 0; d < o.domains.size(); ++d) {
     const std::string& domain = o.domains[d];
     if (explainer) explainer->StartDomain(domain);
@@ -172,16 +174,11 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     Loader loader(store, lo);
     std::vector<double> rows;  // (sample_index, score, label, video_id) per valid sample
     while (auto batch = loader.Next()) {
-      InstructFlipInputs in;
-      in.images = batch->images;
-      in.label = batch->label;
-      batcher.Fill({batch->label, batch->spoof_type, batch->illumination, batch->environment, batch->camera_quality,
-                    batch->sample_index.clamp_min(0)},
-                   &in);
-      in = ToDevice(in, device);
-      const InstructFlipOutputs out = built.model->forward(in, /*with_losses=*/false);
-      if (explainer) explainer->Explain(*batch, in, out);
-      const torch::Tensor score = out.spoof_score.cpu();
+      // The model sees the pixels and the sample key only (model/scoring.h).
+      const ScoredBatch scored = ScoreBatch(*built.model, UnlabeledBatch{batch->images, batch->sample_index.clamp_min(0)},
+                                            o.style_question, batcher, device);
+      if (explainer) explainer->Explain(*batch, scored);
+      const torch::Tensor score = scored.spoof_score.cpu();
       for (int64_t j = 0; j < score.size(0); ++j) {
         if (!batch->valid[j].item<bool>()) continue;
         rows.insert(rows.end(), {double(batch->sample_index[j].item<int64_t>()), score[j].item<double>(),
@@ -219,15 +216,23 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   result.mean = MeanMetrics(all);
   result.pooled = ComputeMetrics(pooled, o.threshold);
   if (writer) {
+    // A domain's own EER threshold is an oracle on targets, not on the source
+    // domains' validation hold-out (which exists to pick thresholds).
+    const bool validation = o.holdout.part == Holdout::Part::kValidation;
     const std::string mode = o.threshold ? "given threshold " + std::to_string(*o.threshold)
-                                         : std::string("each domain's own EER threshold (the reference's mode)");
+                             : validation ? "each domain's own EER threshold on its validation hold-out (no target data)"
+                                          : std::string(kOracleThresholdMode);
     nlohmann::json json;
     for (const auto& [domain, m] : result.domains) json["domains"][domain] = MetricsToJson(m);
     json["mean"] = MetricsToJson(result.mean);
     json["threshold_mode"] = mode;
+    json["style_question"] = ScoringStyleQuestionName(o.style_question);
+    json["checkpoint"] = o.checkpoint;
     WriteFileAtomic(JoinPath(out_dir, "metrics.json"), json.dump(2) + "\n");
     std::ostringstream md;
-    md << "Threshold: " << mode << "\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% |\n"
+    md << "Threshold: " << mode << ". Checkpoint: " << o.checkpoint
+       << ". Style question: " << ScoringStyleQuestionName(o.style_question)
+       << " (never from the label).\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% |\n"
        << "|---|---|---|---|---|---|---|\n" << std::fixed << std::setprecision(2);
     auto row = [&](const std::string& name, const DomainMetrics& m) {
       md << "| " << name << " | " << m.videos << " | " << m.eer << " | " << m.acc << " | " << m.hter << " | " << m.auc

@@ -3,7 +3,8 @@
 // scores are gathered to every rank (all ranks' scores: the reference's
 // multi-GPU gather never runs), and rank 0 writes
 //   OUT/scores.csv        score,label,video_id,domain,sample_index (store order)
-//   OUT/metrics.json      per domain and mean, in percent, with the threshold mode
+//   OUT/metrics.json      per domain and mean, in percent, with the threshold mode,
+//                         the checkpoint and the style-question rule
 //   OUT/metrics.md        the same as a Markdown table
 //   OUT/roc_<domain>.csv  fpr,tpr,threshold
 //   OUT/explanations.jsonl + OUT/explanations/<domain>/NNN_{image,cue}.png
@@ -20,6 +21,7 @@
 #include "dataio/loader.h"
 #include "dist/communicator.h"
 #include "model/build.h"
+#include "model/instructions.h"
 #include "trainer/metrics.h"
 
 namespace instructflip {
@@ -32,14 +34,20 @@ struct EvalOptions {
   int batch_per_rank = 32;
   int loader_threads = 2;
   uint64_t seed = 2;                 // style-question draws (per sample, reproducible)
-  std::optional<double> threshold;   // empty: each domain's own EER threshold (the reference's mode)
+  // The style question of each sample, never from its label (model/scoring.h).
+  ScoringStyleQuestion style_question = ScoringStyleQuestion::kUniform;
+  // Empty: each domain's own EER threshold, chosen on its labels (oracle; the
+  // reference's mode).
+  std::optional<double> threshold;
   int explain_per_domain = 0;        // samples per domain explained (answers + cue map)
+  // Which weights are scored and how they were chosen, for the tables.
+  std::string checkpoint = "unknown";
 };
 
 struct EvalResult {
   std::vector<std::pair<std::string, DomainMetrics>> domains;
   DomainMetrics mean;
-  std::vector<DomainMetrics> own_threshold;  // per domain at its own EER threshold (the reference's mode)
+  std::vector<DomainMetrics> own_threshold;  // per domain at its own EER threshold (oracle; the reference's mode)
   DomainMetrics pooled;              // all domains' videos as one set (e.g. a validation threshold)
   std::vector<ScoredSample> scores;  // all domains, store order
 };

@@ -59,8 +59,13 @@ std::vector<RocPoint> RocCurve(const std::vector<ScoredSample>& samples);
 // EER and its threshold on the reference's grid.
 std::pair<double, double> EqualErrorRate(const std::vector<ScoredSample>& samples);
 
+// How a threshold chosen on the scored set's own labels is named in every
+// table: an oracle, since a deployed model cannot know a new domain's labels.
+inline constexpr char kOracleThresholdMode[] =
+    "oracle: each target's own EER threshold, chosen on its labels (the reference's mode)";
+
 // Everything for one domain (video-level). `threshold`: given (from a
-// validation split) or, when empty, the set's own EER threshold (the
+// validation split) or, when empty, the set's own EER threshold (oracle, the
 // reference's mode).
 DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optional<double> threshold = {});
 

@@ -27,6 +27,7 @@
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
+#include "model/instructions.h"
 
 namespace instructflip {
 namespace {
@@ -414,6 +415,15 @@ std::string ModeNote(const Json& object) {
     out += "<p class=\"mode\"><b>Threshold:</b> " + Text(Field(object, "threshold_mode")) + "</p>\n";
   if (!Field(object, "checkpoint_rule").is_null())
     out += "<p class=\"mode\"><b>Checkpoint:</b> " + Text(Field(object, "checkpoint_rule")) + "</p>\n";
+  if (!Field(object, "style_question").is_null())
+    out += "<p class=\"mode\"><b>Style question at test:</b> " +
+           Escape(DescribeScoringStyleQuestion(Field(object, "style_question").is_string()
+                                                   ? Field(object, "style_question").get<std::string>()
+                                                   : Field(object, "style_question").dump())) +
+           "</p>\n";
+  if (!Field(object, "training_style_question").is_null())
+    out += "<p class=\"mode\"><b>Style question in training:</b> " + Text(Field(object, "training_style_question")) +
+           "</p>\n";
   return out;
 }
 
@@ -673,9 +683,10 @@ std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
   html += "<h2>Target-domain metrics</h2>\n" + ModeNote(lodo) + kUnitsNote + LodoMetricsTable(rows, Field(lodo, "mean"));
   const Json& reference = Field(lodo, "reference_mode");
   if (reference.is_object()) {
-    html += "<h2>Reference mode (thresholds from the targets' labels)</h2>\n" + ModeNote(reference) +
-            "<p class=\"note\">The thresholds below are chosen with the target's own labels, as the reference "
-            "implementation does; shown for comparison only.</p>\n" +
+    html += "<h2>Oracle thresholds (from the targets' labels; the reference's mode)</h2>\n" + ModeNote(reference) +
+            "<p class=\"note\">Same checkpoints and scores as above; only the thresholds differ: each is chosen "
+            "with the target's own labels, as the reference implementation does. An oracle: shown for comparison "
+            "with the paper only.</p>\n" +
             LodoMetricsTable(Field(reference, "rows"), Field(reference, "mean"));
   }
   html += CostSection(Field(lodo, "cost"));

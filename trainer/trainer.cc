@@ -73,13 +73,12 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
 
 Trainer::~Trainer() = default;
 
-InstructFlipInputs Trainer::MakeInputs(const Batch& batch) {
-  InstructFlipInputs in;
-  in.images = batch.images;
-  in.label = batch.label;
+InstructFlipExample Trainer::MakeExample(const Batch& batch) {
   SampleTexts texts{batch.label, batch.spoof_type, batch.illumination, batch.environment, batch.camera_quality,
                     batch.sample_index + loader_state_.epoch * store_->size()};
-  batcher_->Fill(texts, &in);
+  InstructFlipExample example = batcher_->TrainingExample(texts, options_.style_question);
+  InstructFlipInputs& in = example.inputs;
+  in.images = batch.images;
   const ModelConfig& c = built_.config;
   if (c.cue_noise_weight > 0 && (c.variant == Variant::kFull || c.variant == Variant::kNoLlm)) {
     // Cue noise keyed by sample (not by rank): a global batch split over any
@@ -93,7 +92,7 @@ InstructFlipInputs Trainer::MakeInputs(const Batch& batch) {
       in.cue_noise[j].copy_(torch::randn({grid * grid, c.vision.width}, generator, torch::TensorOptions()));
     }
   }
-  return in;
+  return example;
 }
 
 void Trainer::SaveCheckpoint() {
@@ -227,7 +226,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     // 1. Sample the whole accumulation window, then count the labelled answer
     //    tokens of the global batch: the LM losses are token means over the
     //    global batch, whatever the split over ranks and micro-steps.
-    std::vector<InstructFlipInputs> window;
+    std::vector<InstructFlipExample> window;
     // The window's host images stay referenced until this step has synced with
     // the device (grad norm): the loader reuses a pinned buffer as soon as
     // nothing holds it, and the copy to the GPU is asynchronous.
@@ -244,27 +243,27 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
         batch = loader->Next();
       }
       data_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-      const InstructFlipInputs inputs = MakeInputs(*batch);
+      const InstructFlipExample example = MakeExample(*batch);
       loader_state_ = batch->state_after;
-      tokens[0] += inputs.content_answer_t5.ne(-100).sum().item<double>();  // on the host
-      tokens[1] += inputs.style_answer_t5.ne(-100).sum().item<double>();
-      host_images.push_back(inputs.images);
-      window.push_back(ToDevice(inputs, device));
+      tokens[0] += example.targets.content_answer_t5.ne(-100).sum().item<double>();  // on the host
+      tokens[1] += example.targets.style_answer_t5.ne(-100).sum().item<double>();
+      host_images.push_back(example.inputs.images);
+      window.push_back(ToDevice(example, device));
     }
     communicator_->AllReduce(tokens, ReduceOp::kSum);
     // Each micro-step's loss is divided by the accumulation and averaged over
     // ranks afterwards: undo both for the token sums.
     const double parts = double(o.accumulation) * communicator_->size();
     for (int micro = 0; micro < o.accumulation; ++micro) {
-      InstructFlipInputs& inputs = window[micro];
-      inputs.content_lm_tokens = std::max(1.0, tokens[0].item<double>()) / parts;
-      inputs.style_lm_tokens = std::max(1.0, tokens[1].item<double>()) / parts;
+      InstructFlipTargets& targets = window[micro].targets;
+      targets.content_lm_tokens = std::max(1.0, tokens[0].item<double>()) / parts;
+      targets.style_lm_tokens = std::max(1.0, tokens[1].item<double>()) / parts;
       // 2. Forward
       torch::Tensor loss;
       {
         std::optional<compat::AutocastGuard> autocast;
         if (precision_ != torch::kFloat32) autocast.emplace(device, precision_);
-        const InstructFlipLosses losses = *built_.model->forward(inputs, /*with_losses=*/true).losses;
+        const InstructFlipLosses losses = *built_.model->forward(window[micro].inputs, targets).losses;
         loss = losses.total / o.accumulation;
         for (const auto& [name, term] : {std::pair<const char*, torch::Tensor>{"content_lm", losses.content_lm},
                                          {"style_lm", losses.style_lm},

@@ -36,6 +36,8 @@ struct TrainerOptions {
   torch::Device device = torch::kCPU;      // this rank's device (dist/device.h picks it)
   std::string store;                       // meta-domain store directory
   std::vector<std::string> train_domains;  // empty: every domain
+  // How each sample's style question is picked (model/instructions.h).
+  StyleQuestionRule style_question = StyleQuestionRule::kLabelBlind;
   SamplingMode sampling = SamplingMode::kBalanced;
   int64_t epoch_size = 0;                  // samples per epoch (0: eligible samples)
   // Videos of the training domains held out for validation (threshold and
@@ -88,7 +90,7 @@ class Trainer {
  private:
   void Resume(const std::string& directory);
   void SaveCheckpoint();
-  InstructFlipInputs MakeInputs(const Batch& batch);
+  InstructFlipExample MakeExample(const Batch& batch);
 
   TrainerOptions options_;
   Communicator* communicator_;

@@ -76,6 +76,32 @@ assert abs(b["auc"] - 100) < 1e-9 and abs(b["hter"]) < 1e-9, b
 assert abs(m["auc"] - 87.5) < 1e-9 and abs(m["hter"] - 25) < 1e-9, m
 PY
 "$bin" metrics --scores "$tmp/scores.csv" | grep -q "| alpha | 4 | 50.00 | 50.00 | 50.00 | 75.00 |" || fail "metrics Markdown table"
+# The same scores in eval's scores.csv layout (sample_index column), with named
+# videos of two frames each (frame scores averaged per video): same metrics.
+cat > "$tmp/named.csv" <<CSV
+score,label,video_id,domain,sample_index
+0.12345,0,msu_real_client001,alpha,0
+0.12345,0,msu_real_client001,alpha,1
+0.42345,0,msu_real_client002,alpha,2
+0.37345,1,msu_attack_client001,alpha,3
+0.80345,1,msu_attack_client002,alpha,4
+0.82345,1,msu_attack_client002,alpha,5
+0.2,0,msu_real_client001,beta,6
+0.9,1,7,beta,7
+CSV
+"$bin" metrics --scores "$tmp/named.csv" --json > "$tmp/named.json" || fail "metrics rejects eval's scores.csv layout"
+python3 - "$tmp/metrics.json" "$tmp/named.json" <<'PY' || fail "metrics of named videos differ"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for d in ("alpha", "beta"):
+    for k in ("videos", "auc", "eer", "hter", "tpr_at_fpr_1pct"):
+        assert abs(a["domains"][d][k] - b["domains"][d][k]) < 1e-9, (d, k, a["domains"][d][k], b["domains"][d][k])
+PY
+printf 'score,label,video_id,sample_index\n0.5,1,v1,x\n' > "$tmp/bad_index.csv"
+set +e
+"$bin" metrics --scores "$tmp/bad_index.csv" > /dev/null 2> "$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "bad_index.csv:2" "$tmp/err.txt" || fail "malformed sample_index not named: $(cat "$tmp/err.txt")"
 printf 'score,label,video_id\n0.5,1,1\n0.7,maybe,2\n' > "$tmp/bad.csv"
 set +e
 "$bin" metrics --scores "$tmp/bad.csv" > /dev/null 2> "$tmp/err.txt"; rc=$?

@@ -55,6 +55,8 @@ import json, sys, os
 run = sys.argv[1]
 t = json.load(open(os.path.join(run, "lodo.json")))
 assert t["protocol"] == "synthetic_lodo"
+assert t["style_question"] == "uniform" and t["training_style_question"] == "label_blind", t
+assert t["reference_mode"]["threshold_mode"].startswith("oracle:"), t["reference_mode"]
 assert [r["target"] for r in t["rows"]] == ["synA", "synB", "synC", "synD"], t["rows"]
 assert [r["target"] for r in t["reference_mode"]["rows"]] == ["synA", "synB", "synC", "synD"]
 for r in t["rows"]:
@@ -71,6 +73,8 @@ assert abs(c["saving_vs_one_training_per_target"] - 1.0) < 1e-9, c
 PY
 grep -q "| \*\*mean\*\* |" "$tmp/run/lodo.md" || fail "lodo.md has no mean row"
 grep -q "EER threshold on held-out videos of each job.s source domains" "$tmp/run/lodo.md" || fail "lodo.md does not state the threshold mode"
+grep -q "Style question at test: uniform (never from the label)" "$tmp/run/lodo.md" || fail "lodo.md does not state the style question"
+grep -q "oracle" "$tmp/run/lodo.md" || fail "lodo.md does not label the target-chosen thresholds oracle"
 [ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
 
 # One training for three targets (the shape of ca_unified): the cost table

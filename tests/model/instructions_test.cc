@@ -97,15 +97,50 @@ TEST(Instructions, UnknownStyleAttributeAnswersNoGT) {
 TEST(Instructions, PickStyleQuestionFollowsReferenceRule) {
   std::map<StyleQuestion, int> counts;
   for (uint64_t key = 0; key < 3000; ++key) {
-    EXPECT_EQ(PickStyleQuestion(0, key), StyleQuestion::kCameraQuality);
-    const StyleQuestion q = PickStyleQuestion(1, key);
-    EXPECT_EQ(PickStyleQuestion(1, key), q);  // a pure function of the key
+    EXPECT_EQ(PickStyleQuestion(StyleQuestionRule::kReference, 0, key), StyleQuestion::kCameraQuality);
+    const StyleQuestion q = PickStyleQuestion(StyleQuestionRule::kReference, 1, key);
+    EXPECT_EQ(PickStyleQuestion(StyleQuestionRule::kReference, 1, key), q);  // a pure function of the key
+    EXPECT_EQ(q, UniformStyleQuestion(key));
     ++counts[q];
   }
   ASSERT_EQ(counts.size(), 3u);
   // Binomial(3000, 1/3): sd ~ 26, so +-100 is ~4 sd.
   for (const auto& [q, n] : counts) EXPECT_NEAR(n, 1000, 100) << static_cast<int>(q);
-  EXPECT_THROW(PickStyleQuestion(2, 0), Error);
+  EXPECT_THROW(PickStyleQuestion(StyleQuestionRule::kReference, 2, 0), Error);
+}
+
+// Label-blind training: the question depends on the key only, so it tells
+// nothing about the label; live faces get all three questions.
+TEST(Instructions, LabelBlindRuleIgnoresTheLabel) {
+  std::map<StyleQuestion, int> live_counts;
+  for (uint64_t key = 0; key < 3000; ++key) {
+    const StyleQuestion live = PickStyleQuestion(StyleQuestionRule::kLabelBlind, 0, key);
+    EXPECT_EQ(live, PickStyleQuestion(StyleQuestionRule::kLabelBlind, 1, key));
+    EXPECT_EQ(live, UniformStyleQuestion(key));
+    ++live_counts[live];
+  }
+  ASSERT_EQ(live_counts.size(), 3u);
+  for (const auto& [q, n] : live_counts) EXPECT_NEAR(n, 1000, 100) << static_cast<int>(q);
+  EXPECT_THROW(PickStyleQuestion(StyleQuestionRule::kLabelBlind, -1, 0), Error);
+}
+
+TEST(Instructions, RuleNamesRoundTripAndBadNamesAreNamed) {
+  for (StyleQuestionRule r : {StyleQuestionRule::kReference, StyleQuestionRule::kLabelBlind})
+    EXPECT_EQ(ParseStyleQuestionRule(StyleQuestionRuleName(r)), r);
+  for (ScoringStyleQuestion r : {ScoringStyleQuestion::kUniform, ScoringStyleQuestion::kIllumination,
+                                 ScoringStyleQuestion::kEnvironment, ScoringStyleQuestion::kCameraQuality,
+                                 ScoringStyleQuestion::kEnsemble})
+    EXPECT_EQ(ParseScoringStyleQuestion(ScoringStyleQuestionName(r)), r);
+  auto error_of = [](auto parse) {
+    try {
+      parse();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of([] { ParseStyleQuestionRule("label-blind"); }).find("'label-blind'"), std::string::npos);
+  EXPECT_NE(error_of([] { ParseScoringStyleQuestion("random"); }).find("'random'"), std::string::npos);
 }
 
 TEST(Instructions, AllInstructionTextsAreTheDistinctStrings) {

@@ -51,11 +51,11 @@ TEST(TinyModel, ShapesOfEveryIntermediate) {
   InstructFlip model = MakeTinyModel();
   model->eval();
   torch::manual_seed(2);
-  const InstructFlipInputs in = MakeTinyInputs(model->config(), MixedSamples());
+  const InstructFlipExample in = MakeTinyInputs(model->config(), MixedSamples());
   const int64_t B = 4, W = 32, Q = 4;
   torch::NoGradGuard no_grad;
 
-  const VisionFeatures vision = model->visual_encoder(in.images);
+  const VisionFeatures vision = model->visual_encoder(in.inputs.images);
   EXPECT_EQ(Sizes(vision.content), (std::vector<int64_t>{B, 1 + 16, W}));
   EXPECT_EQ(Sizes(vision.style), (std::vector<int64_t>{B, 2 * 2, W}));
 
@@ -69,14 +69,14 @@ TEST(TinyModel, ShapesOfEveryIntermediate) {
   const torch::Tensor q1 = model->style_Qformer(ids7.narrow(1, 0, 1), torch::ones({B, 1}, torch::kLong), vision.style);
   EXPECT_EQ(Sizes(q1), (std::vector<int64_t>{B, Q, W}));
 
-  const torch::Tensor qc = model->content_Qformer(in.content_question_qformer.ids, in.content_question_qformer.keep,
+  const torch::Tensor qc = model->content_Qformer(in.inputs.content_question_qformer.ids, in.inputs.content_question_qformer.keep,
                                                   vision.content);
   const torch::Tensor qs =
-      model->style_Qformer(in.style_question_qformer.ids, in.style_question_qformer.keep, vision.style);
+      model->style_Qformer(in.inputs.style_question_qformer.ids, in.inputs.style_question_qformer.keep, vision.style);
   const torch::Tensor fused = model->fusion(vision.content, torch::cat({qc, qs}, 1));
   EXPECT_EQ(Sizes(fused), (std::vector<int64_t>{B, 17, W}));
 
-  const InstructFlipOutputs out = model->forward(in, /*with_losses=*/true);
+  const InstructFlipOutputs out = model->forward(in.inputs, in.targets);
   EXPECT_EQ(Sizes(out.logits), (std::vector<int64_t>{B, 2}));
   EXPECT_EQ(Sizes(out.spoof_score), (std::vector<int64_t>{B}));
   EXPECT_EQ(Sizes(out.cue_map), (std::vector<int64_t>{B, 3, 4, 4}));
@@ -105,7 +105,7 @@ TEST(TinyModel, ShapesOfEveryIntermediate) {
               1e-5);
   // CE is the mean cross-entropy of the logits.
   EXPECT_NEAR(l.classification.item<double>(),
-              torch::nn::functional::cross_entropy(out.logits, in.label).item<double>(), 1e-6);
+              torch::nn::functional::cross_entropy(out.logits, in.targets.label).item<double>(), 1e-6);
 }
 
 // --------------------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ TEST(TinyModel, T5StaysFrozenAndEverythingElseGetsGradients) {
   model->train();
   EXPECT_FALSE(model->t5_model->is_training()) << "the frozen T5 stays in eval mode";
   torch::manual_seed(5);
-  const InstructFlipInputs in = MakeTinyInputs(model->config(), MixedSamples());
+  const InstructFlipExample in = MakeTinyInputs(model->config(), MixedSamples());
   std::map<std::string, torch::Tensor> t5_before;
   for (const auto& p : model->t5_model->named_parameters()) t5_before[p.key()] = p.value().detach().clone();
   ASSERT_GT(t5_before.size(), 10u);
@@ -202,7 +202,7 @@ TEST(TinyModel, T5StaysFrozenAndEverythingElseGetsGradients) {
   const std::vector<torch::Tensor> trainable = model->trainable_parameters();
   torch::optim::AdamW optimizer(trainable, torch::optim::AdamWOptions(1e-3));
   optimizer.zero_grad();
-  const InstructFlipOutputs out = model->forward(in, true);
+  const InstructFlipOutputs out = model->forward(in.inputs, in.targets);
   out.losses->total.backward();
 
   for (const auto& p : model->t5_model->named_parameters()) {
@@ -253,18 +253,18 @@ TEST(TinyModel, ClassifierColumnsHaveUnitNormAfterForward) {
   ASSERT_EQ(Sizes(w), (std::vector<int64_t>{2, 32}));
   EXPECT_GT(MaxAbsDiff(w.norm(2, 0), torch::ones({32})), 0.1) << "default init is not normalised yet";
   torch::manual_seed(6);
-  const InstructFlipInputs in = MakeTinyInputs(model->config(), MixedSamples());
+  const InstructFlipExample in = MakeTinyInputs(model->config(), MixedSamples());
   for (const bool training : {true, false}) {
     model->train(training);
     {
       torch::NoGradGuard no_grad;
       w.mul_(3.0);  // as after an optimizer step
     }
-    const InstructFlipOutputs out = model->forward(in, false);
+    const InstructFlipOutputs out = model->forward(in.inputs);
     EXPECT_LT(MaxAbsDiff(w.norm(2, 0), torch::ones({32})), 1e-5) << "training " << training;
     // The logits use the normalised weights.
     EXPECT_LT(MaxAbsDiff(out.logits, torch::nn::functional::linear(
-                                         model->fusion(model->visual_encoder(in.images).content,
+                                         model->fusion(model->visual_encoder(in.inputs.images).content,
                                                        torch::cat({out.content_queries, out.style_queries}, 1))
                                              .select(1, 0),
                                          w, model->cls_layer->layer->bias)),
@@ -278,26 +278,31 @@ TEST(TinyModel, CueNoiseOnlyInTrainingAndOnlyOnSpoofPatchTokens) {
   InstructFlip model = MakeTinyModel();
   ASSERT_GT(model->config().cue_noise_weight, 0.0);
   torch::manual_seed(7);
-  const InstructFlipInputs mixed = MakeTinyInputs(model->config(), MixedSamples());  // live, spoof, live, spoof
-  const InstructFlipInputs live = MakeTinyInputs(model->config(), {{0, 0, 0, 0, 1}, {0, 1, 1, 2, 2}});
+  const InstructFlipExample mixed = MakeTinyInputs(model->config(), MixedSamples());  // live, spoof, live, spoof
+  const InstructFlipExample live = MakeTinyInputs(model->config(), {{0, 0, 0, 0, 1}, {0, 1, 1, 2, 2}});
   torch::NoGradGuard no_grad;
 
   model->eval();
-  const InstructFlipOutputs e1 = model->forward(mixed, false), e2 = model->forward(mixed, false);
+  const InstructFlipOutputs e1 = model->forward(mixed.inputs), e2 = model->forward(mixed.inputs);
   EXPECT_TRUE(torch::equal(e1.logits, e2.logits));
   EXPECT_TRUE(torch::equal(e1.cue_map, e2.cue_map));
 
   model->train();
-  const InstructFlipOutputs l1 = model->forward(live, false), l2 = model->forward(live, false);
+  const InstructFlipOutputs l1 = model->forward(live.inputs, live.targets),
+                            l2 = model->forward(live.inputs, live.targets);
   EXPECT_TRUE(torch::equal(l1.logits, l2.logits));
   EXPECT_TRUE(torch::equal(l1.cue_map, l2.cue_map));
 
-  const InstructFlipOutputs t1 = model->forward(mixed, false), t2 = model->forward(mixed, false);
+  // Without targets (scoring) the model cannot know which rows are spoofs: no noise at all.
+  const InstructFlipOutputs u = model->forward(mixed.inputs);
+  EXPECT_LT(MaxAbsDiff(u.cue_map, e1.cue_map), 1e-6);
+  const InstructFlipOutputs t1 = model->forward(mixed.inputs, mixed.targets),
+                            t2 = model->forward(mixed.inputs, mixed.targets);
   // Noise never reaches the class token: logits identical (and equal to eval's, no dropout here).
   EXPECT_TRUE(torch::equal(t1.logits, t2.logits));
   EXPECT_LT(MaxAbsDiff(t1.logits, e1.logits), 1e-6);
   for (int64_t b = 0; b < 4; ++b) {
-    const bool spoof = mixed.label[b].item<int64_t>() == 1;
+    const bool spoof = mixed.targets.label[b].item<int64_t>() == 1;
     if (spoof) {
       EXPECT_GT(MaxAbsDiff(t1.cue_map[b], t2.cue_map[b]), 1e-3) << "spoof row " << b << " got no noise";
       EXPECT_GT(MaxAbsDiff(t1.cue_map[b], e1.cue_map[b]), 1e-3) << "spoof row " << b;
@@ -324,14 +329,14 @@ TEST(TinyModel, SameSeedGivesIdenticalModelAndOutputs) {
                             a->visual_encoder->embeddings->patch_embedding->weight));
 
   torch::manual_seed(9);
-  const InstructFlipInputs in = MakeTinyInputs(a->config(), MixedSamples());
+  const InstructFlipExample in = MakeTinyInputs(a->config(), MixedSamples());
   for (const bool training : {false, true}) {
     a->train(training);
     b->train(training);
     torch::manual_seed(10);  // the cue noise draws from the generator in training
-    const InstructFlipOutputs oa = a->forward(in, true);
+    const InstructFlipOutputs oa = a->forward(in.inputs, in.targets);
     torch::manual_seed(10);
-    const InstructFlipOutputs ob = b->forward(in, true);
+    const InstructFlipOutputs ob = b->forward(in.inputs, in.targets);
     EXPECT_TRUE(torch::equal(oa.logits, ob.logits)) << "training " << training;
     EXPECT_TRUE(torch::equal(oa.cue_map, ob.cue_map)) << "training " << training;
     EXPECT_TRUE(torch::equal(oa.content_queries, ob.content_queries));
@@ -358,11 +363,11 @@ TEST(TinyModel, BatchesWithoutAnyQuestionGroundTruthStayFinite) {
     torch::manual_seed(14);
     std::vector<TinySample> samples(4);
     for (size_t i = 0; i < samples.size(); ++i) samples[i] = {-1, -1, -1, -1, static_cast<int64_t>(i)};
-    InstructFlipInputs in = MakeTinyInputs(model->config(), samples);
-    in.label = torch::ones({4}, torch::kLong);
-    EXPECT_TRUE(in.content_class.eq(-100).all().item<bool>());
-    EXPECT_TRUE(in.style_class.eq(-100).all().item<bool>());
-    const InstructFlipLosses l = *model->forward(in, true).losses;
+    InstructFlipExample in = MakeTinyInputs(model->config(), samples);
+    in.targets.label = torch::ones({4}, torch::kLong);
+    EXPECT_TRUE(in.targets.content_class.eq(-100).all().item<bool>());
+    EXPECT_TRUE(in.targets.style_class.eq(-100).all().item<bool>());
+    const InstructFlipLosses l = *model->forward(in.inputs, in.targets).losses;
     EXPECT_EQ(l.content_lm.item<double>(), 0.0);
     EXPECT_EQ(l.style_lm.item<double>(), 0.0);
     ASSERT_TRUE(std::isfinite(l.total.item<double>()));
@@ -396,8 +401,8 @@ TEST(TinyModel, VariantsHaveTheirBranchesAndTrain) {
     EXPECT_EQ(ChildNames(*model), e.children);
     model->train();
     torch::manual_seed(12);
-    const InstructFlipInputs in = MakeTinyInputs(model->config(), MixedSamples());
-    const InstructFlipOutputs out = model->forward(in, true);
+    const InstructFlipExample in = MakeTinyInputs(model->config(), MixedSamples());
+    const InstructFlipOutputs out = model->forward(in.inputs, in.targets);
     EXPECT_EQ(Sizes(out.logits), (std::vector<int64_t>{4, 2}));
     EXPECT_EQ(out.cue_map.defined(), e.cue);
     EXPECT_EQ(out.content_queries.defined(), model->config().has_content_branch() && variant != Variant::kMultiClass);
@@ -483,11 +488,12 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
   std::vector<TinySample> samples;
   for (const auto& s : batch) samples.push_back(s.sample);
   torch::manual_seed(22);
-  const InstructFlipInputs in = MakeTinyInputs(model->config(), samples);
+  const InstructFlipExample in = MakeTinyInputs(model->config(), samples);
   {
     InstructionBatcher batcher = testutil::MakeTinyBatcher(model->config());
     for (const auto& s : batch)
-      ASSERT_EQ(batcher.StyleQuestionFor(s.sample.spoof_type > 0, s.sample.key), s.question);
+      ASSERT_EQ(batcher.TrainingQuestion(StyleQuestionRule::kReference, s.sample.spoof_type > 0, s.sample.key),
+                s.question);
   }
 
   torch::optim::AdamW optimizer(model->trainable_parameters(),
@@ -497,10 +503,10 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
   double content_lm = 0, style_lm = 0, accuracy = 0;
   for (; steps < kOverfitMaxSteps; ++steps) {
     optimizer.zero_grad();
-    const InstructFlipOutputs out = model->forward(in, true);
+    const InstructFlipOutputs out = model->forward(in.inputs, in.targets);
     content_lm = out.losses->content_lm.item<double>();
     style_lm = out.losses->style_lm.item<double>();
-    accuracy = out.logits.argmax(1).eq(in.label).to(torch::kDouble).mean().item<double>();
+    accuracy = out.logits.argmax(1).eq(in.targets.label).to(torch::kDouble).mean().item<double>();
     if (accuracy == 1.0 && content_lm < kOverfitStopLoss && style_lm < kOverfitStopLoss) break;
     out.losses->total.backward();
     optimizer.step();
@@ -516,11 +522,11 @@ TEST(TinyModel, OverfitsFixedBatchAndGeneratesExactAnswers) {
 
   model->eval();
   torch::NoGradGuard no_grad;
-  const InstructFlipOutputs out = model->forward(in, false);
-  EXPECT_TRUE(torch::equal(out.logits.argmax(1), in.label));
+  const InstructFlipOutputs out = model->forward(in.inputs);
+  EXPECT_TRUE(torch::equal(out.logits.argmax(1), in.targets.label));
   const T5Tokenizer& t5 = *GetTinyTokenizers().t5;
-  const torch::Tensor content = model->GenerateAnswers(out.content_queries, in.content_question_t5, t5.eos_id());
-  const torch::Tensor style = model->GenerateAnswers(out.style_queries, in.style_question_t5, t5.eos_id());
+  const torch::Tensor content = model->GenerateAnswers(out.content_queries, in.inputs.content_question_t5, t5.eos_id());
+  const torch::Tensor style = model->GenerateAnswers(out.style_queries, in.inputs.style_question_t5, t5.eos_id());
   auto decode = [&](const torch::Tensor& ids, int64_t row) {
     const torch::Tensor r = ids[row].contiguous();
     return t5.Decode(std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel()));
@@ -585,12 +591,12 @@ TEST(BaseModel, ParameterCountsAndForwardShapes) {
                 LinearParams(W, W));
 
   torch::manual_seed(32);
-  const InstructFlipInputs in = MakeTinyInputs(c, {{3, 1, 0, 2, 0}});  // tiny tokenizers' ids fit any vocabulary
+  const InstructFlipExample in = MakeTinyInputs(c, {{3, 1, 0, 2, 0}});  // tiny tokenizers' ids fit any vocabulary
   torch::NoGradGuard no_grad;
-  const VisionFeatures features = model->visual_encoder(in.images);
+  const VisionFeatures features = model->visual_encoder(in.inputs.images);
   EXPECT_EQ(Sizes(features.content), (std::vector<int64_t>{1, 197, 768}));
   EXPECT_EQ(Sizes(features.style), (std::vector<int64_t>{1, 24, 768}));
-  const InstructFlipOutputs out = model->forward(in, /*with_losses=*/true);
+  const InstructFlipOutputs out = model->forward(in.inputs, in.targets);
   EXPECT_EQ(Sizes(out.logits), (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(Sizes(out.cue_map), (std::vector<int64_t>{1, 3, 14, 14}));
   EXPECT_EQ(Sizes(out.content_queries), (std::vector<int64_t>{1, 32, 768}));

@@ -101,10 +101,11 @@ inline InstructionBatcher MakeTinyBatcher(const ModelConfig& config) {
   return InstructionBatcher(tok.bert, tok.t5, config, kTinyBatcherSeed);
 }
 
-// Inputs for `samples`: images N(0, 1) of the config's size drawn from
-// torch's generator (seed it first), labels spoof_type > 0, and every text
-// field filled by an InstructionBatcher (seed kTinyBatcherSeed).
-inline InstructFlipInputs MakeTinyInputs(const ModelConfig& config, const std::vector<TinySample>& samples) {
+// Inputs and targets for `samples`: images N(0, 1) of the config's size drawn
+// from torch's generator (seed it first), labels spoof_type > 0, and every text
+// field filled by an InstructionBatcher (seed kTinyBatcherSeed) under `rule`.
+inline InstructFlipExample MakeTinyInputs(const ModelConfig& config, const std::vector<TinySample>& samples,
+                                          StyleQuestionRule rule = StyleQuestionRule::kReference) {
   const int64_t B = static_cast<int64_t>(samples.size());
   std::vector<int64_t> label, spoof, illumination, environment, quality, keys;
   for (const TinySample& s : samples) {
@@ -116,13 +117,12 @@ inline InstructFlipInputs MakeTinyInputs(const ModelConfig& config, const std::v
     keys.push_back(s.key);
   }
   auto t = [](const std::vector<int64_t>& v) { return torch::tensor(v, torch::kLong); };
-  InstructFlipInputs in;
-  in.images = torch::randn({B, 3, config.vision.image_size, config.vision.image_size});
-  in.label = t(label);
+  const torch::Tensor images = torch::randn({B, 3, config.vision.image_size, config.vision.image_size});
   SampleTexts texts{t(label), t(spoof), t(illumination), t(environment), t(quality), t(keys)};
   InstructionBatcher batcher = MakeTinyBatcher(config);
-  batcher.Fill(texts, &in);
-  return in;
+  InstructFlipExample example = batcher.TrainingExample(texts, rule);
+  example.inputs.images = images;
+  return example;
 }
 
 // Two live and two spoof samples with varied attributes.

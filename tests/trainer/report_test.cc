@@ -151,7 +151,7 @@ TEST(Report, LodoRunShowsJobsTargetsMeanAndCharts) {
   ASSERT_TRUE(PathExists(path));
   const std::string html = ReadFile(path);
   for (const char* part : {"synthetic_lodo", "BCD_to_A", "BCD_to_B", "synA", "synB", "synB, synC",
-                           "final step (chosen without target data)", "Reference mode", "Cost", "0.0229",
+                           "final step (chosen without target data)", "Oracle thresholds", "Cost", "0.0229",
                            "rank-hours per target", "(3) Poster", "(2) Strong", "How strong is the light?", "spoof",
                            "live", "0.930", "\xE2\x80\x93"})  // "–" for the null AUC
     EXPECT_TRUE(Contains(html, part)) << part;

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,13 +41,21 @@ inline TrainerOptions TinyTrainerOptions(const std::string& store, int batch_per
   return o;
 }
 
-// The loss of the first step logged in `run_dir`/metrics.jsonl (log_every 1:
-// step 1), to check that a run learnt.
-inline double FirstLoggedLoss(const std::string& run_dir) {
+// Means of `key` (e.g. "loss_classification") over the first and the last
+// `n` steps logged in `run_dir`/metrics.jsonl (log_every 1), to check that a
+// short run learnt: single steps are too noisy (each sees another batch, and
+// label-blind style questions vary per sample).
+inline std::pair<double, double> FirstAndLastLoggedMeans(const std::string& run_dir, const std::string& key, int n) {
   std::ifstream metrics(run_dir + "/metrics.jsonl");
-  std::string first_line;
-  std::getline(metrics, first_line);
-  return nlohmann::json::parse(first_line).at("loss").get<double>();
+  std::vector<double> values;
+  for (std::string line; std::getline(metrics, line);) values.push_back(nlohmann::json::parse(line).at(key).get<double>());
+  if (values.size() < 2 * static_cast<size_t>(n)) throw std::runtime_error(run_dir + ": too few logged steps");
+  double first = 0, last = 0;
+  for (int i = 0; i < n; ++i) {
+    first += values[i] / n;
+    last += values[values.size() - 1 - i] / n;
+  }
+  return {first, last};
 }
 
 }  // namespace instructflip::testutil

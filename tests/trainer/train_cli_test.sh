@@ -34,6 +34,26 @@ for f in scores.csv metrics.json metrics.md roc_synA.csv roc_synB.csv; do
 done
 grep -q '"synB"' "$tmp/eval1/metrics.json" || fail "metrics.json lacks synB"
 grep -q "| \*\*mean\*\* |" "$tmp/eval1.log" || fail "eval did not print the table"
+grep -q '"style_question": "uniform"' "$tmp/eval1/metrics.json" || fail "metrics.json does not state the style question"
+# `metrics` reads eval's scores.csv as it is and recomputes eval's numbers.
+"$bin" metrics --scores "$tmp/eval1/scores.csv" --json > "$tmp/recomputed.json" 2> "$tmp/recomputed.err" ||
+  fail "metrics rejects eval's scores.csv: $(cat "$tmp/recomputed.err")"
+python3 - "$tmp/eval1/metrics.json" "$tmp/recomputed.json" <<'PY' || fail "metrics of eval's scores.csv differ from eval's"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for d in ("synA", "synB"):
+    for k in ("videos", "eer", "hter", "acc", "tpr_at_fpr_1pct"):
+        assert abs(a["domains"][d][k] - b["domains"][d][k]) < 1e-4, (d, k, a["domains"][d][k], b["domains"][d][k])
+PY
+# Bad rule names: exit 2 naming the key and the value, nothing written.
+for bad in "data.style_question=shortcut" "eval.style_question=random"; do
+  set +e
+  "$bin" eval "${common[@]}" --set "$bad" --checkpoint "$tmp/a/checkpoints/step-00000008" --targets synA \
+      --out "$tmp/bad_eval" > /dev/null 2> "$tmp/bad.err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -q "'${bad%%=*}'.*'${bad#*=}'" "$tmp/bad.err" || fail "$bad: rc $rc, $(cat "$tmp/bad.err")"
+  [ ! -e "$tmp/bad_eval" ] || fail "$bad: eval wrote output"
+done
 if command -v mpirun > /dev/null; then
   mpirun -np 2 --oversubscribe --allow-run-as-root "$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" \
       --targets synA,synB --out "$tmp/eval2" > "$tmp/eval2.log" 2>&1 || fail "2-rank eval: $(tail -3 "$tmp/eval2.log")"
