@@ -28,6 +28,8 @@
 #include "model/instruct_flip.h"
 #include "model/instruction_batch.h"
 #include "model/tokenizers.h"
+#include "trainer/optimizer.h"
+#include "trainer/train_step.h"
 #if INSTRUCTFLIP_HAVE_OPENCV
 #include "dataio/baseline_loader.h"
 #endif
@@ -188,16 +190,67 @@ double PeakTflops(const std::string& device_name, torch::ScalarType precision) {
 }
 
 // A synthetic batch of B images with known attributes and its instruction texts.
-InstructFlipExample SyntheticExample(const BuiltModel& built, int64_t B, const torch::Device& device) {
-  const ModelConfig& config = built.config;
+// A synthetic training micro-batch of B images with known attributes.
+TrainingBatch SyntheticBatch(const ModelConfig& config, int64_t B) {
   const int64_t S = config.vision.image_size;
-  const torch::Tensor label = torch::arange(B) % 2;
-  SampleTexts texts{label, label * (1 + torch::arange(B) % 10), torch::arange(B) % 4,
-                    torch::arange(B) % 2, torch::arange(B) % 3, torch::arange(B)};
-  InstructFlipExample example = InstructionBatcher(built.tokenizers.bert, built.tokenizers.t5, config, 0)
-                                    .TrainingExample(texts, StyleQuestionRule::kLabelBlind);
-  example.inputs.images = torch::randn({B, 3, S, S});
-  return ToDevice(example, device);
+  Batch b;
+  b.images = torch::randn({B, 3, S, S});
+  b.label = torch::arange(B) % 2;
+  b.spoof_type = b.label * (1 + torch::arange(B) % 10);
+  b.illumination = torch::arange(B) % 4;
+  b.environment = torch::arange(B) % 2;
+  b.camera_quality = torch::arange(B) % 3;
+  b.sample_index = torch::arange(B);
+  b.video_id = torch::arange(B);
+  b.valid = torch::ones({B}, torch::kBool);
+  return {b, 0};
+}
+
+// The training step of `bench step`: TrainStep itself (the trainer's), on a
+// fixed synthetic batch, with AdamW and a reducer over `gradients`.
+struct BenchTrainer {
+  BuiltModel built;
+  std::vector<torch::Tensor> parameters;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<GradientReducer> reducer;
+  DynamicLossScaler scaler;
+  std::unique_ptr<InstructionBatcher> batcher;
+  std::unique_ptr<TrainStep> step;
+  TrainingBatch batch;
+
+  BenchTrainer(const ModelConfig& config, int64_t B, const torch::Device& device, torch::ScalarType precision,
+               Communicator* bookkeeping, Communicator* gradients, const ReducerOptions& reducer_options) {
+    torch::manual_seed(0);
+    built = BuildModel(config);
+    built.model->to(device);
+    built.model->train();
+    parameters = built.model->trainable_parameters();
+    optimizer = MakeAdamW(parameters, OptimizerOptions{});
+    reducer = std::make_unique<GradientReducer>(parameters, gradients, reducer_options);
+    batcher = std::make_unique<InstructionBatcher>(built.tokenizers.bert, built.tokenizers.t5, built.config, 0);
+    step = std::make_unique<TrainStep>(built.model, parameters, *optimizer, *reducer, scaler, bookkeeping, *batcher,
+                                       InputRules{}, TrainStepOptions{1, precision, 0.0});
+    batch = SyntheticBatch(built.config, B);
+  }
+  StepStats Run() {
+    return step->Run([this] { return batch; }, ScheduleValues{1e-6, 0.9}, /*stop_requested=*/false);
+  }
+};
+
+// Median per-phase seconds of `steps`.
+nlohmann::json PhaseMedians(const std::vector<StepStats>& steps) {
+  auto median = [&](double StepStats::*field) {
+    std::vector<double> values;
+    for (const StepStats& s : steps) values.push_back(s.*field);
+    return Median(values);
+  };
+  return {{"sample", median(&StepStats::sample_s)},
+          {"inputs", median(&StepStats::inputs_s)},
+          {"forward", median(&StepStats::forward_s)},
+          {"backward", median(&StepStats::backward_s)},
+          {"exposed_communication", median(&StepStats::exposed_communication_s)},
+          {"update", median(&StepStats::update_s)},
+          {"total", median(&StepStats::total_s)}};
 }
 
 // Weak scaling under mpirun -np N: per-rank throughput of N ranks (same batch
@@ -211,58 +264,45 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
   ModelConfig config = config_in;
   config.tokenizers = TokenizerConfig{};
   config.pretrained = PretrainedConfig{};
-  torch::manual_seed(0);
-  BuiltModel built = BuildModel(config);
-  built.model->train();
-  const InstructFlipExample example = SyntheticExample(built, B, torch::kCPU);
   MpiCommunicator communicator(MPI_COMM_WORLD, std::chrono::minutes(10));
   // Gradients may cross an emulated slower link (a cluster's network instead
   // of this machine's shared memory), where overlap has something to hide.
   std::optional<EmulatedLinkCommunicator> link;
   if (FLAGS_link_gbps > 0) link.emplace(&communicator, FLAGS_link_gbps);
   Communicator* gradients = link ? static_cast<Communicator*>(&*link) : &communicator;
-  const std::vector<torch::Tensor> parameters = built.model->trainable_parameters();
-  int64_t gradient_bytes = 0;
-  for (const torch::Tensor& p : parameters) gradient_bytes += p.numel() * 4;
-
-  // One step's seconds, and the seconds its reducer's Finalize() waited.
-  auto timed_step = [&](GradientReducer* reducer) {
-    const auto start = Clock::now();
-    const torch::Tensor loss = built.model->forward(example.inputs, example.targets).losses->total;
-    if (reducer) reducer->Prepare(true, loss);
-    loss.backward();
-    if (reducer) reducer->Finalize();
-    built.model->zero_grad();
-    return std::pair<double, double>{Seconds(start), reducer ? reducer->last_stats().finalize_seconds : 0.0};
-  };
-  double alone = 0;
-  if (world.rank == 0) {
-    std::vector<double> seconds;
-    timed_step(nullptr);
-    for (int i = 0; i < FLAGS_steps; ++i) seconds.push_back(timed_step(nullptr).first);
-    alone = Median(seconds);
-  }
-  communicator.Barrier();
   ReducerOptions options;
   options.bucket_bytes = 256 << 10;  // several buckets even for the tiny model
   options.first_bucket_bytes = 32 << 10;
-  GradientReducer overlapped(parameters, gradients, options);
+
+  double alone = 0;
+  if (world.rank == 0) {
+    auto single = MakeSingleProcessCommunicator();
+    BenchTrainer trainer(config, B, torch::kCPU, torch::kFloat32, single.get(), single.get(), options);
+    std::vector<double> seconds;
+    trainer.Run();
+    for (int i = 0; i < FLAGS_steps; ++i) seconds.push_back(trainer.Run().total_s);
+    alone = Median(seconds);
+  }
+  communicator.Barrier();
+  BenchTrainer overlapped(config, B, torch::kCPU, torch::kFloat32, &communicator, gradients, options);
   options.overlap = false;
-  GradientReducer serial(parameters, gradients, options);
+  BenchTrainer serial(config, B, torch::kCPU, torch::kFloat32, &communicator, gradients, options);
+  int64_t gradient_bytes = 0;
+  for (const torch::Tensor& p : overlapped.parameters) gradient_bytes += p.numel() * 4;
   // Alternating steps, so both modes see the same machine load; medians, so a
   // stray slow step (two ranks share two cores) does not decide the result.
-  std::vector<double> step_seconds[2], wait_seconds[2];
-  GradientReducer* modes[2] = {&overlapped, &serial};
+  std::vector<StepStats> stats[2];
+  BenchTrainer* modes[2] = {&overlapped, &serial};
   for (int i = 0; i <= FLAGS_steps; ++i)
     for (int m = 0; m < 2; ++m) {
-      const auto [seconds, waited] = timed_step(modes[m]);
-      if (i == 0) continue;  // warm-up
-      step_seconds[m].push_back(seconds);
-      wait_seconds[m].push_back(waited);
+      const StepStats s = modes[m]->Run();
+      if (i > 0) stats[m].push_back(s);  // the first is a warm-up
     }
+  const nlohmann::json phases[2] = {PhaseMedians(stats[0]), PhaseMedians(stats[1])};
   // Both ranks' medians, averaged.
-  torch::Tensor times = torch::tensor({Median(step_seconds[0]), Median(step_seconds[1]), Median(wait_seconds[0]),
-                                       Median(wait_seconds[1])},
+  torch::Tensor times = torch::tensor({phases[0]["total"].get<double>(), phases[1]["total"].get<double>(),
+                                       phases[0]["exposed_communication"].get<double>(),
+                                       phases[1]["exposed_communication"].get<double>()},
                                       torch::kFloat64);
   communicator.AllReduce(times, ReduceOp::kAverage);
   if (world.rank == 0) {
@@ -274,20 +314,23 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
                        {"gradient_bytes", gradient_bytes},
                        {"link", FLAGS_link_gbps > 0 ? "emulated (dist/emulated_link.h)" : "this machine (MPI)"},
                        {"link_gbps", FLAGS_link_gbps > 0 ? nlohmann::json(FLAGS_link_gbps) : nlohmann::json(nullptr)},
-                       {"buckets", overlapped.num_buckets()},
+                       {"buckets", overlapped.reducer->num_buckets()},
                        {"images_per_s_1_rank", B / alone},
                        {"images_per_s_per_rank_overlap", B / with_overlap},
                        {"images_per_s_per_rank_no_overlap", B / without_overlap},
                        {"weak_scaling_efficiency_overlap", alone / with_overlap},
                        {"weak_scaling_efficiency_no_overlap", alone / without_overlap},
                        {"exposed_communication_ms_overlap", 1e3 * times[2].item<double>()},
-                       {"exposed_communication_ms_no_overlap", 1e3 * times[3].item<double>()}};
+                       {"exposed_communication_ms_no_overlap", 1e3 * times[3].item<double>()},
+                       {"phase_s_rank0_overlap", phases[0]},
+                       {"phase_s_rank0_no_overlap", phases[1]}};
     std::cout << out.dump(FLAGS_json ? -1 : 2) << "\n";
   }
   return 0;
 }
 
-// Forward + backward of the full model on a synthetic batch.
+// One training step (TrainStep: inputs, forward, backward, AdamW update) of the
+// full model on a synthetic batch, on one GPU if there is one.
 int RunBenchStep() {
   IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
   const torch::ScalarType precision = ParsePrecision(FLAGS_precision);
@@ -298,44 +341,29 @@ int RunBenchStep() {
   config.tokenizers = TokenizerConfig{};
   config.pretrained = PretrainedConfig{};
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::manual_seed(0);
-  BuiltModel built = BuildModel(config);
-  const Tokenizers& tokenizers = built.tokenizers;
-  InstructFlip model = built.model;
-  model->to(device);
-  model->train();
-
+  auto single = MakeSingleProcessCommunicator();
   const int64_t B = FLAGS_batch;
-  const InstructFlipExample example = SyntheticExample(built, B, device);
-  const InstructFlipInputs& inputs = example.inputs;
-  auto step = [&] {
-    torch::Tensor loss;
-    {
-      std::optional<compat::AutocastGuard> autocast;
-      if (precision != torch::kFloat32) autocast.emplace(device, precision);
-      loss = model->forward(inputs, example.targets).losses->total;
-    }
-    loss.backward();
-    model->zero_grad();
-    return loss.item<float>();  // also waits for the device
-  };
-  step();  // warm-up (allocator, kernels)
+  BenchTrainer trainer(config, B, device, precision, single.get(), single.get(), ReducerOptions{});
+  trainer.Run();  // warm-up (allocator, kernels)
+  std::vector<StepStats> steps;
   const auto start = Clock::now();
-  for (int i = 0; i < FLAGS_steps; ++i) step();
+  for (int i = 0; i < FLAGS_steps; ++i) steps.push_back(trainer.Run());  // each waits for the device (grad norm)
   const double seconds = Seconds(start);
   const double images_per_s = B * FLAGS_steps / seconds;
 
+  const InstructFlipExample example =
+      MakeModelInputs(trainer.batch, *trainer.batcher, trainer.built.config, InputRules{});
   StepShape shape;
-  shape.content_text = inputs.content_question_qformer.ids.size(1);
-  shape.style_text = inputs.style_question_qformer.ids.size(1);
-  shape.content_t5_input = inputs.content_question_t5.ids.size(1);
-  shape.style_t5_input = inputs.style_question_t5.ids.size(1);
+  shape.content_text = example.inputs.content_question_qformer.ids.size(1);
+  shape.style_text = example.inputs.style_question_qformer.ids.size(1);
+  shape.content_t5_input = example.inputs.content_question_t5.ids.size(1);
+  shape.style_t5_input = example.inputs.style_question_t5.ids.size(1);
   shape.content_answer = example.targets.content_answer_t5.size(1);
   shape.style_answer = example.targets.style_answer_t5.size(1);
-  const double flops_per_image = CountFlopsPerImage(config, shape).TrainingStep();
+  const double flops_per_image = CountFlopsPerImage(trainer.built.config, shape).TrainingStep();
   const double achieved = flops_per_image * images_per_s / 1e12;
   int64_t parameters = 0, trainable = 0;
-  for (const auto& p : model->parameters()) {
+  for (const auto& p : trainer.built.model->parameters()) {
     parameters += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
@@ -347,7 +375,9 @@ int RunBenchStep() {
   out["batch"] = B;
   out["precision"] = FLAGS_precision;
   out["steps"] = FLAGS_steps;
+  out["threads"] = torch::get_num_threads();
   out["images_per_s"] = images_per_s;
+  out["phase_s"] = PhaseMedians(steps);  // medians; host time (GPU work lands where the host waits)
   out["flops_per_image"] = flops_per_image;
   out["achieved_tflops"] = achieved;
   out["parameters"] = parameters;

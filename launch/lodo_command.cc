@@ -221,6 +221,8 @@ int RunJob(const std::string& run_dir, int index) {
   IF_REQUIRE(step_batch % world.size == 0, "lodo: job ", job.name, " plans ", step_batch, " samples per micro-step (",
              t.batch_per_rank, " x ", p.ranks, " ranks), which ", world.size, " ranks cannot share evenly");
   t.batch_per_rank = static_cast<int>(step_batch / world.size);
+  // Every job of the run starts from the same seed: one T5 warm-up serves all.
+  t.warmup_cache_dir = JoinPath(run_dir, "cache");
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   t.stop_requested = InstallStopSignals();
   return AbortJobOnError("lodo", world, [&] {

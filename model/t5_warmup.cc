@@ -1,11 +1,19 @@
 #include "model/t5_warmup.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dataio/check.h"
+#include "dataio/file_util.h"
 #include "model/instructions.h"
+#include "model/weights.h"
 
 namespace instructflip {
 
@@ -79,6 +87,84 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
     p.mutable_grad() = torch::Tensor();
   }
   t5->eval();
+  return result;
+}
+
+namespace {
+
+// 64-bit FNV-1a: a stable content hash for cache file names (std::hash and
+// absl::Hash may differ between builds or runs; a cryptographic hash is more
+// than a cache key needs, and none is among our dependencies).
+class ContentHash {
+ public:
+  void Add(const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ull;
+  }
+  void Add(const std::string& text) {
+    Add(text.data(), text.size());
+    Add("\0", 1);
+  }
+  template <typename T>
+  void AddValue(T value) {
+    Add(&value, sizeof value);
+  }
+  std::string Hex() const {
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash_));
+    return out;
+  }
+
+ private:
+  uint64_t hash_ = 0xcbf29ce484222325ull;
+};
+
+// Everything the warm-up's result depends on.
+std::string WarmupKey(T5Model& t5, const ModelConfig& config, const T5Tokenizer& tokenizer) {
+  ContentHash h;
+  h.Add("t5-warmup v1");
+  const T5WarmupConfig& w = config.t5_warmup;
+  h.AddValue(w.steps);
+  h.AddValue(w.lr);
+  h.AddValue(w.target_loss);
+  h.AddValue(w.seed);
+  h.AddValue(config.t5.max_input_length);
+  h.AddValue(config.t5.max_output_length);
+  h.AddValue(config.qformer.num_queries);
+  for (const std::string& text : AllInstructionTexts())
+    for (int64_t id : tokenizer.Encode(text)) h.AddValue(id);
+  for (const auto& item : t5->named_parameters()) {  // the initial weights, architecture included
+    h.Add(item.key());
+    const torch::Tensor p = item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    for (int64_t d : p.sizes()) h.AddValue(d);
+    h.Add(p.data_ptr(), static_cast<size_t>(p.numel()) * sizeof(float));
+  }
+  return h.Hex();
+}
+
+}  // namespace
+
+T5WarmupResult WarmUpT5Cached(T5Model& t5, const ModelConfig& config, const T5Tokenizer& tokenizer,
+                              const std::string& cache_dir, bool* from_cache) {
+  if (from_cache != nullptr) *from_cache = false;
+  if (cache_dir.empty()) return WarmUpT5(t5, config, tokenizer);
+  const std::string stem = JoinPath(cache_dir, "t5-warmup-" + WarmupKey(t5, config, tokenizer));
+  const std::string weights = stem + ".safetensors", summary = stem + ".json";
+  if (PathExists(weights) && PathExists(summary)) {
+    LoadModelWeights(*t5, weights);
+    for (auto& p : t5->parameters()) p.set_requires_grad(false);
+    t5->eval();
+    const nlohmann::json j = nlohmann::json::parse(ReadFile(summary));
+    if (from_cache != nullptr) *from_cache = true;
+    return {j.at("loss").get<double>(), j.at("steps").get<int>()};
+  }
+  const T5WarmupResult result = WarmUpT5(t5, config, tokenizer);
+  std::filesystem::create_directories(cache_dir);
+  // The summary first: the weights file's presence marks a complete entry.
+  WriteFileAtomic(summary, nlohmann::json{{"loss", result.loss}, {"steps", result.steps}}.dump() + "\n");
+  const std::string temporary = weights + ".tmp." + std::to_string(::getpid());
+  SaveModelWeights(*t5, temporary);
+  std::filesystem::rename(temporary, weights);
   return result;
 }
 

@@ -9,6 +9,8 @@
 // which is the situation InstructFLIP is in with a real FLAN-T5.
 #pragma once
 
+#include <string>
+
 #include "model/model_config.h"
 #include "model/t5.h"
 #include "model/t5_tokenizer.h"
@@ -25,5 +27,14 @@ struct T5WarmupResult {
 // does not depend on the global torch generator). Leaves the T5 frozen
 // (requires_grad false, no grad) and in eval mode.
 T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenizer& tokenizer);
+
+// WarmUpT5 computed once per content: the result is a function of the T5's
+// initial weights, the warm-up and length settings and the tokenizer, so it is
+// kept in `cache_dir`/t5-warmup-<hash>.safetensors (+ .json with loss and
+// steps) and loaded when the same content comes again (each LODO job of a run
+// starts from the same seed). Writes are atomic (temp + rename), so parallel
+// jobs may share a directory. `from_cache` tells which happened.
+T5WarmupResult WarmUpT5Cached(T5Model& t5, const ModelConfig& config, const T5Tokenizer& tokenizer,
+                              const std::string& cache_dir, bool* from_cache = nullptr);
 
 }  // namespace instructflip

@@ -1,7 +1,5 @@
 #include "trainer/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -13,7 +11,6 @@
 
 #include "dataio/check.h"
 #include "dataio/file_util.h"
-#include "dataio/rng.h"
 #include "model/t5_warmup.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
@@ -72,28 +69,6 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
 }
 
 Trainer::~Trainer() = default;
-
-InstructFlipExample Trainer::MakeExample(const Batch& batch) {
-  SampleTexts texts{batch.label, batch.spoof_type, batch.illumination, batch.environment, batch.camera_quality,
-                    batch.sample_index + loader_state_.epoch * store_->size()};
-  InstructFlipExample example = batcher_->TrainingExample(texts, options_.style_question);
-  InstructFlipInputs& in = example.inputs;
-  in.images = batch.images;
-  const ModelConfig& c = built_.config;
-  if (c.cue_noise_weight > 0 && (c.variant == Variant::kFull || c.variant == Variant::kNoLlm)) {
-    // Cue noise keyed by sample (not by rank): a global batch split over any
-    // number of ranks gets the same noise.
-    const int64_t grid = c.vision.image_size / c.vision.patch_size, B = batch.label.size(0);
-    in.cue_noise = torch::empty({B, grid * grid, c.vision.width});
-    for (int64_t j = 0; j < B; ++j) {
-      const uint64_t key = HashKeys({options_.seed, static_cast<uint64_t>(loader_state_.epoch),
-                                     static_cast<uint64_t>(batch.sample_index[j].item<int64_t>()), 0x637565});
-      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(key);
-      in.cue_noise[j].copy_(torch::randn({grid * grid, c.vision.width}, generator, torch::TensorOptions()));
-    }
-  }
-  return example;
-}
 
 void Trainer::SaveCheckpoint() {
   CheckpointStore store(run_dir_, options_.keep_last);
@@ -165,11 +140,10 @@ void Trainer::Resume(const std::string& directory) {
   LOG_IF(INFO, communicator_->rank() == 0) << "resumed from " << directory << " at step " << step_;
 }
 
-TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
-  const TrainerOptions& o = options_;
+void Trainer::StartOrResume(const std::string& resume) {
   std::optional<std::string> checkpoint;
   if (resume == "auto") {
-    checkpoint = CheckpointStore(run_dir_, o.keep_last).FindLatestComplete();
+    checkpoint = CheckpointStore(run_dir_, options_.keep_last).FindLatestComplete();
   } else if (!resume.empty()) {
     checkpoint = resume;
   }
@@ -179,164 +153,82 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
              !built_.model->t5_model.is_empty()) {
     // A fresh run of a configuration without pretrained T5 weights: teach the
     // frozen T5 the answer options first (a resumed run has them in its checkpoint).
-    const T5WarmupResult warmup = WarmUpT5(built_.model->t5_model, built_.config, *built_.tokenizers.t5);
+    bool cached = false;
+    const T5WarmupResult warmup = WarmUpT5Cached(built_.model->t5_model, built_.config, *built_.tokenizers.t5,
+                                                 options_.warmup_cache_dir, &cached);
     BroadcastParameters(built_.model->t5_model->parameters(), communicator_);
     LOG_IF(INFO, communicator_->rank() == 0) << "T5 warm-up (stand-in for pretraining): LM loss " << warmup.loss
-                                             << " after " << warmup.steps << " steps";
+                                             << " after " << warmup.steps << " steps"
+                                             << (cached ? " (from " + options_.warmup_cache_dir + ")" : "");
   }
+}
+
+LoaderOptions Trainer::TrainingLoaderOptions() const {
+  const TrainerOptions& o = options_;
+  LoaderOptions l;
+  l.domains = o.train_domains;
+  l.split = Split::kTrain;
+  l.holdout = {Holdout::Part::kTraining, o.validation_fraction, o.validation_seed};
+  l.sampler = {o.sampling, /*shuffle=*/true, o.seed, o.epoch_size};
+  l.batch_size = o.batch_per_rank;
+  l.rank = communicator_->rank();
+  l.world_size = communicator_->size();
+  l.drop_last = true;
+  l.drop_multiple = int64_t(o.batch_per_rank) * o.accumulation * communicator_->size();
+  l.threads = o.loader_threads;
+  l.prefetch = o.prefetch;
+  l.image_size = built_.config.vision.image_size;
+  l.augment.enabled = true;
+  l.pin_memory = compat::PinMemoryAvailable();
+  return l;
+}
+
+TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
+  const TrainerOptions& o = options_;
+  StartOrResume(resume);
   const OneCycleSchedule schedule(o.schedule, o.total_steps);
-  LoaderOptions loader_options;
-  loader_options.domains = o.train_domains;
-  loader_options.split = Split::kTrain;
-  loader_options.holdout = {Holdout::Part::kTraining, o.validation_fraction, o.validation_seed};
-  loader_options.sampler = {o.sampling, /*shuffle=*/true, o.seed, o.epoch_size};
-  loader_options.batch_size = o.batch_per_rank;
-  loader_options.rank = communicator_->rank();
-  loader_options.world_size = communicator_->size();
-  loader_options.drop_last = true;
-  loader_options.drop_multiple = int64_t(o.batch_per_rank) * o.accumulation * communicator_->size();
-  loader_options.threads = o.loader_threads;
-  loader_options.prefetch = o.prefetch;
-  loader_options.image_size = built_.config.vision.image_size;
-  loader_options.augment.enabled = true;
-  loader_options.pin_memory = compat::PinMemoryAvailable();
+  // Micro-batches in the global data order; an epoch's end continues with the
+  // next (the last batch's state_after already names the next epoch, so a
+  // checkpoint taken there resumes into the same epoch as this).
+  const LoaderOptions loader_options = TrainingLoaderOptions();
   auto loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
   int64_t loader_epoch = loader_state_.epoch;  // the epoch `loader` serves
-  const torch::Device device = parameters_.front().device();
+  auto next_batch = [&]() -> TrainingBatch {
+    std::optional<Batch> batch = loader->Next();
+    while (!batch) {
+      loader_state_ = {++loader_epoch, 0};
+      loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
+      batch = loader->Next();
+    }
+    TrainingBatch out{std::move(*batch), loader_state_.epoch};
+    loader_state_ = out.batch.state_after;
+    return out;
+  };
+  TrainStep train_step(built_.model, parameters_, *optimizer_, *reducer_, scaler_, communicator_, *batcher_,
+                       {o.style_question, o.seed, store_->size()}, {o.accumulation, precision_, o.clip_grad_norm});
+  std::optional<TrainingLog> log;
+  if (communicator_->rank() == 0) log.emplace(run_dir_);
 
   TrainResult result;
   built_.model->train();
-  std::ofstream metrics;
-  std::unique_ptr<TensorBoardWriter> events;
-  if (communicator_->rank() == 0) {
-    std::filesystem::create_directories(run_dir_);
-    metrics.open(JoinPath(run_dir_, "metrics.jsonl"), std::ios::app);
-    events = std::make_unique<TensorBoardWriter>(run_dir_);
-  }
-  const auto run_start = std::chrono::steady_clock::now();
   const int64_t first_step = step_;
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
+  const auto run_start = std::chrono::steady_clock::now();
   while (step_ < last) {
-    const auto start = std::chrono::steady_clock::now();
-    double data_seconds = 0;
-    // This rank's loss and its terms, averaged over the window; kept on the
-    // device so a micro-step does not wait for the GPU.
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-    std::map<std::string, torch::Tensor> terms;
-    // 1. Sample the whole accumulation window, then count the labelled answer
-    //    tokens of the global batch: the LM losses are token means over the
-    //    global batch, whatever the split over ranks and micro-steps.
-    std::vector<InstructFlipExample> window;
-    // The window's host images stay referenced until this step has synced with
-    // the device (grad norm): the loader reuses a pinned buffer as soon as
-    // nothing holds it, and the copy to the GPU is asynchronous.
-    std::vector<torch::Tensor> host_images;
-    torch::Tensor tokens = torch::zeros({2}, torch::kFloat64);
-    for (int micro = 0; micro < o.accumulation; ++micro) {
-      const auto wait_start = std::chrono::steady_clock::now();
-      std::optional<Batch> batch = loader->Next();
-      while (!batch) {  // epoch done: the next one continues the global order
-        // (the last batch's state_after already names the next epoch; a
-        // checkpoint taken there resumes into the same epoch as this)
-        loader_state_ = {++loader_epoch, 0};
-        loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
-        batch = loader->Next();
-      }
-      data_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-      const InstructFlipExample example = MakeExample(*batch);
-      loader_state_ = batch->state_after;
-      tokens[0] += example.targets.content_answer_t5.ne(-100).sum().item<double>();  // on the host
-      tokens[1] += example.targets.style_answer_t5.ne(-100).sum().item<double>();
-      host_images.push_back(example.inputs.images);
-      window.push_back(ToDevice(example, device));
-    }
-    communicator_->AllReduce(tokens, ReduceOp::kSum);
-    // Each micro-step's loss is divided by the accumulation and averaged over
-    // ranks afterwards: undo both for the token sums.
-    const double parts = double(o.accumulation) * communicator_->size();
-    for (int micro = 0; micro < o.accumulation; ++micro) {
-      InstructFlipTargets& targets = window[micro].targets;
-      targets.content_lm_tokens = std::max(1.0, tokens[0].item<double>()) / parts;
-      targets.style_lm_tokens = std::max(1.0, tokens[1].item<double>()) / parts;
-      // 2. Forward
-      torch::Tensor loss;
-      {
-        std::optional<compat::AutocastGuard> autocast;
-        if (precision_ != torch::kFloat32) autocast.emplace(device, precision_);
-        const InstructFlipLosses losses = *built_.model->forward(window[micro].inputs, targets).losses;
-        loss = losses.total / o.accumulation;
-        for (const auto& [name, term] : {std::pair<const char*, torch::Tensor>{"content_lm", losses.content_lm},
-                                         {"style_lm", losses.style_lm},
-                                         {"classification", losses.classification},
-                                         {"cue", losses.cue}})
-          if (term.defined()) {
-            const torch::Tensor part = term.detach().to(torch::kFloat64) / o.accumulation;
-            terms[name] = terms.count(name) ? terms[name] + part : part;
-          }
-      }
-      // 3. Backward (the reducer communicates on the last micro-step)
-      const torch::Tensor backward_from = precision_ == torch::kFloat16 ? scaler_.Scale(loss) : loss;
-      reducer_->Prepare(/*sync=*/micro == o.accumulation - 1, backward_from);
-      backward_from.backward();
-      loss_sum += loss.detach().to(torch::kFloat64);
-    }
-    reducer_->Finalize();
-    // 4. Update
-    bool skip = false;
-    if (precision_ == torch::kFloat16) {
-      torch::Tensor found = torch::tensor({scaler_.UnscaleAndCheck(parameters_) ? 1.0f : 0.0f});
-      communicator_->AllReduce(found, ReduceOp::kSum);  // every rank skips together
-      skip = found.item<float>() > 0;
-      scaler_.Update(skip);
-    }
-    std::vector<torch::Tensor> squares;
-    for (const torch::Tensor& p : parameters_)
-      if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat64).pow(2).sum());
-    const double grad_norm = squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
-    if (o.clip_grad_norm > 0 && !skip) torch::nn::utils::clip_grad_norm_(parameters_, o.clip_grad_norm);
-    const ScheduleValues values = schedule.At(step_);
-    if (!skip) {
-      ApplySchedule(*optimizer_, values);
-      optimizer_->step();
-    } else {
-      ++result.skipped_steps;
-    }
-    optimizer_->zero_grad();
+    const bool stop_requested = o.stop_requested != nullptr && o.stop_requested->load();
+    const StepStats stats = train_step.Run(next_batch, schedule.At(step_), stop_requested);
     ++step_;
-    torch::Tensor mean_loss = loss_sum.cpu().view({1});
-    communicator_->AllReduce(mean_loss, ReduceOp::kAverage);
-    result.last_loss = mean_loss.item<double>();
-    if (communicator_->rank() == 0 && (step_ % o.log_every == 0 || step_ == last)) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double images_per_s = double(o.batch_per_rank) * o.accumulation * communicator_->size() / seconds;
+    result.last_loss = stats.loss;
+    result.skipped_steps += stats.skipped;
+    if (log && (step_ % o.log_every == 0 || step_ == last)) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       const double eta = elapsed / double(step_ - first_step) * double(o.total_steps - step_);
-      LOG(INFO) << "step " << step_ << "/" << o.total_steps << " loss " << result.last_loss << " lr " << values.lr
-                << " grad-norm " << grad_norm << " " << images_per_s << " images/s, data wait "
-                << int(100 * data_seconds / seconds) << "%, ETA " << int(eta) << " s"
-                << (skip ? " (step skipped: inf/nan gradients)" : "");
-      nlohmann::json record{{"step", step_},         {"loss", result.last_loss},
-                            {"lr", values.lr},       {"beta1", values.beta1},
-                            {"grad_norm", grad_norm}, {"loss_scale", scaler_.scale()},
-                            {"images_per_s", images_per_s}, {"data_wait_share", data_seconds / seconds},
-                            {"eta_s", eta},          {"skipped", skip}};
-      std::map<std::string, double> term_values;
-      for (const auto& [name, value] : terms) term_values[name] = value.item<double>();
-      for (const auto& [name, value] : term_values) record["loss_" + name] = value;
-      metrics << record.dump() << "\n";
-      metrics.flush();
-      events->Scalar("loss/total", step_, static_cast<float>(result.last_loss));
-      for (const auto& [name, value] : term_values) events->Scalar("loss/" + name, step_, static_cast<float>(value));
-      events->Scalar("optim/lr", step_, static_cast<float>(values.lr));
-      events->Scalar("optim/grad_norm", step_, static_cast<float>(grad_norm));
-      events->Scalar("perf/images_per_s", step_, static_cast<float>(images_per_s));
-      events->Flush();
+      log->Write(step_, o.total_steps, stats, double(o.batch_per_rank) * o.accumulation * communicator_->size(),
+                 scaler_.scale(), eta);
     }
     if (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0 && step_ < last) SaveCheckpoint();
-    // A signal on any rank stops every rank at this same step.
-    torch::Tensor stop = torch::tensor({o.stop_requested != nullptr && o.stop_requested->load() ? 1.0f : 0.0f});
-    communicator_->AllReduce(stop, ReduceOp::kSum);
-    if (stop.item<float>() > 0 && step_ < last) {
+    // A signal on any rank stops every rank at this same step (the step's vote).
+    if (stats.stop && step_ < last) {
       LOG_IF(INFO, communicator_->rank() == 0) << "stop requested: checkpointing at step " << step_;
       result.interrupted = true;
       break;
@@ -345,6 +237,49 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   SaveCheckpoint();
   result.steps = step_;
   return result;
+}
+
+TrainingLog::TrainingLog(const std::string& run_dir) {
+  std::filesystem::create_directories(run_dir);
+  metrics_.open(JoinPath(run_dir, "metrics.jsonl"), std::ios::app);
+  events_ = std::make_unique<TensorBoardWriter>(run_dir);
+}
+
+TrainingLog::~TrainingLog() = default;
+
+void TrainingLog::Write(int64_t step, int64_t total_steps, const StepStats& s, double global_batch,
+                        double loss_scale, double eta_s) {
+  const double images_per_s = global_batch / s.total_s;
+  const double data_wait_share = s.sample_s / s.total_s;
+  LOG(INFO) << "step " << step << "/" << total_steps << " loss " << s.loss << " lr " << s.schedule.lr << " grad-norm "
+            << s.grad_norm << " " << images_per_s << " images/s, data wait " << int(100 * data_wait_share)
+            << "%, ETA " << int(eta_s) << " s" << (s.skipped ? " (step skipped: inf/nan gradients)" : "");
+  nlohmann::json record{{"step", step},
+                        {"loss", s.loss},
+                        {"lr", s.schedule.lr},
+                        {"beta1", s.schedule.beta1},
+                        {"grad_norm", s.grad_norm},
+                        {"loss_scale", loss_scale},
+                        {"images_per_s", images_per_s},
+                        {"data_wait_share", data_wait_share},
+                        {"eta_s", eta_s},
+                        {"skipped", s.skipped},
+                        {"phase_s",
+                         {{"sample", s.sample_s},
+                          {"inputs", s.inputs_s},
+                          {"forward", s.forward_s},
+                          {"backward", s.backward_s},
+                          {"exposed_communication", s.exposed_communication_s},
+                          {"update", s.update_s}}}};
+  for (const auto& [name, value] : s.loss_terms) record["loss_" + name] = value;
+  metrics_ << record.dump() << "\n";
+  metrics_.flush();
+  events_->Scalar("loss/total", step, static_cast<float>(s.loss));
+  for (const auto& [name, value] : s.loss_terms) events_->Scalar("loss/" + name, step, static_cast<float>(value));
+  events_->Scalar("optim/lr", step, static_cast<float>(s.schedule.lr));
+  events_->Scalar("optim/grad_norm", step, static_cast<float>(s.grad_norm));
+  events_->Scalar("perf/images_per_s", step, static_cast<float>(images_per_s));
+  events_->Flush();
 }
 
 }  // namespace instructflip

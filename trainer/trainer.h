@@ -1,20 +1,18 @@
 // The training loop of InstructFLIP on one rank of a job (a single process is
-// a job of one). One optimizer step:
-//   1. Sample     the accumulation window's micro-batches; count the global
-//                 batch's answer tokens (one all-reduce) so the LM losses are
-//                 token means over the global batch, as one process would compute
-//   2. Forward    under autocast (bf16/fp16) or fp32; loss / accumulation
-//   3. Backward   gradient buckets all-reduced during backward (last micro-step)
-//   4. Update     unscale + inf check (fp16), optional clipping, OneCycle lr/beta1, AdamW
-// Checkpoints every `checkpoint_every` steps and at the end; Run("auto")
-// resumes from the newest complete checkpoint with the same global batch and
-// the same global data order, even on another world size. With dropout off,
-// results do not depend on the split of the global batch over ranks and
-// micro-steps (cue noise is keyed by sample); the reference (DDP) averages
-// per-rank token means instead, which weights ranks by luck of answer lengths.
+// a job of one): resume or start, then TrainStep (train_step.h: sample ->
+// inputs -> forward -> backward with overlapped all-reduce -> update) step
+// after step, logging, checkpointing every `checkpoint_every` steps and at the
+// end, and stopping together when any rank is signalled. Run("auto") resumes
+// from the newest complete checkpoint with the same global batch and the same
+// global data order, even on another world size. With dropout off, results do
+// not depend on the split of the global batch over ranks and micro-steps (cue
+// noise is keyed by sample; LM losses are token means over the global batch);
+// the reference (DDP) averages per-rank token means instead, which weights
+// ranks by luck of answer lengths.
 #pragma once
 
 #include <atomic>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,8 +26,11 @@
 #include "trainer/loss_scaler.h"
 #include "trainer/one_cycle.h"
 #include "trainer/optimizer.h"
+#include "trainer/train_step.h"
 
 namespace instructflip {
+
+class TensorBoardWriter;
 
 struct TrainerOptions {
   ModelConfig model;
@@ -60,6 +61,8 @@ struct TrainerOptions {
   uint64_t seed = 2;
   ReducerOptions reducer;
   std::string resolved_config;             // the run's configuration text, saved with checkpoints
+  // Where T5 warm-ups are kept for reuse (model/t5_warmup.h); empty: not kept.
+  std::string warmup_cache_dir;
   // Set asynchronously (SIGUSR1/SIGTERM handler) to stop at the next step
   // boundary: all ranks agree on the step, checkpoint and return.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -72,6 +75,20 @@ struct TrainResult {
   double last_loss = 0;     // mean total loss of the last step
   int64_t skipped_steps = 0;  // fp16 steps skipped for inf/nan
   bool interrupted = false;   // stopped by stop_requested (checkpoint written)
+};
+
+// Rank 0's record of the steps: the console line, RUN/metrics.jsonl (with
+// per-phase seconds) and TensorBoard scalars.
+class TrainingLog {
+ public:
+  explicit TrainingLog(const std::string& run_dir);
+  ~TrainingLog();
+  void Write(int64_t step, int64_t total_steps, const StepStats& stats, double global_batch, double loss_scale,
+             double eta_s);
+
+ private:
+  std::ofstream metrics_;
+  std::unique_ptr<TensorBoardWriter> events_;
 };
 
 class Trainer {
@@ -88,9 +105,10 @@ class Trainer {
   const std::vector<torch::Tensor>& parameters() const { return parameters_; }
 
  private:
+  void StartOrResume(const std::string& resume);
   void Resume(const std::string& directory);
   void SaveCheckpoint();
-  InstructFlipExample MakeExample(const Batch& batch);
+  LoaderOptions TrainingLoaderOptions() const;
 
   TrainerOptions options_;
   Communicator* communicator_;

@@ -76,6 +76,12 @@ grep -q "EER threshold on held-out videos of each job.s source domains" "$tmp/ru
 grep -q "Style question at test: uniform (never from the label)" "$tmp/run/lodo.md" || fail "lodo.md does not state the style question"
 grep -q "oracle" "$tmp/run/lodo.md" || fail "lodo.md does not label the target-chosen thresholds oracle"
 [ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
+# One T5 warm-up for the whole run: the first job computes it, the others load it.
+grep -q "T5 warm-up" "$tmp/run/jobs/BCD_to_A/log.txt" || fail "the first job did not warm up its T5"
+! grep -q "T5 warm-up.*(from " "$tmp/run/jobs/BCD_to_A/log.txt" || fail "the first job found a warm-up it cannot have"
+for job in ACD_to_B ABD_to_C ABC_to_D; do
+  grep -q "T5 warm-up.*(from $tmp/run/cache)" "$tmp/run/jobs/$job/log.txt" || fail "$job computed its T5 warm-up again"
+done
 
 # One training for three targets (the shape of ca_unified): the cost table
 # shows the saving over one training per target as a number above 1.

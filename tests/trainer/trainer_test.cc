@@ -181,6 +181,25 @@ TEST_F(TrainerTest, EvaluationExplainsSamplesAndReportsBothThresholdModes) {
   }
 }
 
+// metrics.jsonl carries TrainStep's per-phase host seconds of every logged step.
+TEST_F(TrainerTest, StepPhasesAreTimedAndLogged) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.total_steps = 3;
+  Trainer(o, single.get(), runs.path).Run("");
+  std::ifstream metrics(runs / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line); ++lines) {
+    const nlohmann::json phases = nlohmann::json::parse(line).at("phase_s");
+    for (const char* phase : {"sample", "inputs", "forward", "backward", "exposed_communication", "update"})
+      EXPECT_GE(phases.at(phase).get<double>(), 0.0) << phase;
+    EXPECT_GT(phases.at("forward").get<double>(), 0.0);
+    EXPECT_GT(phases.at("backward").get<double>(), 0.0);
+  }
+  EXPECT_EQ(lines, 3);
+}
+
 TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
   auto single = MakeSingleProcessCommunicator();
   for (const char* precision : {"bf16", "fp16"}) {
