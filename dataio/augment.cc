@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "dataio/rng.h"
+#include "dataio/base/rng.h"
 
 namespace instructflip {
 namespace {

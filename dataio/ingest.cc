@@ -54,8 +54,8 @@
 #include <opencv2/videoio.hpp>
 #endif
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/schema.h"
 #include "dataio/store_writer.h"

@@ -2,7 +2,7 @@
 
 #include <turbojpeg.h>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

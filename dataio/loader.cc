@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/jpeg_codec.h"
-#include "dataio/rng.h"
+#include "dataio/base/rng.h"
 
 namespace instructflip {
 

@@ -30,7 +30,7 @@
 #include "dataio/sampler.h"
 #include "dataio/schema.h"
 #include "dataio/store.h"
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 namespace instructflip {
 

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/schema.h"
 
 namespace instructflip {

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 namespace {

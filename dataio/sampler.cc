@@ -5,8 +5,8 @@
 #include <map>
 #include <set>
 
-#include "dataio/check.h"
-#include "dataio/rng.h"
+#include "dataio/base/check.h"
+#include "dataio/base/rng.h"
 
 namespace instructflip {
 namespace {

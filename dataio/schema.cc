@@ -1,6 +1,6 @@
 #include "dataio/schema.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

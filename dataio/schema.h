@@ -33,9 +33,6 @@ inline constexpr int kUnknownSpoofType = -1;
 
 inline constexpr bool IsPrintAttack(int spoof_type) { return spoof_type >= 1 && spoof_type <= 3; }
 inline constexpr bool IsReplayAttack(int spoof_type) { return spoof_type >= 7 && spoof_type <= 9; }
-inline constexpr bool IsMaskAttack(int spoof_type) {
-  return (spoof_type >= 4 && spoof_type <= 6) || spoof_type == 10;
-}
 
 // One sample's attributes (everything but the image bytes).
 struct SampleAttributes {

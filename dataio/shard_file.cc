@@ -6,7 +6,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/schema.h"
 
 namespace instructflip {

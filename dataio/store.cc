@@ -5,9 +5,9 @@
 
 #include <sstream>
 
-#include "dataio/check.h"
-#include "dataio/crc32c.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/crc32c.h"
+#include "dataio/base/file_util.h"
 #include "dataio/jpeg_codec.h"
 
 namespace instructflip {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "dataio/file_util.h"
+#include "dataio/base/file_util.h"
 #include "dataio/manifest.h"
 #include "dataio/schema.h"
 

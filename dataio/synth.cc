@@ -42,8 +42,8 @@
 #include <utility>
 #include <vector>
 
-#include "dataio/check.h"
-#include "dataio/rng.h"
+#include "dataio/base/check.h"
+#include "dataio/base/rng.h"
 #include "dataio/store_writer.h"
 
 namespace instructflip {

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 namespace instructflip {
 

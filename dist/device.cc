@@ -1,6 +1,6 @@
 #include "dist/device.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "dist/mpi_runtime.h"
 
 namespace instructflip {

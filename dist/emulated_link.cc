@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <thread>
 
-#include "dataio/check.h"
-#include "dataio/crc32c.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/crc32c.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 namespace {

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <string>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dist/mpi_runtime.h"
 
 namespace instructflip {

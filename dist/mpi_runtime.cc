@@ -1,6 +1,6 @@
 #include "dist/mpi_runtime.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dist/mpi_communicator.h"
 
 #if NCCL_VERSION_CODE < NCCL_VERSION(2, 10, 0)

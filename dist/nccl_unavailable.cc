@@ -1,6 +1,6 @@
 // The NCCL entry points of a build whose LibTorch has no CUDA (Debian's CPU
 // LibTorch): CMake compiles this file instead of nccl_communicator.cc.
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dist/nccl_communicator.h"
 
 namespace instructflip {

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -9,9 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/loader.h"
-#include "dataio/rng.h"
+#include "dataio/base/rng.h"
 #include "dataio/store.h"
 #include "dataio/store_writer.h"
 #include "dataio/synth.h"

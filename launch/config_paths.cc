@@ -1,7 +1,7 @@
 #include "launch/config_paths.h"
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip::launch {
 

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/ingest.h"
 #include "dataio/schema.h"
 #include "dataio/store.h"

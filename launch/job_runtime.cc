@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dist/device.h"
 #include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"

@@ -39,8 +39,8 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/store.h"
 #include "dataio/synth.h"
 #include "launch/commands.h"

@@ -7,7 +7,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "launch/commands.h"
 #include "launch/flags.h"
 

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "launch/commands.h"
 #include "launch/flags.h"
 #include "trainer/metrics.h"

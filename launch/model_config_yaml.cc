@@ -4,7 +4,7 @@
 #include <map>
 #include <variant>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "launch/yaml_reader.h"
 
 namespace instructflip::launch {

@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "launch/commands.h"
 #include "launch/flags.h"
 #include "launch/job_runtime.h"

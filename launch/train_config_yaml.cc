@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "launch/config_paths.h"
 #include "launch/model_config_yaml.h"
 #include "launch/yaml_reader.h"

@@ -1,7 +1,7 @@
 #include "launch/yaml_reader.h"
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip::launch {
 

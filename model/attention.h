@@ -3,7 +3,7 @@
 // them up, and one test checks both paths against a reference.
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 namespace instructflip {
 

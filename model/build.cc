@@ -1,6 +1,6 @@
 #include "model/build.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -9,7 +9,7 @@
 //            (B, 2 * layers, width), see forward() for the order
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/layer_norm.h"
 #include "model/model_config.h"
 

@@ -7,7 +7,7 @@
 // Names follow the reference's state dict ("mha.Wqkv", "ca.to_kv", "ffn.1", ...).
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/layer_norm.h"
 #include "model/model_config.h"
 

@@ -1,6 +1,6 @@
 #include "model/instruct_flip.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -16,7 +16,7 @@
 
 #include <optional>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/clip_vision.h"
 #include "model/fusion.h"
 #include "model/model_config.h"

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "dataio/check.h"
-#include "dataio/rng.h"
+#include "dataio/base/check.h"
+#include "dataio/base/rng.h"
 
 namespace instructflip {
 

@@ -12,7 +12,7 @@
 
 #include <memory>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/instruct_flip.h"
 #include "model/instructions.h"
 #include "model/t5_tokenizer.h"

@@ -15,8 +15,8 @@
 #include <iterator>
 #include <utility>
 
-#include "dataio/check.h"
-#include "dataio/rng.h"
+#include "dataio/base/check.h"
+#include "dataio/base/rng.h"
 
 namespace instructflip {
 namespace {

@@ -4,7 +4,7 @@
 // torch::nn::LayerNorm, so checkpoints load unchanged.
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 namespace instructflip {
 

@@ -3,7 +3,7 @@
 #include <array>
 #include <utility>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

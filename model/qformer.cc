@@ -1,6 +1,6 @@
 #include "model/qformer.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "model/attention.h"
 
 namespace instructflip {

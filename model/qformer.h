@@ -8,7 +8,7 @@
 // "intermediate_query", "output_query" and "query_tokens".
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/layer_norm.h"
 #include "model/model_config.h"
 

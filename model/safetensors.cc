@@ -45,8 +45,8 @@
 #include <limits>
 #include <set>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 namespace {

@@ -5,7 +5,7 @@
 // bad or hostile file is one instructflip::Error naming the file and problem.
 #pragma once
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 #include <cstdint>
 #include <map>
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataio/check.h"  // instructflip::Error, which every failure here throws
+#include "dataio/base/check.h"  // instructflip::Error, which every failure here throws
 
 namespace instructflip {
 

@@ -1,6 +1,6 @@
 #include "model/scoring.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

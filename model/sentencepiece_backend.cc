@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

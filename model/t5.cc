@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "model/attention.h"
 
 namespace instructflip {

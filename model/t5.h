@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/model_config.h"
 
 namespace instructflip {

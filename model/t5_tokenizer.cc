@@ -14,7 +14,7 @@
 #include <sstream>
 #include <utility>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "model/sentencepiece_backend.h"
 
 namespace instructflip {

@@ -10,8 +10,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "model/instructions.h"
 #include "model/weights.h"
 

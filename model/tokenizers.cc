@@ -1,6 +1,6 @@
 #include "model/tokenizers.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "model/instructions.h"
 
 namespace instructflip {

@@ -4,7 +4,7 @@
 #include <set>
 #include <sstream>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

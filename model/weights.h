@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/instruct_flip.h"
 #include "model/safetensors.h"
 

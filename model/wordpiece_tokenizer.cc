@@ -33,7 +33,7 @@
 #include <sstream>
 #include <utility>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

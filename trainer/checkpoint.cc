@@ -7,8 +7,8 @@
 #include <glog/logging.h>
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 

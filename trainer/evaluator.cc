@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/png_writer.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"

@@ -1,6 +1,6 @@
 #include "trainer/loss_scaler.h"
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 
 namespace instructflip {
 

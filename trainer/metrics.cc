@@ -8,7 +8,7 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 
 namespace instructflip {
 namespace {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "trainer/one_cycle.h"
 
 namespace instructflip {

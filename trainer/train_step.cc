@@ -6,8 +6,8 @@
 #include <cmath>
 #include <optional>
 
-#include "dataio/check.h"
-#include "dataio/rng.h"
+#include "dataio/base/check.h"
+#include "dataio/base/rng.h"
 #include "trainer/optimizer.h"
 
 namespace instructflip {

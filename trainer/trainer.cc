@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "model/t5_warmup.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"

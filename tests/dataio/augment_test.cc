@@ -6,7 +6,7 @@
 #include <set>
 #include <vector>
 
-#include "dataio/rng.h"
+#include "dataio/base/rng.h"
 #include "tests/dataio/test_util.h"
 #if INSTRUCTFLIP_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>

@@ -17,8 +17,8 @@
 #include <opencv2/videoio.hpp>
 #endif
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/store.h"
 #include "tests/dataio/test_util.h"

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <set>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "tests/dataio/test_util.h"
 
 namespace instructflip {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/schema.h"
 
 namespace instructflip {

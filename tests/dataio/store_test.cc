@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dataio/check.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "tests/dataio/test_util.h"
 
 namespace instructflip {

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/schema.h"

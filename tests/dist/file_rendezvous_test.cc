@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "dataio/file_util.h"
-#include "tests/dataio/test_util.h"
+#include "dataio/base/file_util.h"
+#include "tests/common/test_util.h"
 
 namespace instructflip {
 namespace {

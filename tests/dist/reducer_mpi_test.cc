@@ -9,7 +9,7 @@
 
 #include <thread>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
 #include "dist/reducer.h"

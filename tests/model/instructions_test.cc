@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "dataio/schema.h"
 
 namespace instructflip {

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "dataio/check.h"
-#include "tests/dataio/test_util.h"
-#include "dataio/file_util.h"
+#include "dataio/base/check.h"
+#include "tests/common/test_util.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 namespace {

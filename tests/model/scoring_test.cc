@@ -8,7 +8,7 @@
 #include <set>
 #include <type_traits>
 
-#include "dataio/check.h"
+#include "dataio/base/check.h"
 #include "tests/model/tiny_model.h"
 
 namespace instructflip {

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/dataio/test_util.h"
+#include "tests/common/test_util.h"
 #include "tests/model/tiny_model.h"
 
 namespace instructflip {

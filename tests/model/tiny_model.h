@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataio/torch_compat.h"
+#include "dataio/base/torch_compat.h"
 #include "model/instruct_flip.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "dataio/check.h"
-#include "tests/dataio/test_util.h"
+#include "dataio/base/check.h"
+#include "tests/common/test_util.h"
 #include "model/instructions.h"
 #include "model/t5_tokenizer.h"
 #include "model/wordpiece_tokenizer.h"

@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "tests/dataio/test_util.h"
+#include "tests/common/test_util.h"
 #include "tests/model/tiny_model.h"
 
 namespace instructflip {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dataio/file_util.h"
+#include "dataio/base/file_util.h"
 #include "tests/dataio/test_util.h"
 
 namespace instructflip {

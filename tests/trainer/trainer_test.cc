@@ -16,7 +16,7 @@
 #include "model/instructions.h"
 #include "trainer/evaluator.h"
 #include "trainer/event_writer.h"
-#include "dataio/file_util.h"
+#include "dataio/base/file_util.h"
 #include "tests/dataio/test_util.h"
 #include "tests/trainer/tiny_training.h"
 

@@ -1,4 +1,4 @@
-#include "dataio/file_util.h"
+#include "dataio/base/file_util.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "dataio/check.h"
-#include "dataio/crc32c.h"
+#include "dataio/base/check.h"
+#include "dataio/base/crc32c.h"
 
 namespace instructflip {
 namespace {

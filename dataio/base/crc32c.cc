@@ -1,4 +1,4 @@
-#include "dataio/crc32c.h"
+#include "dataio/base/crc32c.h"
 
 #include <array>
 #include <cstring>
