@@ -1,0 +1,120 @@
+#include "launch/lodo_protocol.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <absl/strings/str_join.h>
+
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
+#include "dataio/store.h"
+#include "launch/config_paths.h"
+#include "launch/yaml_reader.h"
+
+namespace instructflip::launch {
+
+LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
+  LodoProtocol p;
+  YamlSection top(root, file, "");
+  top.Read("name", &p.name);
+  top.Read("train_config", &p.train_config);
+  top.Read("ranks", &p.ranks);
+  top.Read("explain_per_domain", &p.explain_per_domain);
+  top.Read("overrides", &p.overrides);
+  const YAML::Node jobs = top.Raw("jobs");
+  top.RejectUnknownKeys();
+  IF_REQUIRE(!p.name.empty(), file, ": missing key 'name'");
+  IF_REQUIRE(!p.train_config.empty(), file, ": missing key 'train_config'");
+  IF_REQUIRE(p.ranks >= 1, file, ": 'ranks' must be >= 1, got ", p.ranks);
+  IF_REQUIRE(jobs.IsSequence() && jobs.size() > 0, file, ": 'jobs' must be a non-empty list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const std::string where = "jobs[" + std::to_string(i) + "]";
+    IF_REQUIRE(jobs[i].IsMap(), file, ": ", where, " must be a mapping with name, train and test");
+    YamlSection section(jobs[i], file, where);
+    LodoJob job;
+    section.Read("name", &job.name);
+    section.Read("train", &job.train);
+    section.Read("test", &job.test);
+    section.RejectUnknownKeys();
+    IF_REQUIRE(!job.name.empty() && job.name.find('/') == std::string::npos && job.name[0] != '.', file, ": ",
+               where, ".name '", job.name, "' must be a non-empty file name");
+    IF_REQUIRE(names.insert(job.name).second, file, ": job name '", job.name, "' appears twice");
+    IF_REQUIRE(!job.train.empty() && !job.test.empty(), file, ": ", where, " needs non-empty 'train' and 'test'");
+    for (const std::string& t : job.test)
+      IF_REQUIRE(std::find(job.train.begin(), job.train.end(), t) == job.train.end(), file, ": ", where,
+                 ": target '", t, "' is also a training domain: it would not be held out");
+    p.jobs.push_back(std::move(job));
+  }
+  return p;
+}
+
+std::string ProtocolToYaml(const LodoProtocol& p) {
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "train_config"
+      << YAML::Value << p.train_config << YAML::Key << "ranks" << YAML::Value << p.ranks << YAML::Key
+      << "explain_per_domain" << YAML::Value << p.explain_per_domain << YAML::Key << "overrides" << YAML::Value
+      << YAML::BeginSeq;
+  for (const std::string& o : p.overrides) out << o;
+  out << YAML::EndSeq << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
+  for (const LodoJob& j : p.jobs)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << j.name << YAML::Key << "train"
+        << YAML::Value << j.train << YAML::Key << "test" << YAML::Value << j.test << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
+  return std::string("# Resolved by `instructflip lodo`; every job of this run directory reads it.\n") + out.c_str() +
+         "\n";
+}
+
+LodoProtocol LoadSavedProtocol(const std::string& run_dir) {
+  const std::string path = LodoRunFiles{run_dir}.Protocol();
+  IF_REQUIRE(PathExists(path), run_dir, " is not a planned LODO run directory (no protocol.yaml); plan it with "
+             "`instructflip lodo --protocol P --run-dir ", run_dir, "`");
+  return ParseProtocol(LoadYamlFile(path), path);
+}
+
+TrainConfig JobTrainConfig(const LodoProtocol& p, const LodoJob& job) {
+  std::vector<std::string> overrides = p.overrides;
+  overrides.push_back("data.train_domains=[" + absl::StrJoin(job.train, ", ") + "]");
+  return LoadTrainConfig(p.train_config, overrides);
+}
+
+LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protocol, std::optional<int> ranks,
+                          const std::vector<std::string>& overrides) {
+  if (protocol.empty()) {
+    IF_REQUIRE(overrides.empty(), "lodo: --set is only accepted together with --protocol");
+    return LoadSavedProtocol(run_dir);
+  }
+  const std::string path = ResolveConfigPath(protocol, "protocols");
+  LodoProtocol p = ParseProtocol(LoadYamlFile(path), path);
+  // train_config is relative to the working directory or the source tree.
+  const std::string config_path = ResolveConfigPath(p.train_config, "train");
+  p.train_config = std::filesystem::absolute(config_path).lexically_normal().string();
+  if (ranks) p.ranks = *ranks;
+  IF_REQUIRE(p.ranks >= 1, "lodo: --ranks must be >= 1, got ", p.ranks);
+  p.overrides.insert(p.overrides.end(), overrides.begin(), overrides.end());
+  // Every job's configuration must load (unknown keys, types, store) before anything runs.
+  for (const LodoJob& job : p.jobs) {
+    const TrainConfig config = JobTrainConfig(p, job);
+    const auto store = Store::Open(config.trainer.store);
+    store->ResolveDomains(job.train);
+    const std::vector<int> targets = store->ResolveDomains(job.test);
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const auto& test = store->manifest().domains[targets[t]].counts.counts[int(Split::kTest)];
+      IF_REQUIRE(test[0] + test[1] > 0, "lodo: job ", job.name, ": target domain '", job.test[t],
+                 "' has no test-split samples in ", config.trainer.store);
+    }
+  }
+  const std::string text = ProtocolToYaml(p);
+  const std::string saved = LodoRunFiles{run_dir}.Protocol();
+  if (PathExists(saved)) {
+    IF_REQUIRE(ReadFile(saved) == text, "lodo: ", run_dir, " was planned with another protocol, ranks or --set (see ",
+               saved, "); use a new --run-dir, or omit --protocol/--set to continue that plan");
+  } else {
+    std::filesystem::create_directories(run_dir);
+    WriteFileAtomic(saved, text);
+  }
+  return p;
+}
+
+}  // namespace instructflip::launch

@@ -1,0 +1,83 @@
+// LODO aggregation and cost model on hand-written job results: the table's
+// rows and means, the oracle table beside it, the cost arithmetic, and the
+// refusal to aggregate an unfinished run.
+#include "trainer/lodo.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dataio/base/file_util.h"
+#include "tests/common/test_util.h"
+
+namespace instructflip {
+namespace {
+
+using testing::ErrorOf;
+using testing::TempDir;
+
+nlohmann::json Metrics(double hter, double auc, int videos) {
+  return {{"videos", videos}, {"auc", auc},   {"eer", hter},  {"hter", hter}, {"acc", 100 - hter},
+          {"tpr_at_fpr_1pct", 50.0}, {"threshold", 0.5}, {"apcer", 0.0}, {"bpcer", 0.0}, {"acer", 0.0}};
+}
+
+void WriteJob(const LodoRunFiles& files, const LodoJob& job, const std::vector<double>& hters,
+              double train_wall_s, double eval_wall_s) {
+  nlohmann::json result{{"job", job.name}, {"style_question", "uniform"}, {"training_style_question", "label_blind"}};
+  for (size_t t = 0; t < job.test.size(); ++t) {
+    result["domains"][job.test[t]] = Metrics(hters[t], 90.0, 10);
+    result["reference_mode"][job.test[t]] = Metrics(hters[t] / 2, 90.0, 10);
+  }
+  std::filesystem::create_directories(files.Job(job));
+  RecordCost(files.Cost(job), "train", train_wall_s, 2);
+  RecordCost(files.Cost(job), "eval", eval_wall_s, 2);
+  WriteFileAtomic(files.Result(job), result.dump());
+}
+
+TEST(Lodo, AggregatesRowsMeansAndCost) {
+  TempDir dir;
+  LodoProtocol p;
+  p.name = "unit";
+  p.ranks = 2;
+  p.jobs = {{"A_to_BC", {"A"}, {"B", "C"}}, {"BC_to_A", {"B", "C"}, {"A"}}};
+  const LodoRunFiles files{dir.path};
+  WriteJob(files, p.jobs[0], {10, 20}, 1800, 180);  // one training, two targets
+  const std::string unfinished = ErrorOf([&] { AggregateLodo(dir.path, p); });
+  EXPECT_NE(unfinished.find("unfinished jobs BC_to_A"), std::string::npos) << unfinished;
+  WriteJob(files, p.jobs[1], {30}, 1800, 180);
+
+  const std::string md = AggregateLodo(dir.path, p);
+  const nlohmann::json t = nlohmann::json::parse(ReadFile(files.Json()));
+  ASSERT_EQ(t["rows"].size(), 3u);
+  EXPECT_EQ(t["rows"][1]["target"], "C");
+  EXPECT_EQ(t["rows"][2]["job"], "BC_to_A");
+  EXPECT_DOUBLE_EQ(t["mean"]["hter"].get<double>(), 20.0);                     // (10 + 20 + 30) / 3
+  EXPECT_DOUBLE_EQ(t["reference_mode"]["mean"]["hter"].get<double>(), 10.0);  // the oracle table
+  EXPECT_EQ(t["style_question"], "uniform");
+  // Cost: 2 jobs x (1800 + 180) s x 2 ranks = 7920 rank-seconds for 3 targets.
+  const nlohmann::json& c = t["cost"];
+  EXPECT_NEAR(c["total_rank_hours"].get<double>(), 7920.0 / 3600, 1e-12);
+  EXPECT_EQ(c["trainings"], 2);
+  EXPECT_EQ(c["targets"], 3);
+  // One training per target: the mean training (7200 / 2 rank-seconds) three
+  // times, plus the same evaluation (720 rank-seconds): 11520 rank-seconds.
+  EXPECT_NEAR(c["one_training_per_target_rank_hours"].get<double>(), 11520.0 / 3600, 1e-12);
+  EXPECT_NEAR(c["saving_vs_one_training_per_target"].get<double>(), 11520.0 / 7920, 1e-12);
+  EXPECT_NE(md.find("| **mean** |"), std::string::npos);
+  EXPECT_NE(md.find("oracle"), std::string::npos);
+  EXPECT_NE(md.find("uniform (never from the label)"), std::string::npos);
+  EXPECT_TRUE(PathExists(files.Report()));
+}
+
+TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
+  const LodoRunFiles files{"/r"};
+  const LodoJob job{"J", {"A"}, {"B"}};
+  EXPECT_EQ(files.Protocol(), "/r/protocol.yaml");
+  EXPECT_EQ(files.Job(job), "/r/jobs/J");
+  EXPECT_EQ(files.Result(job), "/r/jobs/J/result.json");
+  EXPECT_EQ(files.Evaluation(job), "/r/jobs/J/eval");
+  EXPECT_EQ(files.Cache(), "/r/cache");
+}
+
+}  // namespace
+}  // namespace instructflip

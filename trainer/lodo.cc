@@ -1,0 +1,169 @@
+#include "trainer/lodo.h"
+
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <absl/strings/str_join.h>
+#include <nlohmann/json.hpp>
+
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
+#include "dataio/base/torch_compat.h"
+#include "model/instructions.h"
+#include "trainer/metrics.h"
+#include "trainer/report.h"
+
+namespace instructflip {
+
+std::string LodoRunFiles::Protocol() const { return JoinPath(run_dir, "protocol.yaml"); }
+std::string LodoRunFiles::Table() const { return JoinPath(run_dir, "lodo.md"); }
+std::string LodoRunFiles::Json() const { return JoinPath(run_dir, "lodo.json"); }
+std::string LodoRunFiles::Report() const { return JoinPath(run_dir, "report.html"); }
+std::string LodoRunFiles::Cache() const { return JoinPath(run_dir, "cache"); }
+std::string LodoRunFiles::Jobs() const { return JoinPath(run_dir, "jobs"); }
+std::string LodoRunFiles::Job(const LodoJob& job) const { return JoinPath(Jobs(), job.name); }
+std::string LodoRunFiles::Result(const LodoJob& job) const { return JoinPath(Job(job), "result.json"); }
+std::string LodoRunFiles::Cost(const LodoJob& job) const { return JoinPath(Job(job), "cost.json"); }
+std::string LodoRunFiles::Log(const LodoJob& job) const { return JoinPath(Job(job), "log.txt"); }
+std::string LodoRunFiles::Evaluation(const LodoJob& job) const { return JoinPath(Job(job), "eval"); }
+std::string LodoRunFiles::Validation(const LodoJob& job) const { return JoinPath(Job(job), "validation"); }
+bool LodoRunFiles::Finished(const LodoJob& job) const { return PathExists(Result(job)); }
+
+void RecordCost(const std::string& path, const std::string& phase, double wall_s, int ranks) {
+  nlohmann::json cost = {{"segments", nlohmann::json::array()}};
+  if (PathExists(path)) cost = nlohmann::json::parse(ReadFile(path));
+  cost["segments"].push_back({{"phase", phase},
+                              {"wall_s", wall_s},
+                              {"ranks", ranks},
+                              {"device", torch::cuda::is_available() ? "cuda" : "cpu"}});
+  WriteFileAtomic(path, cost.dump(2) + "\n");
+}
+
+std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
+  const LodoRunFiles files{run_dir};
+  std::vector<std::string> unfinished;
+  for (const LodoJob& job : p.jobs)
+    if (!files.Finished(job)) unfinished.push_back(job.name);
+  IF_REQUIRE(unfinished.empty(), "lodo: cannot aggregate ", run_dir, ": unfinished jobs ",
+             absl::StrJoin(unfinished, ", "));
+  nlohmann::json out{{"protocol", p.name},
+                     {"threshold_mode", "validation: EER threshold on held-out videos of each job's source domains"},
+                     {"checkpoint_rule", kCheckpointRule}};
+  out["reference_mode"]["threshold_mode"] = kOracleThresholdMode;
+  std::vector<DomainMetrics> honest, reference;
+  nlohmann::json cost_jobs = nlohmann::json::array();
+  double total_wall = 0, total_rank_seconds = 0, train_rank_seconds = 0;
+  std::ostringstream rows, reference_rows, cost_rows;
+  rows << std::fixed << std::setprecision(2);
+  reference_rows << std::fixed << std::setprecision(2);
+  cost_rows << std::fixed << std::setprecision(4);
+  auto row = [](std::ostringstream& md, const std::string& job, const std::string& target, const std::string& train,
+                const DomainMetrics& m) {
+    md << "| " << job << " | " << target << " | " << train << " | " << m.videos << " | " << m.hter << " | " << m.auc
+       << " | " << m.tpr_at_fpr_1pct << " | " << m.eer << " | " << m.acc << " | ";
+    if (std::isnan(m.threshold)) {
+      md << "– |\n";  // the mean row: thresholds are per job
+    } else {
+      md << std::setprecision(4) << m.threshold << std::setprecision(2) << " |\n";
+    }
+  };
+  std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
+  for (const LodoJob& job : p.jobs) {
+    const std::string result_path = files.Result(job);
+    nlohmann::json result;
+    try {
+      result = nlohmann::json::parse(ReadFile(result_path));
+      // Results of runs before the style-question rules carry none: say so.
+      style_rules["style_question"].insert(
+          result.value("style_question", std::string("unknown (an older run: it may have followed the label)")));
+      style_rules["training_style_question"].insert(
+          result.value("training_style_question", std::string("unknown (an older run: reference)")));
+      // The same target in both threshold modes: into its table, JSON rows and mean.
+      auto add = [&](const char* mode, const std::string& target, nlohmann::json& json_rows,
+                     std::vector<DomainMetrics>& metrics, std::ostringstream& md) {
+        nlohmann::json r = result.at(mode).at(target);
+        metrics.push_back(MetricsFromJson(r));
+        r["job"] = job.name;
+        r["target"] = target;
+        r["train_domains"] = job.train;
+        json_rows.push_back(r);
+        row(md, job.name, target, absl::StrJoin(job.train, "+"), metrics.back());
+      };
+      for (const std::string& target : job.test) {
+        add("domains", target, out["rows"], honest, rows);
+        add("reference_mode", target, out["reference_mode"]["rows"], reference, reference_rows);
+      }
+    } catch (const nlohmann::json::exception& e) {
+      IF_FAIL(result_path, ": ", e.what());
+    }
+    double wall = 0, rank_seconds = 0, train_seconds = 0;
+    std::string device = "cpu";
+    int ranks = p.ranks;
+    const std::string cost_path = files.Cost(job);
+    if (PathExists(cost_path)) {
+      const nlohmann::json cost = nlohmann::json::parse(ReadFile(cost_path));
+      for (const nlohmann::json& segment : cost.at("segments")) {
+        const double w = segment.at("wall_s").get<double>();
+        ranks = segment.at("ranks").get<int>();
+        device = segment.at("device").get<std::string>();
+        wall += w;
+        rank_seconds += w * ranks;
+        if (segment.at("phase") == "train") train_seconds += w * ranks;
+      }
+    }
+    total_wall += wall;
+    total_rank_seconds += rank_seconds;
+    train_rank_seconds += train_seconds;
+    cost_jobs.push_back({{"job", job.name}, {"wall_s", wall}, {"ranks", ranks}, {"rank_hours", rank_seconds / 3600},
+                         {"train_rank_hours", train_seconds / 3600}, {"device", device}});
+    cost_rows << "| " << job.name << " | " << std::setprecision(1) << wall << " | " << ranks << " | "
+              << std::setprecision(4) << rank_seconds / 3600 << " | " << device << " |\n";
+  }
+  for (const auto& [key, rules] : style_rules) out[key] = absl::StrJoin(rules, " / ");
+  const DomainMetrics mean = MeanMetrics(honest), reference_mean = MeanMetrics(reference);
+  out["mean"] = MetricsToJson(mean);
+  out["reference_mode"]["mean"] = MetricsToJson(reference_mean);
+  const int trainings = static_cast<int>(p.jobs.size());
+  const int targets = static_cast<int>(honest.size());
+  // One training per held-out target (leave-one-out) would cost `targets`
+  // trainings of the mean cost seen here, plus the same evaluation.
+  const double one_per_target = targets * train_rank_seconds / trainings + (total_rank_seconds - train_rank_seconds);
+  out["cost"] = {{"jobs", cost_jobs},
+                 {"total_wall_s", total_wall},
+                 {"total_rank_hours", total_rank_seconds / 3600},
+                 {"trainings", trainings},
+                 {"targets", targets},
+                 {"rank_hours_per_target", total_rank_seconds / 3600 / targets},
+                 {"one_training_per_target_rank_hours", one_per_target / 3600},
+                 {"saving_vs_one_training_per_target", total_rank_seconds > 0 ? one_per_target / total_rank_seconds : 1.0}};
+  WriteFileAtomic(files.Json(), out.dump(2) + "\n");
+
+  std::ostringstream md;
+  md << std::fixed << std::setprecision(2) << "## " << p.name << ": held-out targets\n\n"
+     << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule
+     << ". Style question at test: " << DescribeScoringStyleQuestion(out["style_question"].get<std::string>())
+     << "; in training: " << out["training_style_question"].get<std::string>() << ".\n\n"
+     << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n"
+     << rows.str();
+  row(md, "**mean**", "", "", mean);
+  md << "\nThe same checkpoints and scores at oracle thresholds, for comparison with the paper (threshold: "
+     << out["reference_mode"]["threshold_mode"].get<std::string>() << "):\n\n"
+     << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n"
+     << reference_rows.str();
+  row(md, "**mean**", "", "", reference_mean);
+  md << "\nCost: " << trainings << " training run(s) for " << targets << " target(s), " << std::setprecision(4)
+     << total_rank_seconds / 3600 << " rank-hours in all (" << total_rank_seconds / 3600 / targets
+     << " per target); one training per target would cost " << one_per_target / 3600 << " rank-hours ("
+     << std::setprecision(2) << out["cost"]["saving_vs_one_training_per_target"].get<double>() << "x).\n\n"
+     << "| job | wall s | ranks | rank-hours | device |\n|---|---|---|---|---|\n"
+     << cost_rows.str();
+  WriteFileAtomic(files.Table(), md.str());
+  WriteReport(run_dir);
+  return md.str();
+}
+}  // namespace instructflip

@@ -1,0 +1,56 @@
+// The leave-one-domain-out experiment's data and results, below the command
+// line: a protocol (jobs "train on these domains, test on those"), the files of
+// a LODO run directory, each job's cost record, and the aggregation of the
+// finished jobs into one table (lodo.json, lodo.md, report.html). Parsing the
+// protocol's YAML and launching jobs live in launch/ (lodo_protocol.h,
+// lodo_command.cc); one job's pipeline in launch/lodo_job.cc.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace instructflip {
+
+struct LodoJob {
+  std::string name;
+  std::vector<std::string> train, test;
+};
+
+struct LodoProtocol {
+  std::string name;
+  std::string train_config;            // absolute path
+  int ranks = 1;                       // MPI ranks per job (the global batch is planned for these)
+  int explain_per_domain = 0;
+  std::vector<std::string> overrides;  // --set given when planning, applied to every job
+  std::vector<LodoJob> jobs;
+};
+
+// How a job's evaluated checkpoint is chosen.
+inline constexpr char kCheckpointRule[] = "final step (chosen without target data)";
+
+// The files of a LODO run directory, named in one place.
+struct LodoRunFiles {
+  std::string run_dir;
+  std::string Protocol() const;                          // protocol.yaml: the plan
+  std::string Table() const;                             // lodo.md
+  std::string Json() const;                              // lodo.json
+  std::string Report() const;                            // report.html
+  std::string Cache() const;                             // cache/: shared by the jobs (T5 warm-up)
+  std::string Jobs() const;                              // jobs/
+  std::string Job(const LodoJob& job) const;             // jobs/NAME/: a training run directory
+  std::string Result(const LodoJob& job) const;          // jobs/NAME/result.json: written last
+  std::string Cost(const LodoJob& job) const;            // jobs/NAME/cost.json
+  std::string Log(const LodoJob& job) const;             // jobs/NAME/log.txt
+  std::string Evaluation(const LodoJob& job) const;      // jobs/NAME/eval/
+  std::string Validation(const LodoJob& job) const;      // jobs/NAME/validation/
+  bool Finished(const LodoJob& job) const;               // result.json exists
+};
+
+// Adds one run segment (a training launch, or the evaluation) to the job's cost.json.
+void RecordCost(const std::string& cost_json, const std::string& phase, double wall_s, int ranks);
+
+// One table over every held-out target of the protocol: writes lodo.json,
+// lodo.md and report.html and returns the Markdown. Every job must be finished.
+std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& protocol);
+
+}  // namespace instructflip
