@@ -27,6 +27,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/evaluator.h"
 #include "trainer/trainer.h"
+#include "trainer/run_files.h"
 
 namespace instructflip::launch {
 namespace {
@@ -65,7 +66,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
     auto start = std::chrono::steady_clock::now();
     if (writer) {
       std::filesystem::create_directories(job_dir);
-      WriteFileAtomic(JoinPath(job_dir, "config.yaml"), config.resolved_yaml);
+      WriteFileAtomic(TrainRunFiles{job_dir}.Config(), config.resolved_yaml);
     }
     communicator->Barrier();
     // 1. Train (or resume) unless the final checkpoint is already there.
@@ -126,7 +127,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
       RecordCost(files.Cost(job), "eval", SecondsSince(start), world.size);
       // 4. The marker of a finished job, written last.
       WriteFileAtomic(files.Result(job), result.dump(2) + "\n");
-      std::cout << "lodo: job " << job.name << " finished: " << ReadFile(JoinPath(files.Evaluation(job), "metrics.md"));
+      std::cout << "lodo: job " << job.name << " finished: " << ReadFile(EvalFiles{files.Evaluation(job)}.Table());
     }
     return 0;
   });

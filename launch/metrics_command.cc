@@ -106,16 +106,11 @@ int RunMetrics(const std::vector<std::string>& args) {
   }
   std::cout << "Threshold: " << (threshold ? "given (" + std::to_string(*threshold) + ")" :
                                              std::string(kOracleThresholdMode))
-            << "\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% | APCER | BPCER | ACER |\n"
-            << "|---|---|---|---|---|---|---|---|---|---|\n"
-            << std::fixed << std::setprecision(2);
-  auto row = [](const std::string& name, const DomainMetrics& m) {
-    std::cout << "| " << name << " | " << m.videos << " | " << m.eer << " | " << m.acc << " | " << m.hter << " | "
-              << m.auc << " | " << m.tpr_at_fpr_1pct << " | " << m.apcer << " | " << m.bpcer << " | " << m.acer
-              << " |\n";
-  };
-  for (const auto& [domain, m] : results) row(domain, m);
-  row("**mean**", mean);
+            << "\n\n";
+  std::vector<MetricsTableRow> rows;
+  for (const auto& [domain, m] : results) rows.push_back({{domain}, m});
+  rows.push_back({{"**mean**"}, mean});
+  std::cout << MarkdownMetricsTable({"domain"}, rows);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "model/weights.h"
 #include "trainer/evaluator.h"
 #include "trainer/trainer.h"
+#include "trainer/run_files.h"
 
 namespace instructflip::launch {
 namespace {
@@ -28,7 +29,7 @@ int RunTrain(const std::vector<std::string>& args) {
   return AbortJobOnError("train", world, [&] {
     if (world.rank == 0) {
       std::filesystem::create_directories(FLAGS_run_dir);
-      WriteFileAtomic(JoinPath(FLAGS_run_dir, "config.yaml"), config.resolved_yaml);
+      WriteFileAtomic(TrainRunFiles{FLAGS_run_dir}.Config(), config.resolved_yaml);
     }
     communicator->Barrier();
     Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
@@ -65,7 +66,7 @@ int RunEval(const std::vector<std::string>& args) {
     if (FLAGS_threshold >= 0) options.threshold = FLAGS_threshold;
     options.explain_per_domain = FLAGS_explain;
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
-    if (world.rank == 0) std::cout << ReadFile(JoinPath(FLAGS_out, "metrics.md"));
+    if (world.rank == 0) std::cout << ReadFile(EvalFiles{FLAGS_out}.Table());
     return 0;
   });
 }

@@ -14,6 +14,7 @@
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
 #include "model/scoring.h"
+#include "trainer/run_files.h"
 
 namespace instructflip {
 namespace {
@@ -32,7 +33,7 @@ class Explainer {
   Explainer(BuiltModel& built, const T5Tokenizer& t5, ScoringStyleQuestion rule, const std::string& out_dir,
             int per_domain)
       : built_(built), t5_(t5), rule_(rule), out_dir_(out_dir), per_domain_(per_domain) {
-    if (per_domain_ > 0) jsonl_.open(JoinPath(out_dir_, "explanations.jsonl"));
+    if (per_domain_ > 0) jsonl_.open(EvalFiles{out_dir_}.Explanations());
   }
 
   void StartDomain(const std::string& domain) {
@@ -85,7 +86,7 @@ class Explainer {
       const int64_t j = rows[r];
       char stem[32];
       std::snprintf(stem, sizeof stem, "%03d", done_);
-      const std::string image = "explanations/" + domain_ + "/" + stem + "_image.png";
+      const std::string image = EvalFiles::ExplanationImage(domain_, stem, "image");
       WriteRgbPng(JoinPath(out_dir_, image), batch.images[j] * std + mean);
       nlohmann::json record{{"domain", domain_},
                             {"index", done_},
@@ -113,7 +114,7 @@ class Explainer {
       }
       if (out.cue_map.defined()) {
         // The cue map is trained towards zero on live faces: its magnitude is the cue.
-        const std::string cue = "explanations/" + domain_ + "/" + stem + "_cue.png";
+        const std::string cue = EvalFiles::ExplanationImage(domain_, stem, "cue");
         WriteRgbPng(JoinPath(out_dir_, cue), out.cue_map[j].abs().cpu());
         record["cue"] = cue;
       }
@@ -150,7 +151,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   const bool writer = communicator->rank() == 0 && !out_dir.empty();
   if (writer) {
     std::filesystem::create_directories(out_dir);
-    scores_csv.open(JoinPath(out_dir, "scores.csv"));
+    scores_csv.open(EvalFiles{out_dir}.Scores());
     scores_csv << "score,label,video_id,domain,sample_index\n" << std::setprecision(9);
   }
   std::vector<DomainMetrics> all;
@@ -206,7 +207,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     DomainMetrics m = ComputeMetrics(samples, o.threshold);
     result.own_threshold.push_back(o.threshold ? ComputeMetrics(samples) : m);
     if (writer) {
-      std::ofstream roc(JoinPath(out_dir, "roc_" + domain + ".csv"));
+      std::ofstream roc(EvalFiles{out_dir}.Roc(domain));
       roc << "fpr,tpr,threshold\n";
       for (const RocPoint& p : m.roc) roc << p.fpr << "," << p.tpr << "," << p.threshold << "\n";
     }
@@ -228,19 +229,16 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     json["threshold_mode"] = mode;
     json["style_question"] = ScoringStyleQuestionName(o.style_question);
     json["checkpoint"] = o.checkpoint;
-    WriteFileAtomic(JoinPath(out_dir, "metrics.json"), json.dump(2) + "\n");
+    WriteFileAtomic(EvalFiles{out_dir}.Metrics(), json.dump(2) + "\n");
     std::ostringstream md;
     md << "Threshold: " << mode << ". Checkpoint: " << o.checkpoint
        << ". Style question: " << ScoringStyleQuestionName(o.style_question)
-       << " (never from the label).\n\n| domain | videos | EER | ACC | HTER | AUC | TPR@FPR=1% |\n"
-       << "|---|---|---|---|---|---|---|\n" << std::fixed << std::setprecision(2);
-    auto row = [&](const std::string& name, const DomainMetrics& m) {
-      md << "| " << name << " | " << m.videos << " | " << m.eer << " | " << m.acc << " | " << m.hter << " | " << m.auc
-         << " | " << m.tpr_at_fpr_1pct << " |\n";
-    };
-    for (const auto& [domain, m] : result.domains) row(domain, m);
-    row("**mean**", result.mean);
-    WriteFileAtomic(JoinPath(out_dir, "metrics.md"), md.str());
+       << " (never from the label).\n\n";
+    std::vector<MetricsTableRow> rows;
+    for (const auto& [domain, m] : result.domains) rows.push_back({{domain}, m});
+    rows.push_back({{"**mean**"}, result.mean});
+    md << MarkdownMetricsTable({"domain"}, rows);
+    WriteFileAtomic(EvalFiles{out_dir}.Table(), md.str());
   }
   return result;
 }

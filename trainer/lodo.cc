@@ -56,20 +56,9 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   std::vector<DomainMetrics> honest, reference;
   nlohmann::json cost_jobs = nlohmann::json::array();
   double total_wall = 0, total_rank_seconds = 0, train_rank_seconds = 0;
-  std::ostringstream rows, reference_rows, cost_rows;
-  rows << std::fixed << std::setprecision(2);
-  reference_rows << std::fixed << std::setprecision(2);
+  std::vector<MetricsTableRow> rows, reference_rows;  // per target, in both threshold modes
+  std::ostringstream cost_rows;
   cost_rows << std::fixed << std::setprecision(4);
-  auto row = [](std::ostringstream& md, const std::string& job, const std::string& target, const std::string& train,
-                const DomainMetrics& m) {
-    md << "| " << job << " | " << target << " | " << train << " | " << m.videos << " | " << m.hter << " | " << m.auc
-       << " | " << m.tpr_at_fpr_1pct << " | " << m.eer << " | " << m.acc << " | ";
-    if (std::isnan(m.threshold)) {
-      md << "– |\n";  // the mean row: thresholds are per job
-    } else {
-      md << std::setprecision(4) << m.threshold << std::setprecision(2) << " |\n";
-    }
-  };
   std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
   for (const LodoJob& job : p.jobs) {
     const std::string result_path = files.Result(job);
@@ -83,14 +72,14 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
           result.value("training_style_question", std::string("unknown (an older run: reference)")));
       // The same target in both threshold modes: into its table, JSON rows and mean.
       auto add = [&](const char* mode, const std::string& target, nlohmann::json& json_rows,
-                     std::vector<DomainMetrics>& metrics, std::ostringstream& md) {
+                     std::vector<DomainMetrics>& metrics, std::vector<MetricsTableRow>& md) {
         nlohmann::json r = result.at(mode).at(target);
         metrics.push_back(MetricsFromJson(r));
         r["job"] = job.name;
         r["target"] = target;
         r["train_domains"] = job.train;
         json_rows.push_back(r);
-        row(md, job.name, target, absl::StrJoin(job.train, "+"), metrics.back());
+        md.push_back({{job.name, target, absl::StrJoin(job.train, "+")}, metrics.back()});
       };
       for (const std::string& target : job.test) {
         add("domains", target, out["rows"], honest, rows);
@@ -124,6 +113,9 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   }
   for (const auto& [key, rules] : style_rules) out[key] = absl::StrJoin(rules, " / ");
   const DomainMetrics mean = MeanMetrics(honest), reference_mean = MeanMetrics(reference);
+  rows.push_back({{"**mean**", "", ""}, mean});
+  reference_rows.push_back({{"**mean**", "", ""}, reference_mean});
+  const std::vector<std::string> kKeys = {"job", "target", "trained on"};
   out["mean"] = MetricsToJson(mean);
   out["reference_mode"]["mean"] = MetricsToJson(reference_mean);
   const int trainings = static_cast<int>(p.jobs.size());
@@ -146,16 +138,10 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
      << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule
      << ". Style question at test: " << DescribeScoringStyleQuestion(out["style_question"].get<std::string>())
      << "; in training: " << out["training_style_question"].get<std::string>() << ".\n\n"
-     << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
-     << "|---|---|---|---|---|---|---|---|---|---|\n"
-     << rows.str();
-  row(md, "**mean**", "", "", mean);
+     << MarkdownMetricsTable(kKeys, rows);
   md << "\nThe same checkpoints and scores at oracle thresholds, for comparison with the paper (threshold: "
      << out["reference_mode"]["threshold_mode"].get<std::string>() << "):\n\n"
-     << "| job | target | trained on | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | threshold |\n"
-     << "|---|---|---|---|---|---|---|---|---|---|\n"
-     << reference_rows.str();
-  row(md, "**mean**", "", "", reference_mean);
+     << MarkdownMetricsTable(kKeys, reference_rows);
   md << "\nCost: " << trainings << " training run(s) for " << targets << " target(s), " << std::setprecision(4)
      << total_rank_seconds / 3600 << " rank-hours in all (" << total_rank_seconds / 3600 / targets
      << " per target); one training per target would cost " << one_per_target / 3600 << " rank-hours ("

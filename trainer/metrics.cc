@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <iterator>
+#include <sstream>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -198,6 +201,37 @@ DomainMetrics MetricsFromJson(const nlohmann::json& j) {
   m.bpcer = number("bpcer");
   m.acer = number("acer");
   return m;
+}
+
+std::string MarkdownMetricsTable(const std::vector<std::string>& key_headers, const std::vector<MetricsTableRow>& rows) {
+  static const char* const kMetricHeaders[] = {"videos", "HTER", "AUC", "TPR@FPR=1%", "EER",
+                                               "ACC",    "APCER", "BPCER", "ACER",     "threshold"};
+  std::ostringstream md;
+  md << "|";
+  for (const std::string& h : key_headers) md << " " << h << " |";
+  for (const char* h : kMetricHeaders) md << " " << h << " |";
+  md << "\n|";
+  for (size_t i = 0; i < key_headers.size() + std::size(kMetricHeaders); ++i) md << "---|";
+  md << "\n";
+  auto value = [&](double v, int precision) {
+    if (std::isnan(v)) {
+      md << " \u2013 |";
+    } else {
+      md << " " << std::fixed << std::setprecision(precision) << v << " |";
+    }
+  };
+  for (const MetricsTableRow& row : rows) {
+    IF_REQUIRE(row.keys.size() == key_headers.size(), "metrics table: ", row.keys.size(), " key cells for ",
+               key_headers.size(), " key columns");
+    md << "|";
+    for (const std::string& k : row.keys) md << " " << k << " |";
+    const DomainMetrics& m = row.metrics;
+    md << " " << m.videos << " |";
+    for (double v : {m.hter, m.auc, m.tpr_at_fpr_1pct, m.eer, m.acc, m.apcer, m.bpcer, m.acer}) value(v, 2);
+    value(m.threshold, 4);
+    md << "\n";
+  }
+  return md.str();
 }
 
 }  // namespace instructflip

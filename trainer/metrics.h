@@ -72,6 +72,17 @@ DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optio
 // Mean of each metric over domains (NaN AUCs left out of the AUC mean).
 DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains);
 
+// One Markdown metrics table, the same metric columns in every table (eval's
+// metrics.md, `instructflip metrics`, lodo.md): the row's key columns, then
+// videos | HTER | AUC | TPR@FPR=1% | EER | ACC | APCER | BPCER | ACER | threshold,
+// in percent with two decimals; an undefined value (NaN: a one-class AUC, a
+// mean row's threshold) shows as "–".
+struct MetricsTableRow {
+  std::vector<std::string> keys;
+  DomainMetrics metrics;
+};
+std::string MarkdownMetricsTable(const std::vector<std::string>& key_headers, const std::vector<MetricsTableRow>& rows);
+
 // {"videos", "auc", "eer", "hter", "acc", "tpr_at_fpr_1pct", "threshold",
 // "apcer", "bpcer", "acer"}; NaN (an undefined AUC) as null.
 nlohmann::json MetricsToJson(const DomainMetrics& m);

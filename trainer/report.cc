@@ -28,6 +28,8 @@
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 #include "model/instructions.h"
+#include "trainer/run_files.h"
+#include "trainer/lodo.h"
 
 namespace instructflip {
 namespace {
@@ -466,7 +468,7 @@ std::string CostSection(const Json& cost) {
 
 std::string TrainingCurves(const std::string& run_dir) {
   std::string out = "<h3>Training curves</h3>\n";
-  const std::optional<std::string> text = ReadOptional(JoinPath(run_dir, "metrics.jsonl"));
+  const std::optional<std::string> text = ReadOptional(TrainRunFiles{run_dir}.Metrics());
   if (!text) return out + NotAvailable("Training log (metrics.jsonl)");
   const TrainingLog log = ParseTrainingLog(*text);
   if (log.steps.empty())
@@ -519,7 +521,7 @@ std::string RocSection(const std::string& eval_dir, const std::vector<std::strin
   std::vector<Series> series;
   std::string missing;
   for (const std::string& domain : domains) {
-    const std::optional<std::string> text = ReadOptional(JoinPath(eval_dir, "roc_" + domain + ".csv"));
+    const std::optional<std::string> text = ReadOptional(EvalFiles{eval_dir}.Roc(domain));
     Points points = text ? ParseRoc(*text) : Points{};
     if (points.empty()) {
       missing += NotAvailable("ROC of " + domain);
@@ -555,7 +557,7 @@ std::string ImageCell(const std::string& eval_dir, const Json& relative, const s
 
 std::string ExplanationsSection(const std::string& eval_dir) {
   std::string out = "<h3>Explanations</h3>\n";
-  const std::optional<std::string> text = ReadOptional(JoinPath(eval_dir, "explanations.jsonl"));
+  const std::optional<std::string> text = ReadOptional(EvalFiles{eval_dir}.Explanations());
   if (!text) return out + NotAvailable("Explanations (eval/explanations.jsonl)");
   std::vector<Json> samples;
   int skipped = 0;
@@ -598,8 +600,8 @@ std::string ExplanationsSection(const std::string& eval_dir) {
 }
 
 std::string TrainingRunSections(const std::string& run_dir, const std::vector<std::string>& expected_domains) {
-  const std::string eval_dir = JoinPath(run_dir, "eval");
-  const OptionalJson metrics = ReadOptionalJson(JoinPath(eval_dir, "metrics.json"));
+  const std::string eval_dir = TrainRunFiles{run_dir}.Evaluation();
+  const OptionalJson metrics = ReadOptionalJson(EvalFiles{eval_dir}.Metrics());
   return TrainingCurves(run_dir) + RocSection(eval_dir, expected_domains, metrics.value.value_or(Json())) +
          ExplanationsSection(eval_dir);
 }
@@ -708,7 +710,7 @@ std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
     const Json& train_domains = Field(*first_row[job], "train_domains");
     if (!train_domains.is_null()) html += "<p class=\"note\">Trained on " + Text(train_domains) + ".</p>\n";
     std::error_code error;
-    const std::string job_dir = JoinPath(JoinPath(run_dir, "jobs"), job);
+    const std::string job_dir = LodoRunFiles{run_dir}.Job(LodoJob{job, {}, {}});
     if (!IsDirectoryName(job) || !fs::is_directory(job_dir, error)) {
       html += NotAvailable("Job directory jobs/" + job);
       continue;
@@ -720,8 +722,8 @@ std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
 
 std::string SingleRunPage(const std::string& run_dir) {
   std::string html = PageStart(DirectoryName(run_dir), run_dir, "Training run");
-  const std::string eval_dir = JoinPath(run_dir, "eval");
-  const OptionalJson metrics = ReadOptionalJson(JoinPath(eval_dir, "metrics.json"));
+  const std::string eval_dir = TrainRunFiles{run_dir}.Evaluation();
+  const OptionalJson metrics = ReadOptionalJson(EvalFiles{eval_dir}.Metrics());
   html += "<h2>Evaluation metrics</h2>\n";
   std::vector<std::string> expected;
   if (metrics.value && metrics.value->is_object()) {
@@ -746,17 +748,17 @@ std::string SingleRunPage(const std::string& run_dir) {
 std::string WriteReport(const std::string& run_dir, const std::string& out_path) {
   std::error_code error;
   IF_REQUIRE(fs::is_directory(run_dir, error), "report: run directory ", run_dir, " does not exist");
-  const std::string lodo_path = JoinPath(run_dir, "lodo.json");
+  const std::string lodo_path = LodoRunFiles{run_dir}.Json();
   std::string html;
   if (PathExists(lodo_path)) {
     html = LodoPage(run_dir, lodo_path);
-  } else if (PathExists(JoinPath(run_dir, "metrics.jsonl"))) {
+  } else if (PathExists(TrainRunFiles{run_dir}.Metrics())) {
     html = SingleRunPage(run_dir);
   } else {
     IF_FAIL("report: ", run_dir, " is not a run directory (it has neither lodo.json nor metrics.jsonl)");
   }
   html += "</body>\n</html>\n";
-  const std::string out = out_path.empty() ? JoinPath(run_dir, "report.html") : out_path;
+  const std::string out = out_path.empty() ? TrainRunFiles{run_dir}.Report() : out_path;
   WriteFileAtomic(out, html);
   return out;
 }

@@ -15,6 +15,7 @@
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 #include "trainer/event_writer.h"
+#include "trainer/run_files.h"
 
 namespace instructflip {
 namespace {
@@ -241,7 +242,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
 
 TrainingLog::TrainingLog(const std::string& run_dir) {
   std::filesystem::create_directories(run_dir);
-  metrics_.open(JoinPath(run_dir, "metrics.jsonl"), std::ios::app);
+  metrics_.open(TrainRunFiles{run_dir}.Metrics(), std::ios::app);
   events_ = std::make_unique<TensorBoardWriter>(run_dir);
 }
 

@@ -75,7 +75,9 @@ assert abs(a["auc"] - 75) < 1e-9 and abs(a["eer"] - 50) < 1e-9 and abs(a["tpr_at
 assert abs(b["auc"] - 100) < 1e-9 and abs(b["hter"]) < 1e-9, b
 assert abs(m["auc"] - 87.5) < 1e-9 and abs(m["hter"] - 25) < 1e-9, m
 PY
-"$bin" metrics --scores "$tmp/scores.csv" | grep -q "| alpha | 4 | 50.00 | 50.00 | 50.00 | 75.00 |" || fail "metrics Markdown table"
+"$bin" metrics --scores "$tmp/scores.csv" > "$tmp/metrics.md"
+# videos, HTER, AUC, TPR@FPR=1%, EER, ACC: the column order of every metrics table.
+grep -q "| alpha | 4 | 50.00 | 75.00 | 50.00 | 50.00 | 50.00 |" "$tmp/metrics.md" || fail "metrics Markdown table: $(cat "$tmp/metrics.md")"
 # The same scores in eval's scores.csv layout (sample_index column), with named
 # videos of two frames each (frame scores averaged per video): same metrics.
 cat > "$tmp/named.csv" <<CSV

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataio/base/check.h"
+
 namespace instructflip {
 namespace {
 
@@ -107,6 +109,28 @@ TEST(Metrics, JsonRoundTripKeepsValuesAndUndefinedAuc) {
   nlohmann::json missing = j;
   missing.erase("hter");
   EXPECT_THROW(MetricsFromJson(missing), nlohmann::json::exception);
+}
+
+// One formatter for every Markdown metrics table: key columns, then the same
+// metric columns; NaN (a one-class AUC, a mean's threshold) as a dash.
+TEST(Metrics, MarkdownTableHasOneColumnOrder) {
+  DomainMetrics m;
+  m.videos = 12;
+  m.hter = 12.5;
+  m.auc = std::numeric_limits<double>::quiet_NaN();
+  m.tpr_at_fpr_1pct = 40;
+  m.eer = 10;
+  m.acc = 87.5;
+  m.apcer = 1;
+  m.bpcer = 2;
+  m.acer = 1.5;
+  m.threshold = 0.61234;
+  const std::string md = MarkdownMetricsTable({"job", "target"}, {{{"J", "synA"}, m}});
+  EXPECT_EQ(md,
+            "| job | target | videos | HTER | AUC | TPR@FPR=1% | EER | ACC | APCER | BPCER | ACER | threshold |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+            "| J | synA | 12 | 12.50 | \u2013 | 40.00 | 10.00 | 87.50 | 1.00 | 2.00 | 1.50 | 0.6123 |\n");
+  EXPECT_THROW(MarkdownMetricsTable({"job"}, {{{"J", "extra"}, m}}), Error);
 }
 
 }  // namespace

@@ -1,0 +1,32 @@
+// Every file name of a run directory, in one place. A training run (`train`,
+// or one LODO job) holds config.yaml, metrics.jsonl, checkpoints/ (see
+// checkpoint.h) and TensorBoard events; an evaluation output holds the scores,
+// metrics, ROC curves and explanations; a LODO run (lodo.h: LodoRunFiles)
+// holds the plan, the jobs and the aggregated table. The report reads what
+// these name.
+#pragma once
+
+#include <string>
+
+namespace instructflip {
+
+struct TrainRunFiles {
+  std::string dir;
+  std::string Config() const;      // config.yaml: the resolved configuration
+  std::string Metrics() const;     // metrics.jsonl: one record per logged step
+  std::string Evaluation() const;  // eval/: `eval --out` or a LODO job's test
+  std::string Report() const;      // report.html
+};
+
+struct EvalFiles {
+  std::string dir;
+  std::string Scores() const;                         // scores.csv
+  std::string Metrics() const;                        // metrics.json
+  std::string Table() const;                          // metrics.md
+  std::string Roc(const std::string& domain) const;   // roc_<domain>.csv
+  std::string Explanations() const;                   // explanations.jsonl
+  // explanations/<domain>/<stem>_<kind>.png, relative to `dir` (as the JSONL records it).
+  static std::string ExplanationImage(const std::string& domain, const std::string& stem, const std::string& kind);
+};
+
+}  // namespace instructflip
