@@ -117,8 +117,8 @@ void PrintPlan(const std::string& run_dir, const LodoProtocol& p) {
             << " rank(s) each, run directory " << run_dir << "\n";
   for (size_t k = 0; k < p.jobs.size(); ++k) {
     const LodoJob& job = p.jobs[k];
-    const std::string job_dir = LodoRunFiles{run_dir}.Job(job);
-    const char* state = LodoRunFiles{run_dir}.Finished(job)                                   ? "finished"
+    const std::string job_dir = LodoRunFiles{run_dir}.Job(job.name);
+    const char* state = LodoRunFiles{run_dir}.Finished(job.name)                                   ? "finished"
                         : CheckpointStore(job_dir).FindLatestComplete().has_value() ? "partial: resumes"
                                                                                      : "to run";
     std::cout << "  [" << k << "] " << job.name << ": train " << absl::StrJoin(job.train, "+") << " -> test "
@@ -141,13 +141,13 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
   std::signal(SIGTERM, ForwardStop);
   for (size_t k = 0; k < p.jobs.size(); ++k) {
     const LodoJob& job = p.jobs[k];
-    if (LodoRunFiles{run_dir}.Finished(job)) {
+    if (LodoRunFiles{run_dir}.Finished(job.name)) {
       std::cout << "lodo: [" << k << "] " << job.name << ": finished before, skipped\n";
       continue;
     }
     const LodoRunFiles files{run_dir};
-    std::filesystem::create_directories(files.Job(job));
-    const std::string log = files.Log(job);
+    std::filesystem::create_directories(files.Job(job.name));
+    const std::string log = files.Log(job.name);
     std::cout << "lodo: [" << k << "] " << job.name << ": train " << absl::StrJoin(job.train, "+") << " -> test "
               << absl::StrJoin(job.test, "+") << " on " << ranks << " rank(s), log " << log << std::endl;
     const auto start = std::chrono::steady_clock::now();
@@ -156,9 +156,9 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
       std::cout << "lodo: job " << job.name << " stopped after a checkpoint; run the same command again to resume\n";
       return kExitRequeue;
     }
-    IF_REQUIRE(code == 0 && LodoRunFiles{run_dir}.Finished(job), "lodo: job ", job.name, " failed (exit ", code, "); the end of ",
+    IF_REQUIRE(code == 0 && LodoRunFiles{run_dir}.Finished(job.name), "lodo: job ", job.name, " failed (exit ", code, "); the end of ",
                log, ":\n", LastLines(log, 8));
-    const nlohmann::json result = nlohmann::json::parse(ReadFile(files.Result(job)));
+    const nlohmann::json result = nlohmann::json::parse(ReadFile(files.Result(job.name)));
     std::cout << "lodo: [" << k << "] " << job.name << ": done in " << std::fixed << std::setprecision(0)
               << SecondsSince(start) << " s" << std::setprecision(2);
     for (const std::string& target : job.test) {
@@ -196,7 +196,7 @@ std::string Quote(const std::string& s) {
 int SubmitToSlurm(const std::string& run_dir, const LodoProtocol& p) {
   std::vector<std::string> unfinished;
   for (size_t k = 0; k < p.jobs.size(); ++k)
-    if (!LodoRunFiles{run_dir}.Finished(p.jobs[k])) unfinished.push_back(std::to_string(k));
+    if (!LodoRunFiles{run_dir}.Finished(p.jobs[k].name)) unfinished.push_back(std::to_string(k));
   if (unfinished.empty()) {
     std::cout << "lodo: every job is finished\n\n" << AggregateLodo(run_dir, p);
     return 0;

@@ -44,9 +44,9 @@ int RunLodoJob(const std::string& run_dir, int index) {
   IF_REQUIRE(index >= 0 && index < static_cast<int>(p.jobs.size()), "lodo: --job ", index, " is outside 0..",
              p.jobs.size() - 1, " (", run_dir, "/protocol.yaml has ", p.jobs.size(), " jobs)");
   const LodoJob& job = p.jobs[index];
-  const std::string job_dir = files.Job(job);
+  const std::string job_dir = files.Job(job.name);
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
-  if (files.Finished(job)) {
+  if (files.Finished(job.name)) {
     if (world.rank == 0) std::cout << "lodo: job " << job.name << " is already finished\n";
     return 0;
   }
@@ -75,7 +75,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
     if (!final_checkpoint || CheckpointStore::StepOf(*final_checkpoint) < t.total_steps) {
       Trainer trainer(t, communicator.get(), job_dir);
       const TrainResult trained = trainer.Run("auto");
-      if (writer) RecordCost(files.Cost(job), "train", SecondsSince(start), world.size);
+      if (writer) RecordCost(files.Cost(job.name), "train", SecondsSince(start), world.size);
       if (trained.interrupted) return kExitRequeue;
       final_checkpoint = checkpoints.FindLatestComplete();
     }
@@ -104,7 +104,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
       validation.domains = job.train;
       validation.split = Split::kTrain;
       validation.holdout = {Holdout::Part::kValidation, t.validation_fraction, t.validation_seed};
-      const EvalResult validated = Evaluate(built, validation, communicator.get(), files.Validation(job));
+      const EvalResult validated = Evaluate(built, validation, communicator.get(), files.Validation(job.name));
       threshold = validated.pooled.eer_threshold;
       result["validation"] = MetricsToJson(validated.pooled);
       result["threshold_mode"] = "EER threshold of the source domains' held-out validation videos (" +
@@ -118,16 +118,16 @@ int RunLodoJob(const std::string& run_dir, int index) {
     test.domains = job.test;
     test.threshold = threshold;
     test.explain_per_domain = p.explain_per_domain;
-    const EvalResult tested = Evaluate(built, test, communicator.get(), files.Evaluation(job));
+    const EvalResult tested = Evaluate(built, test, communicator.get(), files.Evaluation(job.name));
     if (writer) {
       for (size_t d = 0; d < tested.domains.size(); ++d) {
         result["domains"][tested.domains[d].first] = MetricsToJson(tested.domains[d].second);
         result["reference_mode"][tested.domains[d].first] = MetricsToJson(tested.own_threshold[d]);
       }
-      RecordCost(files.Cost(job), "eval", SecondsSince(start), world.size);
+      RecordCost(files.Cost(job.name), "eval", SecondsSince(start), world.size);
       // 4. The marker of a finished job, written last.
-      WriteFileAtomic(files.Result(job), result.dump(2) + "\n");
-      std::cout << "lodo: job " << job.name << " finished: " << ReadFile(EvalFiles{files.Evaluation(job)}.Table());
+      WriteFileAtomic(files.Result(job.name), result.dump(2) + "\n");
+      std::cout << "lodo: job " << job.name << " finished: " << ReadFile(EvalFiles{files.Evaluation(job.name)}.Table());
     }
     return 0;
   });

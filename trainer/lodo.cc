@@ -18,19 +18,6 @@
 
 namespace instructflip {
 
-std::string LodoRunFiles::Protocol() const { return JoinPath(run_dir, "protocol.yaml"); }
-std::string LodoRunFiles::Table() const { return JoinPath(run_dir, "lodo.md"); }
-std::string LodoRunFiles::Json() const { return JoinPath(run_dir, "lodo.json"); }
-std::string LodoRunFiles::Report() const { return JoinPath(run_dir, "report.html"); }
-std::string LodoRunFiles::Cache() const { return JoinPath(run_dir, "cache"); }
-std::string LodoRunFiles::Jobs() const { return JoinPath(run_dir, "jobs"); }
-std::string LodoRunFiles::Job(const LodoJob& job) const { return JoinPath(Jobs(), job.name); }
-std::string LodoRunFiles::Result(const LodoJob& job) const { return JoinPath(Job(job), "result.json"); }
-std::string LodoRunFiles::Cost(const LodoJob& job) const { return JoinPath(Job(job), "cost.json"); }
-std::string LodoRunFiles::Log(const LodoJob& job) const { return JoinPath(Job(job), "log.txt"); }
-std::string LodoRunFiles::Evaluation(const LodoJob& job) const { return JoinPath(Job(job), "eval"); }
-std::string LodoRunFiles::Validation(const LodoJob& job) const { return JoinPath(Job(job), "validation"); }
-bool LodoRunFiles::Finished(const LodoJob& job) const { return PathExists(Result(job)); }
 
 void RecordCost(const std::string& path, const std::string& phase, double wall_s, int ranks) {
   nlohmann::json cost = {{"segments", nlohmann::json::array()}};
@@ -46,7 +33,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   const LodoRunFiles files{run_dir};
   std::vector<std::string> unfinished;
   for (const LodoJob& job : p.jobs)
-    if (!files.Finished(job)) unfinished.push_back(job.name);
+    if (!files.Finished(job.name)) unfinished.push_back(job.name);
   IF_REQUIRE(unfinished.empty(), "lodo: cannot aggregate ", run_dir, ": unfinished jobs ",
              absl::StrJoin(unfinished, ", "));
   nlohmann::json out{{"protocol", p.name},
@@ -61,7 +48,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   cost_rows << std::fixed << std::setprecision(4);
   std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
   for (const LodoJob& job : p.jobs) {
-    const std::string result_path = files.Result(job);
+    const std::string result_path = files.Result(job.name);
     nlohmann::json result;
     try {
       result = nlohmann::json::parse(ReadFile(result_path));
@@ -91,7 +78,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
     double wall = 0, rank_seconds = 0, train_seconds = 0;
     std::string device = "cpu";
     int ranks = p.ranks;
-    const std::string cost_path = files.Cost(job);
+    const std::string cost_path = files.Cost(job.name);
     if (PathExists(cost_path)) {
       const nlohmann::json cost = nlohmann::json::parse(ReadFile(cost_path));
       for (const nlohmann::json& segment : cost.at("segments")) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "trainer/run_files.h"
+
 namespace instructflip {
 
 struct LodoJob {
@@ -27,24 +29,6 @@ struct LodoProtocol {
 
 // How a job's evaluated checkpoint is chosen.
 inline constexpr char kCheckpointRule[] = "final step (chosen without target data)";
-
-// The files of a LODO run directory, named in one place.
-struct LodoRunFiles {
-  std::string run_dir;
-  std::string Protocol() const;                          // protocol.yaml: the plan
-  std::string Table() const;                             // lodo.md
-  std::string Json() const;                              // lodo.json
-  std::string Report() const;                            // report.html
-  std::string Cache() const;                             // cache/: shared by the jobs (T5 warm-up)
-  std::string Jobs() const;                              // jobs/
-  std::string Job(const LodoJob& job) const;             // jobs/NAME/: a training run directory
-  std::string Result(const LodoJob& job) const;          // jobs/NAME/result.json: written last
-  std::string Cost(const LodoJob& job) const;            // jobs/NAME/cost.json
-  std::string Log(const LodoJob& job) const;             // jobs/NAME/log.txt
-  std::string Evaluation(const LodoJob& job) const;      // jobs/NAME/eval/
-  std::string Validation(const LodoJob& job) const;      // jobs/NAME/validation/
-  bool Finished(const LodoJob& job) const;               // result.json exists
-};
 
 // Adds one run segment (a training launch, or the evaluation) to the job's cost.json.
 void RecordCost(const std::string& cost_json, const std::string& phase, double wall_s, int ranks);

@@ -710,7 +710,7 @@ std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
     const Json& train_domains = Field(*first_row[job], "train_domains");
     if (!train_domains.is_null()) html += "<p class=\"note\">Trained on " + Text(train_domains) + ".</p>\n";
     std::error_code error;
-    const std::string job_dir = LodoRunFiles{run_dir}.Job(LodoJob{job, {}, {}});
+    const std::string job_dir = LodoRunFiles{run_dir}.Job(job);
     if (!IsDirectoryName(job) || !fs::is_directory(job_dir, error)) {
       html += NotAvailable("Job directory jobs/" + job);
       continue;

@@ -18,4 +18,18 @@ std::string EvalFiles::ExplanationImage(const std::string& domain, const std::st
   return "explanations/" + domain + "/" + stem + "_" + kind + ".png";
 }
 
+std::string LodoRunFiles::Protocol() const { return JoinPath(run_dir, "protocol.yaml"); }
+std::string LodoRunFiles::Table() const { return JoinPath(run_dir, "lodo.md"); }
+std::string LodoRunFiles::Json() const { return JoinPath(run_dir, "lodo.json"); }
+std::string LodoRunFiles::Report() const { return JoinPath(run_dir, "report.html"); }
+std::string LodoRunFiles::Cache() const { return JoinPath(run_dir, "cache"); }
+std::string LodoRunFiles::Jobs() const { return JoinPath(run_dir, "jobs"); }
+std::string LodoRunFiles::Job(const std::string& job) const { return JoinPath(Jobs(), job); }
+std::string LodoRunFiles::Result(const std::string& job) const { return JoinPath(Job(job), "result.json"); }
+std::string LodoRunFiles::Cost(const std::string& job) const { return JoinPath(Job(job), "cost.json"); }
+std::string LodoRunFiles::Log(const std::string& job) const { return JoinPath(Job(job), "log.txt"); }
+std::string LodoRunFiles::Evaluation(const std::string& job) const { return JoinPath(Job(job), "eval"); }
+std::string LodoRunFiles::Validation(const std::string& job) const { return JoinPath(Job(job), "validation"); }
+bool LodoRunFiles::Finished(const std::string& job) const { return PathExists(Result(job)); }
+
 }  // namespace instructflip

@@ -29,4 +29,21 @@ struct EvalFiles {
   static std::string ExplanationImage(const std::string& domain, const std::string& stem, const std::string& kind);
 };
 
+struct LodoRunFiles {
+  std::string run_dir;
+  std::string Protocol() const;                       // protocol.yaml: the plan
+  std::string Table() const;                          // lodo.md
+  std::string Json() const;                           // lodo.json
+  std::string Report() const;                         // report.html
+  std::string Cache() const;                          // cache/: shared by the jobs (T5 warm-up)
+  std::string Jobs() const;                           // jobs/
+  std::string Job(const std::string& job) const;      // jobs/NAME/: a training run directory
+  std::string Result(const std::string& job) const;   // jobs/NAME/result.json: written last
+  std::string Cost(const std::string& job) const;     // jobs/NAME/cost.json
+  std::string Log(const std::string& job) const;      // jobs/NAME/log.txt
+  std::string Evaluation(const std::string& job) const;  // jobs/NAME/eval/
+  std::string Validation(const std::string& job) const;  // jobs/NAME/validation/
+  bool Finished(const std::string& job) const;        // result.json exists
+};
+
 }  // namespace instructflip

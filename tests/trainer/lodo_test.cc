@@ -28,10 +28,10 @@ void WriteJob(const LodoRunFiles& files, const LodoJob& job, const std::vector<d
     result["domains"][job.test[t]] = Metrics(hters[t], 90.0, 10);
     result["reference_mode"][job.test[t]] = Metrics(hters[t] / 2, 90.0, 10);
   }
-  std::filesystem::create_directories(files.Job(job));
-  RecordCost(files.Cost(job), "train", train_wall_s, 2);
-  RecordCost(files.Cost(job), "eval", eval_wall_s, 2);
-  WriteFileAtomic(files.Result(job), result.dump());
+  std::filesystem::create_directories(files.Job(job.name));
+  RecordCost(files.Cost(job.name), "train", train_wall_s, 2);
+  RecordCost(files.Cost(job.name), "eval", eval_wall_s, 2);
+  WriteFileAtomic(files.Result(job.name), result.dump());
 }
 
 TEST(Lodo, AggregatesRowsMeansAndCost) {
@@ -73,9 +73,9 @@ TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
   const LodoRunFiles files{"/r"};
   const LodoJob job{"J", {"A"}, {"B"}};
   EXPECT_EQ(files.Protocol(), "/r/protocol.yaml");
-  EXPECT_EQ(files.Job(job), "/r/jobs/J");
-  EXPECT_EQ(files.Result(job), "/r/jobs/J/result.json");
-  EXPECT_EQ(files.Evaluation(job), "/r/jobs/J/eval");
+  EXPECT_EQ(files.Job(job.name), "/r/jobs/J");
+  EXPECT_EQ(files.Result(job.name), "/r/jobs/J/result.json");
+  EXPECT_EQ(files.Evaluation(job.name), "/r/jobs/J/eval");
   EXPECT_EQ(files.Cache(), "/r/cache");
 }
 
