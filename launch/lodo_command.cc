@@ -7,14 +7,8 @@
 // with anything else is refused), then runs each unfinished job one after
 // another under mpirun (or submits them as a Slurm job array with --slurm),
 // and aggregates one table.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <csignal>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -31,6 +25,7 @@
 #include "launch/flags.h"
 #include "launch/job_runtime.h"
 #include "launch/lodo_protocol.h"
+#include "launch/subprocess.h"
 #include "trainer/checkpoint.h"
 #include "trainer/report.h"
 
@@ -45,58 +40,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 std::optional<int> RanksFlag() {
   if (gflags::GetCommandLineFlagInfoOrDie("ranks").is_default) return std::nullopt;
   return FLAGS_ranks;
-}
-
-// The child launched for a job; SIGUSR1/SIGTERM to the driver are passed on
-// (mpirun forwards SIGUSR1 to its ranks), so the job checkpoints and exits 3.
-pid_t g_child = 0;
-void ForwardStop(int) {
-  if (g_child > 0) kill(g_child, SIGUSR1);
-}
-
-// Runs argv with stdout and stderr appended to `log`; returns the exit code.
-int RunLogged(const std::vector<std::string>& argv, const std::string& log) {
-  const pid_t pid = fork();
-  IF_SYSCALL(pid, "fork");
-  if (pid == 0) {
-    FILE* out = std::fopen(log.c_str(), "a");
-    if (out == nullptr) _exit(127);
-    dup2(fileno(out), STDOUT_FILENO);
-    dup2(fileno(out), STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    std::perror(args[0]);
-    _exit(127);
-  }
-  g_child = pid;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  g_child = 0;
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
-}
-
-std::string FindOnPath(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  std::string dir;
-  while (std::getline(dirs, dir, ':'))
-    if (!dir.empty() && access(JoinPath(dir, program).c_str(), X_OK) == 0) return JoinPath(dir, program);
-  return "";
-}
-
-std::string SelfPath() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
-
-std::string LastLines(const std::string& path, int n) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::string out;
-  for (size_t i = lines.size() > size_t(n) ? lines.size() - n : 0; i < lines.size(); ++i) out += "  " + lines[i] + "\n";
-  return out;
 }
 
 // The command that runs job `index` with `ranks` ranks.
@@ -137,8 +80,7 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
       ranks = 1;
     }
   }
-  std::signal(SIGUSR1, ForwardStop);
-  std::signal(SIGTERM, ForwardStop);
+  ForwardStopSignalsToChildren();
   for (size_t k = 0; k < p.jobs.size(); ++k) {
     const LodoJob& job = p.jobs[k];
     if (LodoRunFiles{run_dir}.Finished(job.name)) {
@@ -171,24 +113,6 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
   std::cout << "\n" << AggregateLodo(run_dir, p) << "\nlodo: table " << LodoRunFiles{run_dir}.Table() << ", report "
             << LodoRunFiles{run_dir}.Report() << "\n";
   return 0;
-}
-
-std::string Capture(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  IF_REQUIRE(pipe != nullptr, "could not run: ", command);
-  std::string out;
-  char buffer[256];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) out += buffer;
-  const int status = pclose(pipe);
-  IF_REQUIRE(status == 0, "command failed (status ", status, "): ", command, "\n", out);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 // Submits the unfinished jobs as one Slurm job array (slurm/lodo_array.sbatch)

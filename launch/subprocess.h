@@ -1,0 +1,30 @@
+// Child processes of the `instructflip` driver: a job run with its output in
+// a log (and stop signals passed on to it), a command's captured output,
+// shell quoting, and finding programs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace instructflip::launch {
+
+// From now on SIGUSR1/SIGTERM to this process are passed on to the child that
+// RunLogged is waiting for as SIGUSR1 (mpirun forwards SIGUSR1 to its ranks),
+// so a job checkpoints and exits 3 (kExitRequeue).
+void ForwardStopSignalsToChildren();
+// Runs argv with stdout and stderr appended to `log`; returns the exit code
+// (128 + signal when killed, 127 when it cannot start).
+int RunLogged(const std::vector<std::string>& argv, const std::string& log);
+// `command` through the shell; its stdout without trailing blanks. Throws
+// instructflip::Error with the output when it fails.
+std::string Capture(const std::string& command);
+// `s` single-quoted for the shell.
+std::string Quote(const std::string& s);
+// The program's path on PATH, or "" if there is none.
+std::string FindOnPath(const std::string& program);
+// This executable's path.
+std::string SelfPath();
+// The last `n` lines of a text file, each indented by two spaces.
+std::string LastLines(const std::string& path, int n);
+
+}  // namespace instructflip::launch
