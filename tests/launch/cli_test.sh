@@ -10,6 +10,19 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$bin" help | grep -q "synth" || fail "help does not list synth"
 "$bin" help | grep -q "bench" || fail "help does not list bench"
+# A subcommand's own help: its flags with defaults, exit 0 (not gflags' dump).
+for h in --help -h; do
+  "$bin" train $h > "$tmp/help.txt" 2>&1 || fail "train $h exited non-zero"
+  grep -q -- "--run-dir" "$tmp/help.txt" && grep -q "(default: auto)" "$tmp/help.txt" || fail "train $h: $(head -5 "$tmp/help.txt")"
+  [ "$(wc -l < "$tmp/help.txt")" -lt 30 ] || fail "train $h printed $(wc -l < "$tmp/help.txt") lines"
+done
+"$bin" --version | grep -Eq "^instructflip [0-9]+\.[0-9]+\.[0-9]+ \(git ([0-9a-f]{12}|unknown)\)$" || fail "--version: $("$bin" --version)"
+# An unknown flag names the nearest one the subcommand takes; exit 2, no trace.
+set +e
+"$bin" synth --out "$tmp/typo" --per-domian 3 > /dev/null 2> "$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "did you mean --per-domain?" "$tmp/err.txt" || fail "unknown flag: rc $rc, $(cat "$tmp/err.txt")"
+[ ! -e "$tmp/typo" ] || fail "a refused synth wrote output"
 
 "$bin" synth --out "$tmp/s" --domains 2 --per-domain 24 --size 48 --seed 3 > "$tmp/synth.txt"
 grep -q "synA" "$tmp/synth.txt" || fail "synth summary lacks domain synA"
