@@ -27,12 +27,4 @@ class TensorBoardWriter {
   std::ofstream out_;
 };
 
-// Parsed scalar records of an event file (for tests and tools); throws on a bad CRC.
-struct ScalarEvent {
-  std::string tag;
-  int64_t step = 0;
-  float value = 0;
-};
-std::vector<ScalarEvent> ReadScalarEvents(const std::string& path);
-
 }  // namespace instructflip

@@ -58,9 +58,6 @@
 
 namespace instructflip::compat {
 
-inline constexpr int kTorchMajor = TORCH_VERSION_MAJOR;
-inline constexpr int kTorchMinor = TORCH_VERSION_MINOR;
-
 // Pinned host memory only helps (and only works) when a CUDA device exists.
 inline bool PinMemoryAvailable() { return torch::cuda::is_available(); }
 

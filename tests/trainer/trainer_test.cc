@@ -16,6 +16,7 @@
 #include "model/instructions.h"
 #include "trainer/evaluator.h"
 #include "trainer/event_writer.h"
+#include "tests/trainer/event_reader.h"
 #include "dataio/base/file_util.h"
 #include "tests/dataio/test_util.h"
 #include "tests/trainer/tiny_training.h"
@@ -25,6 +26,8 @@ namespace {
 
 using testing::ErrorOf;
 using testing::TempDir;
+using testing::ReadScalarEvents;
+using testing::ScalarEvent;
 
 class TrainerTest : public ::testing::Test {
  protected:
