@@ -1,6 +1,6 @@
 #include "launch/train_config_yaml.h"
 
-#include <set>
+#include <optional>
 
 #include "dataio/base/check.h"
 #include "launch/config_paths.h"
@@ -76,9 +76,10 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   t.validation_seed = static_cast<uint64_t>(validation_seed);
   std::string style_question = StyleQuestionRuleName(t.style_question);
   data.Read("style_question", &style_question);
-  IF_REQUIRE(style_question == "reference" || style_question == "label_blind", path,
-             ": 'data.style_question' must be label_blind or reference, got '", style_question, "'");
-  t.style_question = ParseStyleQuestionRule(style_question);
+  const std::optional<StyleQuestionRule> rule = FindStyleQuestionRule(style_question);
+  IF_REQUIRE(rule.has_value(), path, ": 'data.style_question' must be label_blind or reference, got '",
+             style_question, "'");
+  t.style_question = *rule;
   data.Read("loader_threads", &t.loader_threads);
   data.Read("prefetch", &t.prefetch);
   data.RejectUnknownKeys();
@@ -86,11 +87,11 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   YamlSection eval = top.Section("eval");
   std::string scoring_question = ScoringStyleQuestionName(config.eval_style_question);
   eval.Read("style_question", &scoring_question);
-  const std::set<std::string> scoring_rules = {"uniform", "ensemble", "illumination", "environment", "camera_quality"};
-  IF_REQUIRE(scoring_rules.count(scoring_question), path,
+  const std::optional<ScoringStyleQuestion> scoring = FindScoringStyleQuestion(scoring_question);
+  IF_REQUIRE(scoring.has_value(), path,
              ": 'eval.style_question' must be uniform, ensemble, illumination, environment or camera_quality, got '",
              scoring_question, "'");
-  config.eval_style_question = ParseScoringStyleQuestion(scoring_question);
+  config.eval_style_question = *scoring;
   eval.RejectUnknownKeys();
 
   YamlSection optimizer = top.Section("optimizer");

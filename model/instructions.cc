@@ -107,10 +107,16 @@ StyleQuestion UniformStyleQuestion(uint64_t key) {
   return static_cast<StyleQuestion>(rng.Below(kNumStyleQuestions));
 }
 
+std::optional<StyleQuestionRule> FindStyleQuestionRule(const std::string& name) {
+  for (StyleQuestionRule rule : {StyleQuestionRule::kReference, StyleQuestionRule::kLabelBlind})
+    if (name == StyleQuestionRuleName(rule)) return rule;
+  return std::nullopt;
+}
+
 StyleQuestionRule ParseStyleQuestionRule(const std::string& name) {
-  if (name == "reference") return StyleQuestionRule::kReference;
-  if (name == "label_blind") return StyleQuestionRule::kLabelBlind;
-  IF_FAIL("style question rule must be reference or label_blind, got '", name, "'");
+  const std::optional<StyleQuestionRule> rule = FindStyleQuestionRule(name);
+  IF_REQUIRE(rule.has_value(), "style question rule must be reference or label_blind, got '", name, "'");
+  return *rule;
 }
 
 const char* StyleQuestionRuleName(StyleQuestionRule rule) {
@@ -123,20 +129,23 @@ StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key)
   return UniformStyleQuestion(key);
 }
 
+std::optional<ScoringStyleQuestion> FindScoringStyleQuestion(const std::string& name) {
+  for (ScoringStyleQuestion rule : {ScoringStyleQuestion::kUniform, ScoringStyleQuestion::kIllumination,
+                                    ScoringStyleQuestion::kEnvironment, ScoringStyleQuestion::kCameraQuality,
+                                    ScoringStyleQuestion::kEnsemble})
+    if (name == ScoringStyleQuestionName(rule)) return rule;
+  return std::nullopt;
+}
+
 ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name) {
-  if (name == "uniform") return ScoringStyleQuestion::kUniform;
-  if (name == "illumination") return ScoringStyleQuestion::kIllumination;
-  if (name == "environment") return ScoringStyleQuestion::kEnvironment;
-  if (name == "camera_quality") return ScoringStyleQuestion::kCameraQuality;
-  if (name == "ensemble") return ScoringStyleQuestion::kEnsemble;
-  IF_FAIL("scoring style question must be uniform, illumination, environment, camera_quality or ensemble, got '",
-          name, "'");
+  const std::optional<ScoringStyleQuestion> rule = FindScoringStyleQuestion(name);
+  IF_REQUIRE(rule.has_value(), "scoring style question must be uniform, illumination, environment, camera_quality ",
+             "or ensemble, got '", name, "'");
+  return *rule;
 }
 
 std::string DescribeScoringStyleQuestion(const std::string& name) {
-  for (const char* rule : {"uniform", "illumination", "environment", "camera_quality", "ensemble"})
-    if (name == rule) return name + " (never from the label)";
-  return name;
+  return FindScoringStyleQuestion(name) ? name + " (never from the label)" : name;
 }
 
 const char* ScoringStyleQuestionName(ScoringStyleQuestion rule) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,7 +59,9 @@ enum class StyleQuestionRule {
   // "No GT" and leaves the LM loss (as any unknown answer).
   kLabelBlind,
 };
-StyleQuestionRule ParseStyleQuestionRule(const std::string& name);  // reference | label_blind
+// The rule named `name` (reference | label_blind), or nullopt.
+std::optional<StyleQuestionRule> FindStyleQuestionRule(const std::string& name);
+StyleQuestionRule ParseStyleQuestionRule(const std::string& name);  // as Find; throws for another name
 const char* StyleQuestionRuleName(StyleQuestionRule rule);
 
 // The training question of a sample under `rule`. Throws instructflip::Error
@@ -74,8 +77,10 @@ enum class ScoringStyleQuestion {
   kCameraQuality,
   kEnsemble,       // score with each of the three, average the spoof probabilities
 };
-// uniform | illumination | environment | camera_quality | ensemble
-ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name);
+// The rule named `name` (uniform | illumination | environment | camera_quality |
+// ensemble), or nullopt.
+std::optional<ScoringStyleQuestion> FindScoringStyleQuestion(const std::string& name);
+ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name);  // as Find; throws for another name
 const char* ScoringStyleQuestionName(ScoringStyleQuestion rule);
 // "uniform (never from the label)" for a rule's name; any other text (e.g. an
 // older run's "unknown") as it is.
