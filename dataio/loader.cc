@@ -45,54 +45,14 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
   const int64_t remaining = std::max<int64_t>(0, usable_length_ - start_.position);
   num_batches_ = o.drop_last ? remaining / global : (remaining + global - 1) / global;
 
-  for (int t = 0; t < o.threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });
+  // Up to `prefetch` batches are built ahead, and at least one per thread.
+  batches_ = std::make_unique<OrderedParallel<Batch>>(num_batches_, o.threads, std::max(o.prefetch, o.threads),
+                                                      [this](int64_t k) { return BuildBatch(k); });
 }
 
-Loader::~Loader() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  space_cv_.notify_all();
-  for (std::thread& t : workers_) t.join();
-}
+Loader::~Loader() = default;
 
-void Loader::WorkerLoop() {
-  const int64_t depth = std::max(options_.prefetch, options_.threads);
-  while (true) {
-    int64_t k;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      space_cv_.wait(lock, [&] { return stop_ || next_to_build_ < next_to_return_ + depth; });
-      if (stop_ || next_to_build_ >= num_batches_) return;
-      k = next_to_build_++;
-    }
-    Slot slot;
-    try {
-      slot.batch = BuildBatch(k);
-    } catch (...) {
-      slot.error = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      ready_[k] = std::move(slot);
-    }
-    ready_cv_.notify_all();
-  }
-}
-
-std::optional<Batch> Loader::Next() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (next_to_return_ >= num_batches_) return std::nullopt;
-  ready_cv_.wait(lock, [&] { return ready_.count(next_to_return_) > 0; });
-  Slot slot = std::move(ready_[next_to_return_]);
-  ready_.erase(next_to_return_);
-  ++next_to_return_;
-  lock.unlock();
-  space_cv_.notify_all();
-  if (slot.error) std::rethrow_exception(slot.error);
-  return std::move(slot.batch);
-}
+std::optional<Batch> Loader::Next() { return batches_->Next(); }
 
 torch::Tensor Loader::AcquireImageBuffer() {
   std::lock_guard<std::mutex> lock(pool_mutex_);

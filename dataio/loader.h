@@ -16,20 +16,17 @@
 // position), so it does not depend on which thread did the work.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "dataio/augment.h"
 #include "dataio/sampler.h"
 #include "dataio/schema.h"
 #include "dataio/store.h"
+#include "dataio/base/ordered_parallel.h"
 #include "dataio/base/torch_compat.h"
 
 namespace instructflip {
@@ -93,12 +90,7 @@ class Loader {
   const std::vector<int64_t>& eligible() const { return eligible_; }
 
  private:
-  struct Slot {
-    std::optional<Batch> batch;
-    std::exception_ptr error;
-  };
   Batch BuildBatch(int64_t k);
-  void WorkerLoop();
   // Image buffers are recycled once the consumer drops a batch: a fresh 20 MB
   // tensor per batch costs more in page faults than decoding its images.
   torch::Tensor AcquireImageBuffer();
@@ -112,16 +104,11 @@ class Loader {
   int64_t usable_length_ = 0;  // positions of the epoch this loader serves
   int64_t num_batches_ = 0;
 
-  std::mutex mutex_;
-  std::condition_variable space_cv_, ready_cv_;
-  std::map<int64_t, Slot> ready_;
-  int64_t next_to_build_ = 0;
-  int64_t next_to_return_ = 0;
-  bool stop_ = false;
-  std::vector<std::thread> workers_;
-
   std::mutex pool_mutex_;
   std::vector<torch::Tensor> image_pool_;
+
+  // Last member: its workers call BuildBatch, so they stop before the state above goes.
+  std::unique_ptr<OrderedParallel<Batch>> batches_;
 };
 
 }  // namespace instructflip

@@ -4,11 +4,16 @@
 
 namespace instructflip {
 
-torch::Device SelectDevice(const std::string& requested, const WorldInfo& world, const std::string& where) {
-  IF_REQUIRE(requested == "auto" || requested == "cpu" || requested == "cuda", where, ": device must be auto, cpu or cuda, got '",
-             requested, "'");
+std::optional<DeviceRequest> FindDeviceRequest(const std::string& name) {
+  if (name == "auto") return DeviceRequest::kAuto;
+  if (name == "cpu") return DeviceRequest::kCpu;
+  if (name == "cuda") return DeviceRequest::kCuda;
+  return std::nullopt;
+}
+
+torch::Device SelectDevice(DeviceRequest requested, const WorldInfo& world, const std::string& where) {
   const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
-  if (requested == "cpu" || (requested == "auto" && gpus == 0)) return torch::kCPU;
+  if (requested == DeviceRequest::kCpu || (requested == DeviceRequest::kAuto && gpus == 0)) return torch::kCPU;
   IF_REQUIRE(gpus > 0, where, ": device cuda, but LibTorch sees no CUDA device (a CPU-only LibTorch, no GPU, or ",
              "CUDA_VISIBLE_DEVICES empty); use device: cpu");
   // NCCL refuses two ranks on one GPU, and sharing one would only slow both.

@@ -2,6 +2,7 @@
 // among the processes of its node, from MPI's shared-memory split).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "dataio/base/torch_compat.h"
@@ -9,9 +10,12 @@
 
 namespace instructflip {
 
-// `requested`: "cpu"; "cuda" (GPU `local_rank`; an error if LibTorch sees no
-// GPU or the node runs more ranks than it has GPUs); "auto" (cuda when LibTorch
-// sees a GPU, else cpu). `where` names the setting in errors.
-torch::Device SelectDevice(const std::string& requested, const WorldInfo& world, const std::string& where);
+// kCpu; kCuda (GPU `local_rank`; an error if LibTorch sees no GPU or the node
+// runs more ranks than it has GPUs); kAuto (cuda when LibTorch sees a GPU, else cpu).
+enum class DeviceRequest { kAuto, kCpu, kCuda };
+std::optional<DeviceRequest> FindDeviceRequest(const std::string& name);  // "auto" | "cpu" | "cuda"
+
+// `where` names the setting in errors.
+torch::Device SelectDevice(DeviceRequest requested, const WorldInfo& world, const std::string& where);
 
 }  // namespace instructflip

@@ -14,7 +14,7 @@
 #include "dataio/base/rng.h"
 #include "dataio/store.h"
 #include "dataio/store_writer.h"
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 #include "dist/emulated_link.h"
 #include "dist/mpi_communicator.h"
 #include "dist/mpi_runtime.h"
@@ -31,7 +31,7 @@
 #include "trainer/optimizer.h"
 #include "trainer/train_step.h"
 #if INSTRUCTFLIP_HAVE_OPENCV
-#include "dataio/baseline_loader.h"
+#include "dataio/producers/baseline_loader.h"
 #endif
 
 namespace instructflip::launch {
@@ -173,12 +173,6 @@ int RunBenchData() {
   return 0;
 }
 
-torch::ScalarType ParsePrecision(const std::string& text) {
-  if (text == "fp32") return torch::kFloat32;
-  if (text == "bf16") return torch::kBFloat16;
-  if (text == "fp16") return torch::kFloat16;
-  IF_FAIL("--precision must be fp32, bf16 or fp16, got '", text, "'");
-}
 
 // Dense peak of the GPU for the precision, for MFU; 0 if unknown.
 double PeakTflops(const std::string& device_name, torch::ScalarType precision) {
@@ -333,7 +327,9 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
 // full model on a synthetic batch, on one GPU if there is one.
 int RunBenchStep() {
   IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
-  const torch::ScalarType precision = ParsePrecision(FLAGS_precision);
+  const std::optional<torch::ScalarType> found = FindPrecision(FLAGS_precision);
+  IF_REQUIRE(found.has_value(), "--precision must be fp32, bf16 or fp16, got '", FLAGS_precision, "'");
+  const torch::ScalarType precision = *found;
   ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
   if (FLAGS_ranks > 1) return RunBenchStepScaling(config, FLAGS_batch);
   // Throughput does not depend on the vocabulary's content or the weights'
@@ -448,25 +444,33 @@ int RunBenchAllReduce() {
   return 0;
 }
 
-int RunBench(const std::vector<std::string>& args) {
-  IF_REQUIRE(args.size() == 1 && (args[0] == "data" || args[0] == "step" || args[0] == "allreduce"),
-             "usage: instructflip bench data|step|allreduce [flags] (see `instructflip help`)");
-  if (args[0] == "allreduce") return RunBenchAllReduce();
-  return args[0] == "data" ? RunBenchData() : RunBenchStep();
+int NoPositionals(const std::vector<std::string>& args, const char* command, int (*run)()) {
+  IF_REQUIRE(args.empty(), command, " takes no positional arguments, got '", args.empty() ? "" : args[0], "'");
+  return run();
 }
 
 }  // namespace
 
 std::vector<Command> BenchCommands() {
-  return {{"bench",
-           "bench data [--store DIR] [--threads T] [--batch 32] [--images 1024] [--epochs 5] [--size 224] [--quality 90] [--json]\n"
-           "      instructflip bench step [--model tiny|base|FILE] [--batch B] [--steps 5] [--precision fp32|bf16|fp16] [--json]\n"
-           "      mpirun -np 2 instructflip bench step --ranks 2 [--model tiny] [--batch B] [--link-gbps G] [--json]\n"
-           "      mpirun -np N instructflip bench allreduce [--json]",
-           "benchmarks printing JSON (data: loader vs OpenCV imread; step: forward+backward; allreduce: bus bandwidth vs raw MPI)",
-           {"store", "threads", "batch", "images", "epochs", "size", "quality", "seed", "json", "model", "steps",
-            "precision", "ranks", "link_gbps"},
-           RunBench}};
+  return {{"bench data", "", "JSON: the loader's images/s against OpenCV imread of the same images as .jpg files",
+           {Optional("store", "DIR", "store to read; none: a generated one of --images images"),
+            Optional("threads", "T", "loader threads"), Optional("batch", "B", "batch size"),
+            Optional("images", "N", "images in the generated store"), Optional("epochs", "N", "timed passes"),
+            Optional("size", "PX", "image side"), Optional("quality", "Q", "JPEG quality of the generated store"),
+            Optional("seed", "S", "augmentation seed"), Switch("json", "one-line JSON")},
+           false, "", [](const std::vector<std::string>& a) { return NoPositionals(a, "bench data", RunBenchData); }},
+          {"bench step", "", "JSON: TrainStep's per-phase times, images/s and MFU; --ranks N: weak scaling",
+           {Optional("model", "tiny|base|FILE", "model configuration"), Optional("batch", "B", "batch size per rank"),
+            Optional("steps", "N", "timed steps (after one warm-up step)"),
+            Optional("precision", "fp32|bf16|fp16", "autocast precision"),
+            Optional("ranks", "N", "weak scaling over N ranks (run under mpirun -np N)"),
+            Optional("link_gbps", "G", "--ranks: add a G Gbit/s link's transfer time to every all-reduce; 0: this machine"),
+            Switch("json", "one-line JSON")},
+           false, "      mpirun -np 2 instructflip bench step --ranks 2 [--link-gbps G]",
+           [](const std::vector<std::string>& a) { return NoPositionals(a, "bench step", RunBenchStep); }},
+          {"bench allreduce", "", "JSON: the communicator's all-reduce bus bandwidth against raw MPI_Allreduce",
+           {Switch("json", "one-line JSON")}, false, "      mpirun -np N instructflip bench allreduce",
+           [](const std::vector<std::string>& a) { return NoPositionals(a, "bench allreduce", RunBenchAllReduce); }}};
 }
 
 }  // namespace instructflip::launch

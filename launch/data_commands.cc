@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
-#include "dataio/ingest.h"
+#include "dataio/producers/ingest.h"
 #include "dataio/schema.h"
 #include "dataio/store.h"
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 #include "launch/commands.h"
 #include "launch/flags.h"
 
@@ -57,7 +57,6 @@ int RunSynth(const std::vector<std::string>& args) {
   o.jpeg_quality = FLAGS_quality;
   o.threads = FLAGS_threads;
   o.append = FLAGS_append;
-  IF_REQUIRE(!o.out.empty(), "synth: --out DIR is required");
   const Manifest m = Synthesize(o);
   PrintManifestSummary(o.out, m, FLAGS_json);
   return 0;
@@ -72,14 +71,12 @@ int RunIngest(const std::vector<std::string>& args) {
   o.input = FLAGS_input;
   o.root = FLAGS_root;
   o.domain = FLAGS_domain;
-  o.split = FLAGS_split;
+  if (!FLAGS_split.empty()) o.split = ParseSplit(FLAGS_split, "--split");
   o.size = FLAGS_size;
   o.jpeg_quality = FLAGS_quality;
   o.threads = FLAGS_threads;
   o.video_frames = FLAGS_video_frames;
   o.video_first_frame = FLAGS_video_first_frame;
-  IF_REQUIRE(!o.out.empty(), "ingest: --out DIR is required");
-  IF_REQUIRE(!o.input.empty(), "ingest: --input PATH is required");
   const IngestReport report = Ingest(o);
   std::cerr << "ingest: added " << report.added << " samples, skipped " << report.skipped << "\n";
   PrintManifestSummary(o.out, report.manifest, FLAGS_json);
@@ -116,21 +113,35 @@ int RunStore(const std::vector<std::string>& args) {
 
 std::vector<Command> DataCommands() {
   return {
-      {"synth",
-       "synth --out DIR [--domains 4] [--per-domain N] [--size 224] [--seed S] [--quality 90] [--threads T] [--append]",
-       "synthesise the embedded default data: a store of procedural live/spoof faces",
-       {"out", "domains", "per_domain", "size", "seed", "frames_per_video", "quality", "threads", "append", "json"},
-       RunSynth},
-      {"ingest",
-       "ingest --format celeba|list|csv --input PATH --out DIR [--domain NAME] [--split train|test] [--root DIR] [--size 224] [--quality 90] [--threads T] [--append]",
-       "put a real FAS dataset (CelebA-Spoof, list files, CSV, videos) into a store",
-       {"out", "append", "format", "input", "root", "domain", "split", "size", "quality", "threads",
-        "video_frames", "video_first_frame", "json"},
-       RunIngest},
-      {"store", "store info|verify DIR [--json]",
-       "counts per domain/split/label; verify re-checks every checksum",
-       {"json"},
-       RunStore},
+      {"synth", "", "synthesise the embedded default data: a store of procedural live/spoof faces",
+       {Required("out", "DIR", "store directory to create"),
+        Optional("domains", "N", "number of synthetic domains"),
+        Optional("per_domain", "N", "samples per domain"),
+        Optional("size", "PX", "image side in pixels"),
+        Optional("seed", "S", "random seed (64-bit)"),
+        Optional("frames_per_video", "N", "frames per synthetic video"),
+        Optional("quality", "Q", "JPEG quality, 1..100"),
+        Optional("threads", "T", "rendering threads"),
+        Switch("append", "add the domains to an existing store"),
+        Switch("json", "print the store summary as JSON")},
+       false, "", RunSynth},
+      {"ingest", "", "put a real FAS dataset (CelebA-Spoof, list files, CSV, videos) into a store",
+       {Required("format", "celeba|list|csv", "how the input lists images and labels"),
+        Required("input", "PATH", "dataset root (celeba), list file (list) or CSV file (csv)"),
+        Required("out", "DIR", "store directory to create"),
+        Optional("domain", "NAME", "domain name (list, csv; celeba: CelebA-Spoof)"),
+        Optional("split", "train|test", "split of every listed sample (list, csv without a split column)"),
+        Optional("root", "DIR", "directory relative paths are resolved against"),
+        Optional("size", "PX", "image side in pixels"),
+        Optional("quality", "Q", "JPEG quality, 1..100"),
+        Optional("threads", "T", "decode/encode threads"),
+        Optional("video_frames", "N", "frames sampled per video"),
+        Optional("video_first_frame", "K", "first sampled frame of a video"),
+        Switch("append", "add the domain to an existing store"),
+        Switch("json", "print the store summary as JSON")},
+       false, "", RunIngest},
+      {"store", "info|verify DIR", "counts per domain/split/label; verify re-checks every checksum",
+       {Switch("json", "print JSON")}, false, "", RunStore},
   };
 }
 

@@ -1,6 +1,5 @@
-// Every command-line flag of `instructflip`, declared once. gflags keeps one
-// flag namespace for the binary; main.cc rejects a flag that the chosen
-// subcommand does not list in its Command::flags.
+// Every command-line flag of `instructflip`, declared once (flags.cc defines
+// them). A subcommand reads only the flags its table lists (commands.h).
 #pragma once
 
 #include <gflags/gflags.h>

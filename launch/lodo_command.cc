@@ -19,7 +19,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 #include "launch/commands.h"
 #include "launch/config_paths.h"
 #include "launch/flags.h"
@@ -145,7 +145,6 @@ int SubmitToSlurm(const std::string& run_dir, const LodoProtocol& p) {
 
 int RunLodo(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "lodo takes no positional arguments");
-  IF_REQUIRE(!FLAGS_run_dir.empty(), "lodo: --run-dir DIR is required");
   if (FLAGS_job >= 0) {
     IF_REQUIRE(FLAGS_protocol.empty() && SetOverrides().empty(),
                "lodo --job runs a planned job: give only --run-dir and --job");
@@ -164,7 +163,7 @@ int RunLodo(const std::vector<std::string>& args) {
 // instructflip demo: the main job on the embedded default data.
 int RunDemo(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "demo takes no positional arguments");
-  const std::string out = FLAGS_out.empty() ? "demo-run" : FLAGS_out;
+  const std::string& out = FLAGS_out;
   const std::string store = JoinPath(out, "store");
   const auto start = std::chrono::steady_clock::now();
   if (!PathExists(JoinPath(store, "manifest.json"))) {
@@ -173,7 +172,7 @@ int RunDemo(const std::vector<std::string>& args) {
     synth.out = store;
     synth.domains = 4;
     // 400 frames (~133 videos) per domain: ~27 test videos per held-out target.
-    synth.per_domain = gflags::GetCommandLineFlagInfoOrDie("per_domain").is_default ? 400 : FLAGS_per_domain;
+    synth.per_domain = FLAGS_per_domain;
     synth.size = 64;  // the tiny model's input
     synth.seed = FLAGS_seed;
     synth.threads = FLAGS_threads;
@@ -200,22 +199,28 @@ int RunReport(const std::vector<std::string>& args) {
 }  // namespace
 
 std::vector<Command> LodoCommands() {
-  return {{"lodo",
-           "lodo --protocol NAME|FILE --run-dir DIR [--ranks N] [--set key=value ...] [--slurm] [--dry-run]\n"
+  return {{"lodo", "", "leave-one-domain-out: train and test each job of a protocol (locally or as a Slurm array), one table",
+           {Required("run_dir", "DIR", "the run directory (plan, jobs, table)"),
+            Optional("protocol", "NAME|FILE", "protocol name (configs/protocols/NAME.yaml) or YAML file"),
+            Optional("ranks", "N", "MPI ranks per job"),
+            Switch("slurm", "submit the unfinished jobs as a Slurm job array instead of running them here"),
+            Switch("dry_run", "print the plan and stop"),
+            Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank; -1: all"),
+            Switch("aggregate", "only aggregate the finished jobs' results into one table")},
+           true,
+           "      instructflip lodo --run-dir DIR --protocol NAME|FILE [--ranks N] [--slurm] [--dry-run] [--set ...]\n"
            "      instructflip lodo --run-dir DIR --job K     (one job, as an MPI rank)\n"
            "      instructflip lodo --run-dir DIR --aggregate (the table of a finished run)",
-           "leave-one-domain-out: train and test each job of a protocol (locally or as a Slurm array), one table",
-           {"protocol", "run_dir", "ranks", "slurm", "dry_run", "job", "aggregate"},
            RunLodo},
-          {"demo",
-           "demo [--out demo-run] [--ranks N] [--per-domain 400] [--seed S] [--threads T] [--set key=value ...]",
-           "the main job on the embedded synthetic data: a 4-domain store, synthetic_lodo, table and report",
-           {"out", "ranks", "per_domain", "seed", "threads"},
-           RunDemo},
-          {"report", "report RUN_DIR [--out FILE.html]",
-           "one self-contained HTML page of a run (lodo or train): tables, curves, ROC, explanations",
-           {"out"},
-           RunReport}};
+          {"demo", "", "the main job on the embedded synthetic data: a 4-domain store, synthetic_lodo, table and report",
+           {Optional("out", "DIR", "demo directory (store, LODO run, report)", "demo-run"),
+            Optional("ranks", "N", "MPI ranks per job"),
+            Optional("per_domain", "N", "synthetic samples per domain", "400"),
+            Optional("seed", "S", "random seed of the synthetic store"),
+            Optional("threads", "T", "rendering threads")},
+           true, "", RunDemo},
+          {"report", "RUN_DIR", "one self-contained HTML page of a run (lodo or train): tables, curves, ROC, explanations",
+           {Optional("out", "FILE.html", "where to write it (default: RUN_DIR/report.html)")}, false, "", RunReport}};
 }
 
 }  // namespace instructflip::launch

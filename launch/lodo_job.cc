@@ -23,6 +23,7 @@
 #include "launch/commands.h"
 #include "launch/job_runtime.h"
 #include "launch/lodo_protocol.h"
+#include "launch/version.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 #include "trainer/evaluator.h"
@@ -67,6 +68,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
     if (writer) {
       std::filesystem::create_directories(job_dir);
       WriteFileAtomic(TrainRunFiles{job_dir}.Config(), config.resolved_yaml);
+      RecordVersion(job_dir, "lodo job " + job.name + ", " + std::to_string(world.size) + " rank(s)");
     }
     communicator->Barrier();
     // 1. Train (or resume) unless the final checkpoint is already there.

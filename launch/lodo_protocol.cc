@@ -10,6 +10,7 @@
 #include "dataio/base/file_util.h"
 #include "dataio/store.h"
 #include "launch/config_paths.h"
+#include "launch/version.h"
 #include "launch/yaml_reader.h"
 
 namespace instructflip::launch {
@@ -114,6 +115,7 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
     std::filesystem::create_directories(run_dir);
     WriteFileAtomic(saved, text);
   }
+  RecordVersion(run_dir, "lodo plan of protocol " + p.name);
   return p;
 }
 

@@ -87,7 +87,6 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const 
 
 int RunMetrics(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
-  IF_REQUIRE(!FLAGS_scores.empty(), "metrics: --scores FILE.csv is required");
   const std::optional<double> threshold = FLAGS_threshold >= 0 ? std::optional<double>(FLAGS_threshold) : std::nullopt;
   std::vector<std::pair<std::string, DomainMetrics>> results;
   std::vector<DomainMetrics> all;
@@ -117,10 +116,11 @@ int RunMetrics(const std::vector<std::string>& args) {
 }  // namespace
 
 std::vector<Command> MetricsCommands() {
-  return {{"metrics", "metrics --scores FILE.csv [--threshold T] [--json]",
-           "FAS metrics (AUC, EER, HTER, ACC, TPR@FPR=1%, APCER/BPCER/ACER) of scores from any model",
-           {"scores", "threshold", "json"},
-           RunMetrics}};
+  return {{"metrics", "", "FAS metrics (AUC, EER, HTER, ACC, TPR@FPR=1%, APCER/BPCER/ACER) of scores from any model",
+           {Required("scores", "FILE.csv", "scores with header score,label,video_id[,domain]"),
+            Optional("threshold", "T", "decision threshold for HTER/ACC; negative: each domain's own EER threshold (oracle)"),
+            Switch("json", "print JSON")},
+           false, "", RunMetrics}};
 }
 
 }  // namespace instructflip::launch

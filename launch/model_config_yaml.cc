@@ -11,7 +11,7 @@ namespace instructflip::launch {
 
 namespace {
 
-using FieldRef = std::variant<int*, double*, bool*, std::string*>;
+using FieldRef = std::variant<int*, uint64_t*, double*, bool*, std::string*>;
 
 // Every YAML field of ModelConfig once, as (section, key, field); section ""
 // is the top level. Parsing and writing both walk this list. The variant and

@@ -9,6 +9,7 @@
 #include "launch/flags.h"
 #include "launch/job_runtime.h"
 #include "launch/train_config_yaml.h"
+#include "launch/version.h"
 #include "model/weights.h"
 #include "trainer/evaluator.h"
 #include "trainer/trainer.h"
@@ -19,8 +20,6 @@ namespace {
 
 int RunTrain(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "train takes no positional arguments");
-  IF_REQUIRE(!FLAGS_config.empty(), "train: --config FILE is required");
-  IF_REQUIRE(!FLAGS_run_dir.empty(), "train: --run-dir DIR is required");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
@@ -30,6 +29,7 @@ int RunTrain(const std::vector<std::string>& args) {
     if (world.rank == 0) {
       std::filesystem::create_directories(FLAGS_run_dir);
       WriteFileAtomic(TrainRunFiles{FLAGS_run_dir}.Config(), config.resolved_yaml);
+      RecordVersion(FLAGS_run_dir, "train, resume '" + FLAGS_resume + "', " + std::to_string(world.size) + " rank(s)");
     }
     communicator->Barrier();
     Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
@@ -44,8 +44,6 @@ int RunTrain(const std::vector<std::string>& args) {
 // instructflip eval: scores target domains with a checkpoint's model.
 int RunEval(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "eval takes no positional arguments");
-  IF_REQUIRE(!FLAGS_config.empty() && !FLAGS_checkpoint.empty() && !FLAGS_out.empty() && !FLAGS_targets.empty(),
-             "usage: instructflip eval --config FILE --checkpoint DIR|FILE --targets A,B --out DIR");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
@@ -66,7 +64,10 @@ int RunEval(const std::vector<std::string>& args) {
     if (FLAGS_threshold >= 0) options.threshold = FLAGS_threshold;
     options.explain_per_domain = FLAGS_explain;
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
-    if (world.rank == 0) std::cout << ReadFile(EvalFiles{FLAGS_out}.Table());
+    if (world.rank == 0) {
+      RecordVersion(FLAGS_out, "eval of " + weights + ", " + std::to_string(world.size) + " rank(s)");
+      std::cout << ReadFile(EvalFiles{FLAGS_out}.Table());
+    }
     return 0;
   });
 }
@@ -74,18 +75,19 @@ int RunEval(const std::vector<std::string>& args) {
 }  // namespace
 
 std::vector<Command> TrainCommands() {
-  return {{"train",
-           "train --config FILE --run-dir DIR [--resume auto|CHECKPOINT_DIR] [--set key.path=value ...]\n"
-           "      (under mpirun -np N or srun for N ranks)",
-           "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
-           {"config", "run_dir", "resume"},
-           RunTrain},
-          {"eval",
-           "eval --config FILE --checkpoint DIR|model.safetensors --targets A,B --out DIR [--threshold T] [--explain K] [--set ...]\n"
-           "      (under mpirun -np N for N ranks)",
-           "score target domains (test split) with a trained model: scores.csv, metrics.json/.md, ROC per domain",
-           {"config", "checkpoint", "targets", "out", "threshold", "explain"},
-           RunEval}};
+  return {{"train", "", "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
+           {Required("config", "FILE", "training configuration (configs/train/*.yaml)"),
+            Required("run_dir", "DIR", "run directory: checkpoints, metrics, resolved config"),
+            Optional("resume", "auto|DIR", "auto: the newest complete checkpoint, else fresh; a checkpoint directory; '' fresh")},
+           true, "      (under mpirun -np N or srun for N ranks)", RunTrain},
+          {"eval", "", "score target domains (test split) with a trained model: scores.csv, metrics.json/.md, ROC per domain",
+           {Required("config", "FILE", "configuration the model was trained with (data.store, eval.style_question)"),
+            Required("checkpoint", "DIR|FILE", "checkpoint directory or model.safetensors"),
+            Required("targets", "A,B", "target domains, comma-separated"),
+            Required("out", "DIR", "output directory"),
+            Optional("threshold", "T", "decision threshold for HTER/ACC (default: each domain's EER threshold, oracle)"),
+            Optional("explain", "K", "samples per domain explained (T5 answers + cue map PNGs)")},
+           true, "      (under mpirun -np N for N ranks)", RunEval}};
 }
 
 }  // namespace instructflip::launch

@@ -67,13 +67,9 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   data.Read("sampling", &sampling);
   t.sampling = ParseSamplingMode(sampling);
   data.Read("train_domains", &t.train_domains);
-  int epoch_size = 0;
-  data.Read("epoch_size", &epoch_size);
-  t.epoch_size = epoch_size;
+  data.Read("epoch_size", &t.epoch_size);
   data.Read("validation_fraction", &t.validation_fraction);
-  int validation_seed = static_cast<int>(t.validation_seed);
-  data.Read("validation_seed", &validation_seed);
-  t.validation_seed = static_cast<uint64_t>(validation_seed);
+  data.Read("validation_seed", &t.validation_seed);
   std::string style_question = StyleQuestionRuleName(t.style_question);
   data.Read("style_question", &style_question);
   const std::optional<StyleQuestionRule> rule = FindStyleQuestionRule(style_question);
@@ -110,25 +106,25 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   schedule.Read("cycle_momentum", &t.schedule.cycle_momentum);
   schedule.RejectUnknownKeys();
 
-  int total_steps = static_cast<int>(t.total_steps);
-  top.Read("total_steps", &total_steps);
-  t.total_steps = total_steps;
+  top.Read("total_steps", &t.total_steps);
   top.Read("batch_per_rank", &t.batch_per_rank);
   top.Read("accumulation", &t.accumulation);
-  top.Read("precision", &t.precision);
-  top.Read("device", &config.device);
+  std::string precision = PrecisionName(t.precision);
+  top.Read("precision", &precision);
+  IF_REQUIRE(FindPrecision(precision).has_value(), path, ": 'precision' must be fp32, bf16 or fp16, got '", precision,
+             "'");
+  t.precision = *FindPrecision(precision);
+  std::string device = "auto";
+  top.Read("device", &device);
+  const std::optional<DeviceRequest> device_request = FindDeviceRequest(device);
+  IF_REQUIRE(device_request.has_value(), path, ": 'device' must be auto, cpu or cuda, got '", device, "'");
+  config.device = *device_request;
   top.Read("clip_grad_norm", &t.clip_grad_norm);
-  int log_every = static_cast<int>(t.log_every);
-  top.Read("log_every", &log_every);
-  t.log_every = log_every;
-  int seed = static_cast<int>(t.seed);
-  top.Read("seed", &seed);
-  t.seed = static_cast<uint64_t>(seed);
+  top.Read("log_every", &t.log_every);
+  top.Read("seed", &t.seed);
 
   YamlSection checkpoint = top.Section("checkpoint");
-  int every = 0;
-  checkpoint.Read("every", &every);
-  t.checkpoint_every = every;
+  checkpoint.Read("every", &t.checkpoint_every);
   checkpoint.Read("keep_last", &t.keep_last);
   checkpoint.RejectUnknownKeys();
 
@@ -145,8 +141,6 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
 
   IF_REQUIRE(t.validation_fraction >= 0 && t.validation_fraction < 1, path,
              ": 'data.validation_fraction' must be in [0, 1), got ", t.validation_fraction);
-  IF_REQUIRE(config.device == "auto" || config.device == "cpu" || config.device == "cuda", path,
-             ": 'device' must be auto, cpu or cuda, got '", config.device, "'");
   IF_REQUIRE(t.batch_per_rank >= 1, path, ": 'batch_per_rank' must be >= 1, got ", t.batch_per_rank);
   IF_REQUIRE(t.accumulation >= 1, path, ": 'accumulation' must be >= 1, got ", t.accumulation);
   IF_REQUIRE(t.total_steps >= 2, path, ": 'total_steps' must be >= 2, got ", t.total_steps);

@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "dist/device.h"
 #include "model/instructions.h"
 #include "trainer/trainer.h"
 
@@ -16,7 +17,7 @@ namespace instructflip::launch {
 
 struct TrainConfig {
   TrainerOptions trainer;
-  std::string device = "auto";  // auto | cpu | cuda (resolved per rank: dist/device.h)
+  DeviceRequest device = DeviceRequest::kAuto;  // resolved per rank (dist/device.h)
   int communication_timeout_s = 600;
   // How evaluation, validation and LODO tests pick each sample's style question
   // (eval.style_question; never from the label).

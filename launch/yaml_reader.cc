@@ -33,6 +33,14 @@ void YamlSection::ReadScalar(const std::string& key, T* out, const char* type) {
 }
 
 void YamlSection::Read(const std::string& key, int* out) { ReadScalar(key, out, "whole number"); }
+void YamlSection::Read(const std::string& key, int64_t* out) { ReadScalar(key, out, "whole number"); }
+void YamlSection::Read(const std::string& key, uint64_t* out) {
+  // yaml-cpp would wrap "-1" around to 2^64 - 1.
+  known_.insert(key);
+  if (node_.IsMap() && node_[key] && node_[key].IsScalar() && node_[key].Scalar().rfind('-', 0) == 0)
+    IF_FAIL(file_, ": '", Where(key), "' must be a non-negative whole number, got '", node_[key].Scalar(), "'");
+  ReadScalar(key, out, "non-negative whole number");
+}
 void YamlSection::Read(const std::string& key, double* out) { ReadScalar(key, out, "number"); }
 void YamlSection::Read(const std::string& key, bool* out) { ReadScalar(key, out, "boolean"); }
 void YamlSection::Read(const std::string& key, std::string* out) { ReadScalar(key, out, "string"); }

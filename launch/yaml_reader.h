@@ -3,6 +3,7 @@
 // have the right type; errors name the file, the dotted key and the value.
 #pragma once
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ class YamlSection {
   YamlSection Section(const std::string& key);
   // Reads `key` into *out when present (keeps the default otherwise).
   void Read(const std::string& key, int* out);
+  void Read(const std::string& key, int64_t* out);
+  void Read(const std::string& key, uint64_t* out);  // seeds: all 64 bits, never negative
   void Read(const std::string& key, double* out);
   void Read(const std::string& key, bool* out);
   void Read(const std::string& key, std::string* out);

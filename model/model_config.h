@@ -95,7 +95,7 @@ struct T5WarmupConfig {
   int steps = 0;
   double lr = 1e-2;
   double target_loss = 0.005;  // stop early below this LM loss
-  int seed = 7;
+  uint64_t seed = 7;
 };
 
 struct ModelConfig {

@@ -7,31 +7,28 @@
 //   WordpieceTokenizer: greedy longest-match-first with "##" continuations; a
 //   word over 100 code points, or one that cannot be covered, becomes [UNK].
 //
-// Python uses the full Unicode database; this file carries only the tables that
-// the instruction texts and ordinary Latin text need. Limits (where the result
-// can differ from HF):
-//   * lower-casing covers U+0000..U+017F (ASCII, Latin-1 Supplement, Latin
-//     Extended-A); Greek, Cyrillic, Latin Extended-B/Additional and full-width
-//     capitals stay upper-case;
-//   * accent stripping (NFD + drop Mn) covers the same range by a base-letter
-//     table, plus Hangul syllables (algorithmic NFD); other precomposed letters
-//     stay whole;
-//   * free-standing Mn marks are dropped in the combining blocks and the CJK /
-//     kana marks only;
-//   * "control" is Cc, Cf and Co; unassigned code points (Cn, which BERT drops)
-//     are kept;
-//   * punctuation is ASCII plus Unicode P* in the Latin-1, General and
-//     Supplemental Punctuation, CJK punctuation and full-width blocks.
-// Ill-formed UTF-8 decodes to U+FFFD, which the cleaning step drops (Python's
-// errors="replace" followed by BERT's _clean_text).
+// The Unicode properties come from utf8proc (Debian libutf8proc-dev), as Python's
+// come from unicodedata: general categories (whitespace Zs, control C*,
+// punctuation P*, marks Mn), lower case and canonical decomposition (NFD). Where
+// the result can still differ from HF: lower-casing uses the simple case mapping
+// plus Python's two context rules that matter here (U+0130 and a word-final
+// capital sigma), and the two libraries may carry different Unicode versions
+// (utf8proc_unicode_version() against Python's unicodedata.unidata_version)
+// for code points assigned in between.
+// Ill-formed UTF-8 decodes to U+FFFD, one per bad byte, which the cleaning step
+// drops (Python's errors="replace" followed by BERT's _clean_text).
 #include "model/wordpiece_tokenizer.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <utility>
+
+#include <utf8proc.h>
 
 #include "dataio/base/check.h"
 
@@ -41,178 +38,109 @@ namespace {
 constexpr char32_t kReplacementChar = 0xFFFD;
 constexpr size_t kMaxWordChars = 100;  // HF max_input_chars_per_word
 
-struct Range {
-  char32_t lo, hi;
-};
-
-template <size_t N>
-bool InRanges(char32_t cp, const Range (&ranges)[N]) {
-  for (const Range& r : ranges)
-    if (cp >= r.lo && cp <= r.hi) return true;
-  return false;
-}
-
 std::u32string DecodeUtf8(const std::string& text) {
   std::u32string out;
   out.reserve(text.size());
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char b = s[i];
-    size_t len = 0;
-    char32_t cp = 0, min_cp = 0;
-    if (b < 0x80) {
-      out.push_back(b);
-      ++i;
-      continue;
-    } else if (b >= 0xC2 && b <= 0xDF) {
-      len = 2, cp = b & 0x1F, min_cp = 0x80;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      len = 3, cp = b & 0x0F, min_cp = 0x800;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      len = 4, cp = b & 0x07, min_cp = 0x10000;
-    }
-    bool ok = len != 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) {
-      ok = (s[i + k] & 0xC0) == 0x80;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are ill-formed too.
-    ok = ok && cp >= min_cp && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-    out.push_back(ok ? cp : kReplacementChar);
-    i += ok ? len : 1;
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  for (size_t i = 0; i < text.size();) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t length = utf8proc_iterate(bytes + i, static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
+    const bool ok = length > 0;
+    out.push_back(ok ? static_cast<char32_t>(cp) : kReplacementChar);
+    i += ok ? static_cast<size_t>(length) : 1;
   }
   return out;
-}
-
-void AppendUtf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 std::string ToUtf8(const std::u32string& cps) {
   std::string out;
-  for (char32_t cp : cps) AppendUtf8(cp, &out);
+  utf8proc_uint8_t buffer[4];
+  for (char32_t cp : cps) {
+    const utf8proc_ssize_t n = utf8proc_encode_char(static_cast<utf8proc_int32_t>(cp), buffer);
+    out.append(reinterpret_cast<const char*>(buffer), static_cast<size_t>(n));
+  }
   return out;
 }
 
+utf8proc_category_t Category(char32_t cp) { return utf8proc_category(static_cast<utf8proc_int32_t>(cp)); }
+
 // BERT _is_whitespace: space, \t, \n, \r and category Zs.
 bool IsWhitespace(char32_t cp) {
-  static constexpr Range kZs[] = {{0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680},
-                                  {0x2000, 0x200A}, {0x202F, 0x202F}, {0x205F, 0x205F},
-                                  {0x3000, 0x3000}};
-  return cp == '\t' || cp == '\n' || cp == '\r' || InRanges(cp, kZs);
+  return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || Category(cp) == UTF8PROC_CATEGORY_ZS;
 }
 
-// BERT _is_control: category C* except \t, \n, \r (which are whitespace).
+// BERT _is_control: category C* (Cc, Cf, Cs, Co, Cn) except \t, \n, \r.
 bool IsControl(char32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;
-  static constexpr Range kCcCfCo[] = {{0x0, 0x1F},        {0x7F, 0x9F},       {0xAD, 0xAD},
-                                      {0x600, 0x605},     {0x61C, 0x61C},     {0x6DD, 0x6DD},
-                                      {0x70F, 0x70F},     {0x890, 0x891},     {0x8E2, 0x8E2},
-                                      {0x180E, 0x180E},   {0x200B, 0x200F},   {0x202A, 0x202E},
-                                      {0x2060, 0x2064},   {0x2066, 0x206F},   {0xE000, 0xF8FF},
-                                      {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0xE0001, 0xE0001},
-                                      {0xE0020, 0xE007F}, {0xF0000, 0xFFFFD}, {0x100000, 0x10FFFD}};
-  return InRanges(cp, kCcCfCo);
+  switch (Category(cp)) {
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CN:
+      return true;
+    default:
+      return false;
+  }
 }
 
-// BERT _is_punctuation: all non-alphanumeric ASCII, plus Unicode P*.
+// BERT _is_punctuation: all non-alphanumeric ASCII, plus category P*.
 bool IsPunctuation(char32_t cp) {
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
-      (cp >= 123 && cp <= 126))
+  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126))
     return true;
-  static constexpr Range kP[] = {
-      {0xA1, 0xA1},     {0xA7, 0xA7},     {0xAB, 0xAB},     {0xB6, 0xB7},     {0xBB, 0xBB},
-      {0xBF, 0xBF},     {0x2010, 0x2027}, {0x2030, 0x2043}, {0x2045, 0x2051}, {0x2053, 0x205E},
-      {0x2E00, 0x2E2E}, {0x2E30, 0x2E4F}, {0x2E52, 0x2E5D}, {0x3001, 0x3003}, {0x3008, 0x3011},
-      {0x3014, 0x301F}, {0x3030, 0x3030}, {0x303D, 0x303D}, {0xFE30, 0xFE52}, {0xFE54, 0xFE61},
-      {0xFE63, 0xFE63}, {0xFE68, 0xFE68}, {0xFE6A, 0xFE6B}, {0xFF01, 0xFF03}, {0xFF05, 0xFF0A},
-      {0xFF0C, 0xFF0F}, {0xFF1A, 0xFF1B}, {0xFF1F, 0xFF20}, {0xFF3B, 0xFF3D}, {0xFF3F, 0xFF3F},
-      {0xFF5B, 0xFF5B}, {0xFF5D, 0xFF5D}, {0xFF5F, 0xFF65}};
-  return InRanges(cp, kP);
+  const utf8proc_category_t c = Category(cp);
+  return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
 }
 
 // BERT _is_chinese_char: the CJK Unified Ideographs blocks (not Hiragana,
-// Katakana or Hangul, which are split like any other letters).
+// Katakana or Hangul, which are split like any other letters). BERT's own
+// block list, not a Unicode property.
 bool IsCjk(char32_t cp) {
+  struct Range {
+    char32_t lo, hi;
+  };
   static constexpr Range kCjk[] = {{0x4E00, 0x9FFF},   {0x3400, 0x4DBF},   {0x20000, 0x2A6DF},
                                    {0x2A700, 0x2B73F}, {0x2B740, 0x2B81F}, {0x2B820, 0x2CEAF},
                                    {0xF900, 0xFAFF},   {0x2F800, 0x2FA1F}};
-  return InRanges(cp, kCjk);
+  return std::any_of(std::begin(kCjk), std::end(kCjk), [&](const Range& r) { return cp >= r.lo && cp <= r.hi; });
 }
 
-// Nonspacing marks (Mn) of the combining blocks, the CJK tone marks and the kana
-// voicing marks; enclosing marks (Me) are kept, as in BERT.
-bool IsCombiningMark(char32_t cp) {
-  static constexpr Range kMn[] = {{0x300, 0x36F},   {0x483, 0x487},   {0x1AB0, 0x1ABD},
-                                  {0x1ABF, 0x1ACE}, {0x1DC0, 0x1DFF}, {0x20D0, 0x20DC},
-                                  {0x20E1, 0x20E1}, {0x20E5, 0x20F0}, {0x302A, 0x302D},
-                                  {0x3099, 0x309A}, {0xFE20, 0xFE2F}};
-  return InRanges(cp, kMn);
+bool IsCased(char32_t cp) {
+  const utf8proc_category_t c = Category(cp);
+  return c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LL || c == UTF8PROC_CATEGORY_LT;
 }
 
-// Python str.lower() on U+0000..U+017F; other code points unchanged.
-void AppendLower(char32_t cp, std::u32string* out) {
-  const bool even = cp % 2 == 0;
-  if (cp >= 'A' && cp <= 'Z') {
-    cp += 0x20;
-  } else if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) {
-    cp += 0x20;
-  } else if (cp == 0x130) {
-    out->push_back('i');  // İ lowers to "i" + COMBINING DOT ABOVE
-    cp = 0x307;
-  } else if (cp == 0x178) {
-    cp = 0xFF;
-  } else if (((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) ||
-              (cp >= 0x14A && cp <= 0x177)) &&
-             even) {
-    cp += 1;
-  } else if (((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) && !even) {
-    cp += 1;
+// Python str.lower() of one word: the simple lower-case mapping, plus U+0130
+// (lowers to "i" + U+0307) and the final sigma (U+03A3 after a cased letter and
+// not before one lowers to U+03C2), Python's two unconditional/contextual rules.
+std::u32string Lower(const std::u32string& word) {
+  std::u32string out;
+  for (size_t i = 0; i < word.size(); ++i) {
+    const char32_t cp = word[i];
+    if (cp == 0x130) {
+      out += U"i\u0307";
+    } else if (cp == 0x3A3 && i > 0 && IsCased(word[i - 1]) && (i + 1 == word.size() || !IsCased(word[i + 1]))) {
+      out.push_back(0x3C2);
+    } else {
+      out.push_back(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    }
   }
-  out->push_back(cp);
+  return out;
 }
 
-// NFD base letter of U+00C0..U+017F ('.' = no canonical decomposition), from
-// Python's unicodedata.normalize("NFD", c) with the Mn marks removed.
-constexpr char kLatinBase[] =
-    "AAAAAA.CEEEEIIII.NOOOOO..UUUUY.."   // U+00C0
-    "aaaaaa.ceeeeiiii.nooooo..uuuuy.y"   // U+00E0
-    "AaAaAaCcCcCcCcDd..EeEeEeEeEeGgGg"   // U+0100
-    "GgGgHh..IiIiIiIiI...JjKk.LlLlLl."   // U+0120
-    "...NnNnNn...OoOoOo..RrRrRrSsSsSs"   // U+0140
-    "SsTtTt..UuUuUuUuUuUuWwYyYZzZzZz.";  // U+0160
-static_assert(sizeof(kLatinBase) == 0x180 - 0xC0 + 1, "one entry per code point");
-
-// BERT _run_strip_accents: NFD, then drop Mn (within the limits above).
-void AppendStripped(char32_t cp, std::u32string* out) {
-  if (cp >= 0xC0 && cp < 0x180 && kLatinBase[cp - 0xC0] != '.') {
-    out->push_back(static_cast<char32_t>(kLatinBase[cp - 0xC0]));
-  } else if (cp >= 0xAC00 && cp <= 0xD7A3) {
-    // Hangul syllable -> leading consonant, vowel, optional trailing consonant
-    // (Unicode ch. 3.12); jamo are letters, so they stay.
-    const char32_t s = cp - 0xAC00;
-    out->push_back(0x1100 + s / (21 * 28));
-    out->push_back(0x1161 + (s % (21 * 28)) / 28);
-    if (s % 28 != 0) out->push_back(0x11A7 + s % 28);
-  } else if (!IsCombiningMark(cp)) {
-    out->push_back(cp);
-  }
+// BERT _run_strip_accents: unicodedata.normalize("NFD", word), then drop Mn.
+std::u32string StripAccents(const std::u32string& word) {
+  const std::string utf8 = ToUtf8(word);
+  utf8proc_uint8_t* nfd = nullptr;
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(utf8.data()),
+                                          static_cast<utf8proc_ssize_t>(utf8.size()), &nfd,
+                                          static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE));
+  IF_REQUIRE(n >= 0, "WordPiece: NFD failed: ", utf8proc_errmsg(n));  // the input came from DecodeUtf8: valid
+  const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(nfd, &std::free);
+  std::u32string out;
+  for (char32_t cp : DecodeUtf8(std::string(reinterpret_cast<const char*>(nfd), static_cast<size_t>(n))))
+    if (Category(cp) != UTF8PROC_CATEGORY_MN) out.push_back(cp);
+  return out;
 }
 
 // Python str.split() separators left after cleaning: ' ' and the line/paragraph
@@ -261,7 +189,7 @@ std::vector<std::string> BertBasicTokenize(const std::string& text) {
   }
 
   std::vector<std::string> tokens;
-  std::u32string lowered, stripped, run;
+  std::u32string run;
   auto flush_run = [&]() {
     if (!run.empty()) tokens.push_back(ToUtf8(run));
     run.clear();
@@ -275,11 +203,7 @@ std::vector<std::string> BertBasicTokenize(const std::string& text) {
     size_t end = i;
     while (end < cleaned.size() && !IsSplitSpace(cleaned[end])) ++end;
     // Lower-case the whole word before stripping, as Python does (İ -> i + U+0307).
-    lowered.clear();
-    for (size_t k = i; k < end; ++k) AppendLower(cleaned[k], &lowered);
-    stripped.clear();
-    for (char32_t cp : lowered) AppendStripped(cp, &stripped);
-    for (char32_t cp : stripped) {
+    for (char32_t cp : StripAccents(Lower(cleaned.substr(i, end - i)))) {
       if (IsPunctuation(cp)) {
         flush_run();
         run.push_back(cp);

@@ -1,6 +1,7 @@
 // BERT WordPiece tokenizer with bert-base-uncased semantics (HF BertTokenizer,
 // do_lower_case=True): the Q-Formers' text side. Torch-free: ids are plain
-// int64 vectors. Limits of the Unicode handling are listed in the .cc.
+// int64 vectors. Unicode properties come from utf8proc; the .cc lists where the
+// result can still differ from HF.
 #pragma once
 
 #include <cstdint>

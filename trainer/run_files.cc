@@ -4,6 +4,8 @@
 
 namespace instructflip {
 
+std::string VersionLog(const std::string& dir) { return JoinPath(dir, "versions.txt"); }
+
 std::string TrainRunFiles::Config() const { return JoinPath(dir, "config.yaml"); }
 std::string TrainRunFiles::Metrics() const { return JoinPath(dir, "metrics.jsonl"); }
 std::string TrainRunFiles::Evaluation() const { return JoinPath(dir, "eval"); }

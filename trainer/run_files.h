@@ -10,6 +10,11 @@
 
 namespace instructflip {
 
+// DIR/versions.txt, in every directory a run writes (train, eval, LODO run and
+// job): one line per program start, naming the instructflip build
+// (launch/version.h), so a resumed run shows every binary it ran under.
+std::string VersionLog(const std::string& dir);
+
 struct TrainRunFiles {
   std::string dir;
   std::string Config() const;      // config.yaml: the resolved configuration

@@ -16,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ struct StepStats {
   bool skipped = false;                // fp16: inf/nan gradients on some rank
   bool stop = false;                   // some rank was asked to stop: all stop after this step
 };
+
+// The training precisions by name, fp32 | bf16 | fp16 (the autocast dtype; fp32:
+// no autocast). Configurations name them; launch/ parses them once.
+std::optional<torch::ScalarType> FindPrecision(const std::string& name);
+std::string PrecisionName(torch::ScalarType precision);
 
 struct TrainStepOptions {
   int accumulation = 1;

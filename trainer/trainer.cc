@@ -20,13 +20,6 @@
 namespace instructflip {
 namespace {
 
-torch::ScalarType ParsePrecisionName(const std::string& text) {
-  if (text == "fp32") return torch::kFloat32;
-  if (text == "bf16") return torch::kBFloat16;
-  if (text == "fp16") return torch::kFloat16;
-  IF_FAIL("precision must be fp32, bf16 or fp16, got '", text, "'");
-}
-
 // A rank's generator state on `device` (CPU, or its GPU's where it has one).
 std::string RankFile(int rank, const torch::Device& device) {
   char name[40];
@@ -49,15 +42,14 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
       scaler_(options_.scaler) {
   const TrainerOptions& o = options_;
   IF_REQUIRE(o.batch_per_rank >= 1 && o.accumulation >= 1, "batch_per_rank and accumulation must be >= 1");
-  precision_ = ParsePrecisionName(o.precision);
   // Identical initial replicas: same seed everywhere, then rank 0's values broadcast.
   torch::manual_seed(o.seed);
   built_ = BuildModel(o.model);
   compat::SetCurrentDevice(o.device);
   built_.model->to(o.device);
   for (const auto& p : built_.model->trainable_parameters()) parameters_.push_back(p);
-  IF_REQUIRE(precision_ == torch::kFloat32 || compat::AutocastSupported(parameters_.front().device(), precision_),
-             "precision ", o.precision, " is not available on ", parameters_.front().device(),
+  IF_REQUIRE(o.precision == torch::kFloat32 || compat::AutocastSupported(parameters_.front().device(), o.precision),
+             "precision ", PrecisionName(o.precision), " is not available on ", parameters_.front().device(),
              " with this LibTorch (CPU autocast supports bf16 only before 2.3); use bf16 or fp32");
   BroadcastParameters(parameters_, communicator_);
   CheckParametersConsistent(parameters_, communicator_, "at start");
@@ -206,7 +198,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     return out;
   };
   TrainStep train_step(built_.model, parameters_, *optimizer_, *reducer_, scaler_, communicator_, *batcher_,
-                       {o.style_question, o.seed, store_->size()}, {o.accumulation, precision_, o.clip_grad_norm});
+                       {o.style_question, o.seed, store_->size()}, {o.accumulation, o.precision, o.clip_grad_norm});
   std::optional<TrainingLog> log;
   if (communicator_->rank() == 0) log.emplace(run_dir_);
 

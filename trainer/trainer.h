@@ -50,7 +50,7 @@ struct TrainerOptions {
   int batch_per_rank = 24;
   int accumulation = 10;                   // micro-steps per optimizer step
   int64_t total_steps = 100;               // optimizer steps (the OneCycle length)
-  std::string precision = "fp32";          // fp32 | bf16 | fp16
+  torch::ScalarType precision = torch::kFloat32;  // FindPrecision: fp32 | bf16 | fp16
   OptimizerOptions optimizer;
   OneCycleOptions schedule;
   LossScalerOptions scaler;
@@ -120,7 +120,6 @@ class Trainer {
   std::unique_ptr<InstructionBatcher> batcher_;
   std::shared_ptr<const Store> store_;
   DynamicLossScaler scaler_;
-  torch::ScalarType precision_ = torch::kFloat32;
   int64_t step_ = 0;
   LoaderState loader_state_;
 };

@@ -10,7 +10,7 @@
 #include "tests/dataio/test_util.h"
 #if INSTRUCTFLIP_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
-#include "dataio/baseline_loader.h"
+#include "dataio/producers/baseline_loader.h"
 #endif
 
 namespace instructflip {

@@ -152,7 +152,7 @@ TEST_F(CudaTrainerTest, GpuRunMatchesTheCpuRunAndResumesOnTheGpu) {
 
 TEST_F(CudaTrainerTest, MixedPrecisionTrainsOnTheGpu) {
   std::unique_ptr<Communicator> nccl = Nccl();
-  for (const char* precision : {"bf16", "fp16"}) {
+  for (torch::ScalarType precision : {torch::kBFloat16, torch::kFloat16}) {
     TrainerOptions o = testutil::TinyTrainerOptions(store_, 4, 2);
     o.device = kGpu;
     o.precision = precision;

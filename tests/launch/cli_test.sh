@@ -16,13 +16,32 @@ for h in --help -h; do
   grep -q -- "--run-dir" "$tmp/help.txt" && grep -q "(default: auto)" "$tmp/help.txt" || fail "train $h: $(head -5 "$tmp/help.txt")"
   [ "$(wc -l < "$tmp/help.txt")" -lt 30 ] || fail "train $h printed $(wc -l < "$tmp/help.txt") lines"
 done
-"$bin" --version | grep -Eq "^instructflip [0-9]+\.[0-9]+\.[0-9]+ \(git ([0-9a-f]{12}|unknown)\)$" || fail "--version: $("$bin" --version)"
+"$bin" --version | grep -Eq "^instructflip [0-9]+\.[0-9]+\.[0-9]+ \(git ([0-9a-f]{12}(-dirty)?|unknown)\)$" || fail "--version: $("$bin" --version)"
 # An unknown flag names the nearest one the subcommand takes; exit 2, no trace.
 set +e
 "$bin" synth --out "$tmp/typo" --per-domian 3 > /dev/null 2> "$tmp/err.txt"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "did you mean --per-domain?" "$tmp/err.txt" || fail "unknown flag: rc $rc, $(cat "$tmp/err.txt")"
 [ ! -e "$tmp/typo" ] || fail "a refused synth wrote output"
+# The flag tables drive the rest: a missing required flag, a value of the wrong
+# type, a mode left out: exit 2 with one line naming it, nothing written.
+expect_error() {  # expect_error TEXT ARGS...
+  local text=$1; shift
+  set +e
+  "$bin" "$@" > /dev/null 2> "$tmp/err.txt"; local rc=$?
+  set -e
+  [ "$rc" = 2 ] && [ "$(wc -l < "$tmp/err.txt")" = 1 ] && grep -qF -- "$text" "$tmp/err.txt" ||
+    fail "$*: rc $rc, $(cat "$tmp/err.txt")"
+}
+expect_error "'synth' needs --out DIR" synth --domains 2
+expect_error "--domains must be a whole number, got 'two'" synth --out "$tmp/typo" --domains two
+expect_error "--seed must be a non-negative whole number, got '-4'" synth --out "$tmp/typo" --seed -4
+expect_error "'bench' needs a mode: data, step, allreduce" bench --json
+expect_error "'ingest' needs --format celeba|list|csv" ingest --input x --out "$tmp/typo"
+expect_error "'synth' takes no --set" synth --out "$tmp/typo" --set a=1
+[ ! -e "$tmp/typo" ] || fail "a refused command wrote output"
+"$bin" bench --help | grep -q "usage: instructflip bench allreduce" || fail "bench --help lacks its modes"
+"$bin" demo --help | grep -q -- "--out DIR .*(default: demo-run)" || fail "demo --help lacks its own default"
 
 "$bin" synth --out "$tmp/s" --domains 2 --per-domain 24 --size 48 --seed 3 > "$tmp/synth.txt"
 grep -q "synA" "$tmp/synth.txt" || fail "synth summary lacks domain synA"

@@ -78,6 +78,9 @@ grep -q "oracle" "$tmp/run/lodo.md" || fail "lodo.md does not label the target-c
 [ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
 # One T5 warm-up for the whole run: the first job computes it, the others load it.
 grep -q "T5 warm-up" "$tmp/run/jobs/BCD_to_A/log.txt" || fail "the first job did not warm up its T5"
+version=$("$bin" --version)
+grep -q "^$version at .*: lodo plan of protocol synthetic_lodo$" "$tmp/run/versions.txt" || fail "run versions.txt"
+grep -q "^$version at .*: lodo job BCD_to_A, 1 rank(s)$" "$tmp/run/jobs/BCD_to_A/versions.txt" || fail "job versions.txt"
 ! grep -q "T5 warm-up.*(from " "$tmp/run/jobs/BCD_to_A/log.txt" || fail "the first job found a warm-up it cannot have"
 for job in ACD_to_B ABD_to_C ABC_to_D; do
   grep -q "T5 warm-up.*(from $tmp/run/cache)" "$tmp/run/jobs/$job/log.txt" || fail "$job computed its T5 warm-up again"

@@ -1,7 +1,6 @@
 // configs/model/*.yaml parse into the configurations the code documents, and
 // bad YAML gives errors naming the file and key.
 #include "launch/model_config_yaml.h"
-#include "launch/train_config_yaml.h"
 
 #include <gtest/gtest.h>
 
@@ -79,32 +78,6 @@ TEST(ModelConfigYaml, BadInputNamesFileAndKey) {
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
   e = ErrorOf([&] { LoadModelConfig(tmp / "absent.yaml"); });
   EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
-}
-
-// The style-question rules: defaults, both keys read, and the effective rules
-// written into the resolved configuration even where the file omits them.
-TEST(TrainConfigYaml, StyleQuestionRulesAreReadAndResolved) {
-  TempDir dir;
-  const std::string path = dir.Write("train.yaml", "model: tiny\ndata: {store: /nonexistent}\n");
-  const TrainConfig defaults = LoadTrainConfig(path, {});
-  EXPECT_EQ(defaults.trainer.style_question, StyleQuestionRule::kLabelBlind);
-  EXPECT_EQ(defaults.eval_style_question, ScoringStyleQuestion::kUniform);
-  const YAML::Node resolved = YAML::Load(defaults.resolved_yaml);
-  EXPECT_EQ(resolved["data"]["style_question"].as<std::string>(), "label_blind");
-  EXPECT_EQ(resolved["eval"]["style_question"].as<std::string>(), "uniform");
-
-  const TrainConfig paper =
-      LoadTrainConfig(path, {"data.style_question=reference", "eval.style_question=ensemble"});
-  EXPECT_EQ(paper.trainer.style_question, StyleQuestionRule::kReference);
-  EXPECT_EQ(paper.eval_style_question, ScoringStyleQuestion::kEnsemble);
-  EXPECT_EQ(YAML::Load(paper.resolved_yaml)["data"]["style_question"].as<std::string>(), "reference");
-  EXPECT_EQ(LoadTrainConfig(path, {"eval.style_question=camera_quality"}).eval_style_question,
-            ScoringStyleQuestion::kCameraQuality);
-
-  const std::string bad = ErrorOf([&] { LoadTrainConfig(path, {"data.style_question=labels"}); });
-  EXPECT_NE(bad.find("'data.style_question'"), std::string::npos) << bad;
-  EXPECT_NE(bad.find("'labels'"), std::string::npos) << bad;
-  EXPECT_NE(ErrorOf([&] { LoadTrainConfig(path, {"eval.typo=1"}); }).find("typo"), std::string::npos);
 }
 
 }  // namespace

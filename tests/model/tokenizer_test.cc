@@ -144,6 +144,21 @@ TEST(WordPiece, StripsAccents) {
   EXPECT_EQ(BertBasicTokenize("\xed\x95\x9c"), (Pieces{"\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab"}));
 }
 
+// Beyond Latin-1: Greek (final sigma), Cyrillic, Latin Extended-B/Additional,
+// full-width forms, singleton decompositions, unassigned/private-use/format
+// characters, non-Latin punctuation and marks, Georgian, other spaces, emoji;
+// expected pieces from Python's unicodedata (make_wordpiece_golden.py).
+TEST(WordPiece, MatchesPythonsUnicodeDatabaseBeyondLatin1) {
+  struct Case {
+    std::string text;
+    Pieces pieces;
+  };
+  const Case cases[] = {
+#include "tests/model/wordpiece_golden.inc"
+  };
+  for (const Case& c : cases) EXPECT_EQ(BertBasicTokenize(c.text), c.pieces) << c.text;
+}
+
 TEST(WordPiece, CleansTextAndSplitsCjk) {
   const auto tok = SmallTokenizer();
   // Tab/newline are whitespace; other controls (\x01, soft hyphen, ZWSP) vanish;

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 #include "tests/model/tiny_model.h"
 #include "trainer/trainer.h"
 

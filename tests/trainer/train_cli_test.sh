@@ -24,6 +24,10 @@ final=checkpoints/step-00000008/model.safetensors
 [ -f "$tmp/a/$final" ] || fail "no final checkpoint"
 [ -f "$tmp/a/config.yaml" ] || fail "no resolved config in the run directory"
 grep -q "total_steps: 8" "$tmp/a/config.yaml" || fail "resolved config lacks the override"
+# The build that wrote the run, as --version names it.
+version=$("$bin" --version)
+grep -q "^$version at .*: train, resume 'auto', 1 rank(s)$" "$tmp/a/versions.txt" ||
+  fail "versions.txt lacks '$version': $(cat "$tmp/a/versions.txt" 2>&1)"
 [ "$(wc -l < "$tmp/a/metrics.jsonl")" = 8 ] || fail "metrics.jsonl should have 8 lines"
 
 # eval: the trained model on both domains' test splits; 2 ranks give the same scores.
@@ -33,6 +37,8 @@ for f in scores.csv metrics.json metrics.md roc_synA.csv roc_synB.csv; do
   [ -f "$tmp/eval1/$f" ] || fail "eval did not write $f"
 done
 grep -q '"synB"' "$tmp/eval1/metrics.json" || fail "metrics.json lacks synB"
+grep -q "^$version at .*: eval of .*step-00000008/model.safetensors, 1 rank(s)$" "$tmp/eval1/versions.txt" ||
+  fail "eval's versions.txt: $(cat "$tmp/eval1/versions.txt" 2>&1)"
 grep -q "| \*\*mean\*\* |" "$tmp/eval1.log" || fail "eval did not print the table"
 grep -q '"style_question": "uniform"' "$tmp/eval1/metrics.json" || fail "metrics.json does not state the style question"
 # `metrics` reads eval's scores.csv as it is and recomputes eval's numbers.
@@ -116,6 +122,7 @@ for point in after_first_file before_complete before_latest; do
   expected=step-00000002
   [ "$point" = before_latest ] && expected=step-00000004
   grep -q "resumed from .*$expected" "$run.resume.log" || fail "$point: did not resume from $expected"
+  [ "$(wc -l < "$run/versions.txt")" = 2 ] || fail "$point: versions.txt should name both starts"
   cmp "$tmp/a/$final" "$run/$final" || fail "$point: model after a crash inside a checkpoint write differs"
 done
 

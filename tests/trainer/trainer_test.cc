@@ -205,11 +205,11 @@ TEST_F(TrainerTest, StepPhasesAreTimedAndLogged) {
 
 TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
   auto single = MakeSingleProcessCommunicator();
-  for (const char* precision : {"bf16", "fp16"}) {
+  for (torch::ScalarType precision : {torch::kBFloat16, torch::kFloat16}) {
     TempDir runs;
     TrainerOptions o = Options();
     o.precision = precision;
-    if (!compat::AutocastSupported(torch::kCPU, precision == std::string("bf16") ? torch::kBFloat16 : torch::kFloat16)) {
+    if (!compat::AutocastSupported(torch::kCPU, precision)) {
       const std::string error = ErrorOf([&] { Trainer(o, single.get(), runs.path); });
       EXPECT_NE(error.find("precision fp16 is not available on cpu"), std::string::npos) << error;
       continue;

@@ -1,6 +1,6 @@
 // Ingest of CelebA-Spoof, list and CSV inputs into a store, read back through
 // Store. Every dataset is a handful of tiny images written into a temp dir.
-#include "dataio/ingest.h"
+#include "dataio/producers/ingest.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -68,7 +68,7 @@ class IngestTest : public ::testing::Test {
     options.format = IngestFormat::kList;
     options.input = Path(list);
     options.domain = domain;
-    options.split = "train";
+    options.split = Split::kTrain;
     options.size = 32;
     return options;
   }
@@ -233,7 +233,7 @@ TEST_F(IngestTest, ListGroupsFramesIntoVideosAndDefaultsTheSpoofType) {
             "live/a_frame0.jpg 0\nlive/a_frame1.jpg 0\r\nlive/b_frame0.jpg 0\n"
             "spoof/a_frame0.jpg 1\n  spoof/c.jpg\t1 9\n");
   IngestOptions options = ListOptions("data/list.txt", "msu");
-  options.split = "test";
+  options.split = Split::kTest;
   const IngestReport report = Ingest(options);
   EXPECT_EQ(report.added, 5);
 
@@ -272,7 +272,7 @@ TEST_F(IngestTest, CsvReadsEveryColumnAndQuotedFields) {
   options.format = IngestFormat::kCsv;
   options.input = Path("data/data.csv");
   options.domain = "dom_b";
-  options.split = "test";
+  options.split = Split::kTest;
   options.size = 32;
   const IngestReport report = Ingest(options);
   EXPECT_EQ(report.added, 4);
@@ -335,7 +335,7 @@ TEST_F(IngestTest, MalformedListAndCsvAreErrorsNamingFileAndLine) {
   options.format = IngestFormat::kCsv;
   options.input = Path("data/data.csv");
   options.domain = "d";
-  options.split = "train";
+  options.split = Split::kTrain;
   auto csv_error = [&](const std::string& text) {
     WriteText("data/data.csv", text);
     return ErrorOf([&] { Ingest(options); });

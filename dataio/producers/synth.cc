@@ -28,21 +28,17 @@
 //   least one style statistic.
 // * Geometry constants are fractions of the image side or pixels at 224 px
 //   (scaled by size/224), so a sample looks the same at every size.
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "dataio/base/check.h"
+#include "dataio/base/ordered_parallel.h"
 #include "dataio/base/rng.h"
 #include "dataio/store_writer.h"
 
@@ -1174,84 +1170,6 @@ SynthSample RenderSample(const SynthOptions& options, const DomainStyle& style, 
   return sample;
 }
 
-// Runs produce(i) for i in [0, total) on `threads` workers and hands the results
-// to consume() in index order. A bounded window of finished results keeps memory
-// flat and lets the consumer (shard writes) overlap with rendering.
-template <typename Result, typename Produce, typename Consume>
-void RunOrdered(int64_t total, int threads, Produce produce, Consume consume) {
-  const int64_t window = 4 * static_cast<int64_t>(threads) + 4;
-  std::vector<std::optional<Result>> slots(static_cast<size_t>(window));
-  std::mutex mu;
-  std::condition_variable cv;
-  int64_t next = 0, consumed = 0;
-  bool stop = false;
-  std::exception_ptr error;
-
-  auto worker = [&] {
-    for (;;) {
-      int64_t i;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return stop || next >= total || next < consumed + window; });
-        if (stop || next >= total) return;
-        i = next++;
-      }
-      std::optional<Result> result;
-      try {
-        result = produce(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = std::current_exception();
-        stop = true;
-        cv.notify_all();
-        return;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        slots[i % window] = std::move(result);
-      }
-      cv.notify_all();
-    }
-  };
-
-  std::vector<std::thread> pool;
-  // Workers reference this frame's state, so they are stopped and joined on every
-  // exit path, including a throwing consume().
-  struct Joiner {
-    std::vector<std::thread>& pool;
-    std::mutex& mu;
-    std::condition_variable& cv;
-    bool& stop;
-    void Join() {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      for (auto& t : pool)
-        if (t.joinable()) t.join();
-    }
-    ~Joiner() { Join(); }
-  } joiner{pool, mu, cv, stop};
-  for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
-
-  for (int64_t i = 0; i < total; ++i) {
-    Result result;
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return stop || slots[i % window].has_value(); });
-      if (stop) break;
-      result = std::move(*slots[i % window]);
-      slots[i % window].reset();
-      ++consumed;
-    }
-    cv.notify_all();
-    consume(std::move(result));
-  }
-  joiner.Join();
-  if (error) std::rethrow_exception(error);
-}
-
 }  // namespace
 
 SynthSample RenderSynthSample(const SynthOptions& options, int domain, int64_t index_in_domain) {
@@ -1286,14 +1204,18 @@ Manifest Synthesize(const SynthOptions& options) {
     SampleAttributes attributes;
   };
   const int64_t per_domain = options.per_domain;
-  RunOrdered<Encoded>(
-      options.domains * per_domain, options.threads,
+  // Rendering runs on the workers; shard writes follow in sample order, so the
+  // store's bytes do not depend on the thread count.
+  RunInOrder<Encoded>(
+      options.domains * per_domain, options.threads, 4 * static_cast<int64_t>(options.threads) + 4,
       [&](int64_t i) {
         const int d = static_cast<int>(i / per_domain);
         SynthSample sample = RenderSample(options, styles[d], d, i % per_domain);
         return Encoded{d, EncodeJpeg(sample.image, styles[d].jpeg_quality), std::move(sample.attributes)};
       },
-      [&](Encoded encoded) { writer.Add(store_domain[encoded.domain], encoded.jpeg, encoded.attributes); });
+      [&](int64_t, const Encoded& encoded) {
+        writer.Add(store_domain[encoded.domain], encoded.jpeg, encoded.attributes);
+      });
   return writer.Commit();
 }
 

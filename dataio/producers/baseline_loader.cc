@@ -1,4 +1,4 @@
-#include "dataio/baseline_loader.h"
+#include "dataio/producers/baseline_loader.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>

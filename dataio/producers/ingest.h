@@ -54,10 +54,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dataio/manifest.h"
+#include "dataio/schema.h"
 
 namespace instructflip {
 
@@ -70,7 +72,7 @@ struct IngestOptions {
   std::string input;   // celeba: dataset root or a label json; list/csv: the file
   std::string root;    // base of relative paths (default: see above)
   std::string domain;  // domain name; required except for a CSV whose rows all name one
-  std::string split;   // "train"/"test": list (required), csv (rows without a split)
+  std::optional<Split> split;  // list (required), csv (rows without a split)
   int size = 224;      // output side (square)
   int jpeg_quality = 90;
   int threads = 2;            // decode/resize/encode workers

@@ -21,7 +21,7 @@
 // image formats, videos and resizing; without it (INSTRUCTFLIP_HAVE_OPENCV=0)
 // only JPEG images are accepted, checked in phase 1, and resizing uses a small
 // area-averaging resampler.
-#include "dataio/ingest.h"
+#include "dataio/producers/ingest.h"
 
 #ifndef INSTRUCTFLIP_HAVE_OPENCV
 #error "the build must define INSTRUCTFLIP_HAVE_OPENCV to 0 or 1"
@@ -32,16 +32,11 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
-#include <exception>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <sstream>
-#include <thread>
 #include <unordered_map>
 
 #include <glog/logging.h>
@@ -55,6 +50,7 @@
 #endif
 
 #include "dataio/base/check.h"
+#include "dataio/base/ordered_parallel.h"
 #include "dataio/base/file_util.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/schema.h"
@@ -307,7 +303,8 @@ Plan PlanCelebASpoof(const IngestOptions& options) {
 Plan PlanList(const IngestOptions& options) {
   Plan plan;
   const int domain = DomainIndex(&plan, options.domain, "--domain");
-  const Split split = ParseSplit(options.split, "--split");
+  IF_REQUIRE(options.split.has_value(), "ingest: a list file needs --split train|test");
+  const Split split = *options.split;
   const std::string root = DefaultRoot(options);
   std::istringstream lines(ReadFile(options.input));
   int number = 0;
@@ -418,8 +415,7 @@ Plan PlanCsv(const IngestOptions& options) {
   }
   IF_REQUIRE(column.count("path") && column.count("label"), header_where,
              ": the header must name the columns 'path' and 'label'");
-  std::optional<Split> default_split;
-  if (!options.split.empty()) default_split = ParseSplit(options.split, "--split");
+  const std::optional<Split> default_split = options.split;
   const std::string root = DefaultRoot(options);
   const std::string empty;
 
@@ -699,72 +695,6 @@ Outcome Process(const Entry& entry, const IngestOptions& options) {
   return ProcessImage(entry, options);
 }
 
-// Runs produce(i) for i in [0, n) on `threads` workers and hands each result to
-// consume(i, result) on the calling thread in index order. At most `window`
-// results wait at a time. An exception from produce() is rethrown here at its
-// index; the workers are joined however this function exits.
-template <typename Result, typename Produce, typename Consume>
-void RunInOrder(size_t n, int threads, size_t window, Produce produce, Consume consume) {
-  struct Slot {
-    bool ready = false;
-    Result result;
-    std::exception_ptr error;
-  };
-  std::vector<Slot> ring(window);  // result i waits in ring[i % window]
-  std::mutex mutex;
-  std::condition_variable changed;
-  size_t next = 0;      // next index to claim
-  size_t consumed = 0;  // results handed to consume()
-  bool stop = false;
-
-  auto work = [&] {
-    std::unique_lock<std::mutex> lock(mutex);
-    while (true) {
-      changed.wait(lock, [&] { return stop || next >= n || next < consumed + window; });
-      if (stop || next >= n) return;
-      const size_t i = next++;
-      lock.unlock();
-      Slot slot;
-      try {
-        slot.result = produce(i);
-      } catch (...) {
-        slot.error = std::current_exception();
-      }
-      slot.ready = true;
-      lock.lock();
-      ring[i % window] = std::move(slot);
-      changed.notify_all();
-    }
-  };
-  std::vector<std::thread> workers;
-  struct JoinAll {
-    std::function<void()> run;
-    ~JoinAll() { run(); }
-  } join_all{[&] {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      stop = true;
-    }
-    changed.notify_all();
-    for (std::thread& worker : workers) worker.join();
-  }};
-  for (int t = 0; t < threads; ++t) workers.emplace_back(work);
-
-  for (size_t i = 0; i < n; ++i) {
-    Slot slot;
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      changed.wait(lock, [&] { return ring[i % window].ready; });
-      slot = std::move(ring[i % window]);
-      ring[i % window].ready = false;
-      ++consumed;
-    }
-    changed.notify_all();
-    if (slot.error) std::rethrow_exception(slot.error);
-    consume(i, slot.result);
-  }
-}
-
 }  // namespace
 
 IngestFormat ParseIngestFormat(const std::string& text) {
@@ -823,9 +753,9 @@ IngestReport Ingest(const IngestOptions& options) {
   std::string first_skip, first_missing_box;
   constexpr size_t kProgressEvery = 10000;
   RunInOrder<Outcome>(
-      plan.entries.size(), options.threads, 8 * static_cast<size_t>(options.threads),
-      [&](size_t i) { return Process(plan.entries[i], options); },
-      [&](size_t i, Outcome& outcome) {
+      static_cast<int64_t>(plan.entries.size()), options.threads, 8 * static_cast<int64_t>(options.threads),
+      [&](int64_t i) { return Process(plan.entries[i], options); },
+      [&](int64_t i, const Outcome& outcome) {
         const Entry& entry = plan.entries[i];
         if (!outcome.skip_reason.empty()) {
           writer.RecordSkip(entry.attributes.source, outcome.skip_reason);

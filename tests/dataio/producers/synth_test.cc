@@ -1,7 +1,7 @@
 // The procedural data generator: determinism, attribute validity and balance,
 // domain shift, learnability of the print/replay cues, and the store it writes.
 // Images are tiny (32..64 px) so the whole suite renders in well under a second.
-#include "dataio/synth.h"
+#include "dataio/producers/synth.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,115 @@
+// configs/train/*.yaml and --set overrides into TrainConfig: every key typed
+// (64-bit seeds and step counts, enums parsed here once), defaults where the
+// file is silent, and errors that name the file, the key and the value.
+#include "launch/train_config_yaml.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/common/test_util.h"
+
+namespace instructflip::launch {
+namespace {
+
+using instructflip::testing::ErrorOf;
+using instructflip::testing::TempDir;
+
+const std::string kPaperConfig = std::string(INSTRUCTFLIP_SOURCE_DIR) + "/configs/train/instruct_flip.yaml";
+
+TEST(TrainConfigYaml, ThePapersRecipeIsReadIntoTypedOptions) {
+  const TrainConfig c = LoadTrainConfig(kPaperConfig, {});
+  const TrainerOptions& t = c.trainer;
+  EXPECT_EQ(t.model.name, "base");
+  EXPECT_EQ(t.store, "data/meta-domain");
+  EXPECT_EQ(t.train_domains, std::vector<std::string>{"celeba_spoof"});
+  EXPECT_EQ(t.sampling, SamplingMode::kBalanced);
+  EXPECT_DOUBLE_EQ(t.validation_fraction, 0.05);
+  EXPECT_EQ(t.epoch_size, 12800);
+  EXPECT_EQ(t.loader_threads, 8);
+  EXPECT_DOUBLE_EQ(t.optimizer.weight_decay, 1e-7);
+  EXPECT_DOUBLE_EQ(t.schedule.max_lr, 5e-6);
+  EXPECT_DOUBLE_EQ(t.schedule.final_div_factor, 1);
+  EXPECT_EQ(t.batch_per_rank, 24);
+  EXPECT_EQ(t.accumulation, 10);
+  EXPECT_EQ(t.total_steps, 1080);
+  EXPECT_EQ(t.precision, torch::kBFloat16);
+  EXPECT_EQ(c.device, DeviceRequest::kAuto);
+  EXPECT_EQ(t.checkpoint_every, 100);
+  EXPECT_EQ(t.keep_last, 3);
+  EXPECT_EQ(t.seed, 2u);
+  EXPECT_EQ(t.reducer.bucket_bytes, 25 << 20);
+  EXPECT_EQ(t.reducer.first_bucket_bytes, 1 << 20);
+  EXPECT_EQ(c.communication_timeout_s, 600);
+  EXPECT_EQ(t.resolved_config, c.resolved_yaml);
+  // The resolved configuration inlines the model, so a run directory is self-contained.
+  EXPECT_EQ(YAML::Load(c.resolved_yaml)["model"]["vision"]["width"].as<int>(), 768);
+}
+
+TEST(TrainConfigYaml, OverridesAreTypedLikeTheFileWithAllSixtyFourBits) {
+  const TrainConfig c = LoadTrainConfig(
+      kPaperConfig, {"seed=18446744073709551615", "data.validation_seed=4294967296", "total_steps=5000000000",
+                     "precision=fp32", "device=cpu", "model.t5_warmup.seed=9007199254740993", "model=tiny"});
+  EXPECT_EQ(c.trainer.seed, 18446744073709551615ull);
+  EXPECT_EQ(c.trainer.validation_seed, 4294967296ull);  // was cut to 32 bits before
+  EXPECT_EQ(c.trainer.total_steps, 5000000000ll);
+  EXPECT_EQ(c.trainer.precision, torch::kFloat32);
+  EXPECT_EQ(c.device, DeviceRequest::kCpu);
+  EXPECT_EQ(c.trainer.model.name, "tiny");  // `--set model=NAME` replaces the inlined model
+  EXPECT_EQ(LoadTrainConfig(kPaperConfig, {"model.t5_warmup.seed=9007199254740993"}).trainer.model.t5_warmup.seed,
+            9007199254740993ull);
+}
+
+TEST(TrainConfigYaml, BadValuesNameFileKeyAndValue) {
+  auto error = [](std::vector<std::string> overrides) {
+    return ErrorOf([&] { LoadTrainConfig(kPaperConfig, overrides); });
+  };
+  std::string e = error({"seed=-1"});
+  EXPECT_NE(e.find("instruct_flip.yaml: 'seed' must be a non-negative whole number, got '-1'"), std::string::npos) << e;
+  e = error({"total_steps=many"});
+  EXPECT_NE(e.find("'total_steps' must be a whole number, got 'many'"), std::string::npos) << e;
+  e = error({"precision=fp8"});
+  EXPECT_NE(e.find("'precision' must be fp32, bf16 or fp16, got 'fp8'"), std::string::npos) << e;
+  e = error({"device=gpu"});
+  EXPECT_NE(e.find("'device' must be auto, cpu or cuda, got 'gpu'"), std::string::npos) << e;
+  e = error({"data.sampling=sorted"});
+  EXPECT_NE(e.find("sorted"), std::string::npos) << e;
+  e = error({"schedule.max_lr=[1]"});
+  EXPECT_NE(e.find("'schedule.max_lr' must be a number"), std::string::npos) << e;
+  e = error({"dist.bucket_mbs=3"});
+  EXPECT_NE(e.find("unknown key 'dist.bucket_mbs'"), std::string::npos) << e;
+  e = error({"data.validation_fraction=1"});
+  EXPECT_NE(e.find("'data.validation_fraction' must be in [0, 1)"), std::string::npos) << e;
+  e = error({"seed"});
+  EXPECT_NE(e.find("--set expects key.path=value"), std::string::npos) << e;
+  TempDir dir;
+  e = ErrorOf([&] { LoadTrainConfig(dir.Write("t.yaml", "data: {store: x}\n"), {}); });
+  EXPECT_NE(e.find("missing key 'model'"), std::string::npos) << e;
+}
+
+// The style-question rules: defaults, both keys read, and the effective rules
+// written into the resolved configuration even where the file omits them.
+TEST(TrainConfigYaml, StyleQuestionRulesAreReadAndResolved) {
+  TempDir dir;
+  const std::string path = dir.Write("train.yaml", "model: tiny\ndata: {store: /nonexistent}\n");
+  const TrainConfig defaults = LoadTrainConfig(path, {});
+  EXPECT_EQ(defaults.trainer.style_question, StyleQuestionRule::kLabelBlind);
+  EXPECT_EQ(defaults.eval_style_question, ScoringStyleQuestion::kUniform);
+  const YAML::Node resolved = YAML::Load(defaults.resolved_yaml);
+  EXPECT_EQ(resolved["data"]["style_question"].as<std::string>(), "label_blind");
+  EXPECT_EQ(resolved["eval"]["style_question"].as<std::string>(), "uniform");
+
+  const TrainConfig paper =
+      LoadTrainConfig(path, {"data.style_question=reference", "eval.style_question=ensemble"});
+  EXPECT_EQ(paper.trainer.style_question, StyleQuestionRule::kReference);
+  EXPECT_EQ(paper.eval_style_question, ScoringStyleQuestion::kEnsemble);
+  EXPECT_EQ(YAML::Load(paper.resolved_yaml)["data"]["style_question"].as<std::string>(), "reference");
+  EXPECT_EQ(LoadTrainConfig(path, {"eval.style_question=camera_quality"}).eval_style_question,
+            ScoringStyleQuestion::kCameraQuality);
+
+  const std::string bad = ErrorOf([&] { LoadTrainConfig(path, {"data.style_question=labels"}); });
+  EXPECT_NE(bad.find("'data.style_question'"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("'labels'"), std::string::npos) << bad;
+  EXPECT_NE(ErrorOf([&] { LoadTrainConfig(path, {"eval.typo=1"}); }).find("typo"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace instructflip::launch
