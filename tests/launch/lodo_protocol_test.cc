@@ -1,17 +1,20 @@
 // LODO protocols: parsing with named errors, the saved form parses back to the
-// same protocol, and every shipped protocol loads.
+// same protocol, every shipped protocol loads; planning into a run directory.
 #include "launch/lodo_protocol.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include "dataio/base/file_util.h"
+#include "dataio/producers/synth.h"
 #include "tests/common/test_util.h"
 
 namespace instructflip::launch {
 namespace {
 
 using instructflip::testing::ErrorOf;
+using instructflip::testing::TempDir;
 
 LodoProtocol Parse(const std::string& yaml) { return ParseProtocol(YAML::Load(yaml), "p.yaml"); }
 
@@ -31,7 +34,7 @@ TEST(LodoProtocol, ParsesEveryFieldAndRoundTrips) {
   EXPECT_EQ(p.name, "two");
   EXPECT_EQ(p.ranks, 2);
   EXPECT_EQ(p.explain_per_domain, 3);
-  EXPECT_EQ(p.overrides, std::vector<std::string>{"total_steps=4"});
+  EXPECT_EQ(p.overrides, std::vector<std::string>{"total_steps=20"});
   ASSERT_EQ(p.jobs.size(), 2u);
   EXPECT_EQ(p.jobs[1].name, "C_to_AB");
   EXPECT_EQ(p.jobs[1].test, (std::vector<std::string>{"synA", "synB"}));
@@ -69,6 +72,72 @@ TEST(LodoProtocol, EveryShippedProtocolParses) {
     ++protocols;
   }
   EXPECT_GE(protocols, 4);
+}
+
+// Planning: every job checked against the store before anything is written,
+// the plan saved once, a later invocation held to it or continuing it.
+class LodoPlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SynthOptions synth;
+    synth.out = JoinPath(dir_.path, "store");
+    synth.domains = 3;
+    synth.per_domain = 40;
+    synth.size = 32;
+    synth.threads = 1;
+    Synthesize(synth);
+    store_override_ = "data.store=" + synth.out;
+  }
+  std::string WriteProtocol(const std::string& jobs) {
+    return dir_.Write("p.yaml", "name: small\ntrain_config: " + std::string(INSTRUCTFLIP_SOURCE_DIR) +
+                                    "/configs/train/synthetic_tiny.yaml\nranks: 2\njobs:\n" + jobs);
+  }
+  std::string Run(const std::string& name) const { return JoinPath(dir_.path, name); }
+
+  TempDir dir_;
+  std::string store_override_;
+};
+
+TEST_F(LodoPlanTest, PlansOnceAndHoldsLaterInvocationsToThePlan) {
+  const std::string protocol = WriteProtocol("  - {name: AB_to_C, train: [synA, synB], test: [synC]}\n"
+                                             "  - {name: C_to_AB, train: [synC], test: [synA, synB]}\n");
+  const std::string run = Run("run");
+  const LodoProtocol p = PlanProtocol(run, protocol, 1, {store_override_, "total_steps=20"});
+  EXPECT_EQ(p.ranks, 1);  // --ranks wins over the file's 2
+  EXPECT_EQ(p.overrides, (std::vector<std::string>{store_override_, "total_steps=20"}));
+  EXPECT_TRUE(std::filesystem::path(p.train_config).is_absolute());
+  EXPECT_EQ(ReadFile(LodoRunFiles{run}.Protocol()), ProtocolToYaml(p));
+  EXPECT_NE(ReadFile(VersionLog(run)).find("lodo plan of protocol small"), std::string::npos);
+  // Each job's configuration: the protocol's, its overrides, the job's domains.
+  const TrainConfig job = JobTrainConfig(p, p.jobs[1]);
+  EXPECT_EQ(job.trainer.train_domains, std::vector<std::string>{"synC"});
+  EXPECT_EQ(job.trainer.total_steps, 20);
+
+  // The same plan again is accepted; another one is refused, naming the saved file.
+  EXPECT_EQ(ProtocolToYaml(PlanProtocol(run, protocol, 1, {store_override_, "total_steps=20"})), ProtocolToYaml(p));
+  const std::string changed = ErrorOf([&] { PlanProtocol(run, protocol, 2, {store_override_, "total_steps=20"}); });
+  EXPECT_NE(changed.find("was planned with another protocol"), std::string::npos) << changed;
+  // No protocol continues the saved plan; --set alone is refused.
+  EXPECT_EQ(ProtocolToYaml(PlanProtocol(run, "", std::nullopt, {})), ProtocolToYaml(p));
+  EXPECT_NE(ErrorOf([&] { PlanProtocol(run, "", std::nullopt, {"total_steps=5"}); }).find("only accepted together"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { PlanProtocol(Run("none"), "", std::nullopt, {}); }).find("not a planned LODO run"),
+            std::string::npos);
+}
+
+TEST_F(LodoPlanTest, AJobThatCannotRunIsRefusedBeforeAnythingIsWritten) {
+  const std::string unknown_target = WriteProtocol("  - {name: AB_to_C, train: [synA, synB], test: [synC]}\n"
+                                                   "  - {name: A_to_Z, train: [synA], test: [synZ]}\n");
+  std::string e = ErrorOf([&] { PlanProtocol(Run("bad1"), unknown_target, 1, {store_override_}); });
+  EXPECT_NE(e.find("synZ"), std::string::npos) << e;
+  EXPECT_FALSE(PathExists(Run("bad1")));
+  const std::string protocol = WriteProtocol("  - {name: AB_to_C, train: [synA, synB], test: [synC]}\n");
+  e = ErrorOf([&] { PlanProtocol(Run("bad2"), protocol, 1, {store_override_, "schedule.max_lr=fast"}); });
+  EXPECT_NE(e.find("'schedule.max_lr' must be a number, got 'fast'"), std::string::npos) << e;
+  EXPECT_FALSE(PathExists(Run("bad2")));
+  e = ErrorOf([&] { PlanProtocol(Run("bad3"), protocol, 0, {store_override_}); });
+  EXPECT_NE(e.find("--ranks must be >= 1"), std::string::npos) << e;
+  EXPECT_FALSE(PathExists(Run("bad3")));
 }
 
 }  // namespace
