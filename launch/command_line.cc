@@ -65,6 +65,14 @@ void SetFlag(const std::string& name, const std::string& value, const std::strin
           " --help`)");
 }
 
+// glog's flags, which every subcommand accepts (they only steer logging).
+bool IsLoggingFlag(const std::string& name) {
+  static const std::set<std::string> kLogging = {"v",           "vmodule",         "logtostderr",
+                                                 "alsologtostderr", "colorlogtostderr", "stderrthreshold",
+                                                 "minloglevel", "log_dir"};
+  return kLogging.count(name) > 0;
+}
+
 // The commands whose name is `first` or starts with "`first` " (its modes).
 std::vector<const Command*> Matching(const std::vector<Command>& commands, const std::string& first) {
   std::vector<const Command*> found;
@@ -75,8 +83,13 @@ std::vector<const Command*> Matching(const std::vector<Command>& commands, const
 
 }  // namespace
 
-Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vector<std::string>& args) {
+Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vector<std::string>& given_args) {
   Invocation invocation;
+  std::vector<std::string> args = given_args;
+  if (args.size() > 1 && args[0] == "help") {  // `help synth` = `synth --help`
+    args.erase(args.begin());
+    args.push_back("--help");
+  }
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     invocation.action = Invocation::Action::kList;
     return invocation;
@@ -103,7 +116,7 @@ Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vec
       invocation.commands = candidates;
       return invocation;
     }
-    std::vector<std::string> names;
+    std::vector<std::string> names = {"help", "--help", "--version"};
     for (const Command& c : commands) names.push_back(c.name.substr(0, c.name.find(' ')));
     if (!candidates.empty()) {
       std::string modes;
@@ -166,8 +179,16 @@ Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vec
       if (negated && negated->value.empty()) use = negated, name = name.substr(2), value = "false";
     }
     gflags::CommandLineFlagInfo info;
-    if (!use && !ours.count(name) && gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
-      SetFlag(name, value.value_or(info.type == "bool" ? "true" : ""), command->name);  // glog's own
+    if (!use && !ours.count(name) && IsLoggingFlag(name) && gflags::GetCommandLineFlagInfo(name.c_str(), &info)) {
+      if (!value) {
+        if (info.type == "bool") {
+          value = "true";
+        } else {
+          IF_REQUIRE(i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0, Dashed(name), " needs a value");
+          value = args[++i];
+        }
+      }
+      SetFlag(name, *value, command->name);
       continue;
     }
     if (!use) {
@@ -180,7 +201,9 @@ Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vec
       if (use->value.empty()) {
         value = "true";
       } else {
-        IF_REQUIRE(i + 1 < args.size(), Dashed(name), " needs a value (", use->value, ")");
+        // "--out --json" is a forgotten value, not a directory named "--json".
+        IF_REQUIRE(i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0, Dashed(name), " needs a value (",
+                   use->value, ")");
         value = args[++i];
       }
     }
@@ -219,6 +242,8 @@ std::string CommandHelp(const Command& command) {
     std::string text = f.help;
     if (f.required) {
       text += " (required)";
+    } else if (!f.absent.empty()) {
+      text += " (default: " + f.absent + ")";
     } else if (!f.value.empty()) {
       gflags::CommandLineFlagInfo info;
       std::string value = f.default_value.value_or(

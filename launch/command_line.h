@@ -22,8 +22,10 @@ struct Invocation {
 // Picks the subcommand of argv, applies its defaults, then the flags given.
 // Throws Error for an unknown subcommand, a flag the subcommand does not take
 // (naming the nearest one it does), a value of the wrong type, a missing value,
-// a required flag not given, or --set where the subcommand takes none. A flag
-// no subcommand lists (glog's --v) is passed to gflags as given.
+// a required flag not given, or --set where the subcommand takes none. glog's
+// own flags (--v, --log_dir, ...) pass to gflags; gflags' (--flagfile,
+// --fromenv) are refused, since they would set flags past the table.
+// `help SUBCOMMAND` is that subcommand's --help.
 Invocation ParseCommandLine(const std::vector<Command>& commands, const std::vector<std::string>& args);
 
 // "instructflip synth --out DIR [flags]": the required flags and the positionals.

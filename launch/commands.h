@@ -21,6 +21,14 @@ struct FlagUse {
   std::string help;                          // what it does for this subcommand
   std::optional<std::string> default_value;  // this subcommand's default, else flags.cc's
   bool required = false;
+  std::string absent;  // what leaving it out means, shown as its default (else the default value)
+
+  // Optional("ranks", "N", "MPI ranks per job").Absent("the protocol's ranks")
+  FlagUse Absent(std::string meaning) const {
+    FlagUse copy = *this;
+    copy.absent = std::move(meaning);
+    return copy;
+  }
 };
 inline FlagUse Required(std::string name, std::string value, std::string help) {
   return {std::move(name), std::move(value), std::move(help), std::nullopt, true};
@@ -41,11 +49,11 @@ struct Command {
   std::function<int(const std::vector<std::string>& positionals)> run;
 };
 
-// Registered in the order `instructflip help` lists them.
+// Listed by `instructflip help` in this order.
 std::vector<Command> DataCommands();     // synth, ingest, store
 std::vector<Command> TrainCommands();    // train, eval
-std::vector<Command> MetricsCommands();  // metrics
 std::vector<Command> LodoCommands();     // lodo, demo, report
+std::vector<Command> MetricsCommands();  // metrics
 std::vector<Command> BenchCommands();    // bench data, bench step, bench allreduce
 
 // Exit code of a run stopped by SIGUSR1/SIGTERM after its checkpoint: the job

@@ -67,7 +67,9 @@ int RunIngest(const std::vector<std::string>& args) {
   IngestOptions o;
   o.out = FLAGS_out;
   o.append = FLAGS_append;
-  o.format = ParseIngestFormat(FLAGS_format);
+  const std::optional<IngestFormat> format = FindIngestFormat(FLAGS_format);
+  IF_REQUIRE(format.has_value(), "--format must be celeba, list or csv, got '", FLAGS_format, "'");
+  o.format = *format;
   o.input = FLAGS_input;
   o.root = FLAGS_root;
   o.domain = FLAGS_domain;
@@ -120,7 +122,7 @@ std::vector<Command> DataCommands() {
         Optional("size", "PX", "image side in pixels"),
         Optional("seed", "S", "random seed (64-bit)"),
         Optional("frames_per_video", "N", "frames per synthetic video"),
-        Optional("quality", "Q", "JPEG quality, 1..100"),
+        Optional("quality", "Q", "JPEG quality, 1..100 (each domain's style may lower it, never below 60)"),
         Optional("threads", "T", "rendering threads"),
         Switch("append", "add the domains to an existing store"),
         Switch("json", "print the store summary as JSON")},
@@ -129,12 +131,12 @@ std::vector<Command> DataCommands() {
        {Required("format", "celeba|list|csv", "how the input lists images and labels"),
         Required("input", "PATH", "dataset root (celeba), list file (list) or CSV file (csv)"),
         Required("out", "DIR", "store directory to create"),
-        Optional("domain", "NAME", "domain name (list, csv; celeba: CelebA-Spoof)"),
+        Optional("domain", "NAME", "domain name (csv: for rows that name none)"),
         Optional("split", "train|test", "split of every listed sample (list, csv without a split column)"),
         Optional("root", "DIR", "directory relative paths are resolved against"),
         Optional("size", "PX", "image side in pixels"),
         Optional("quality", "Q", "JPEG quality, 1..100"),
-        Optional("threads", "T", "decode/encode threads"),
+        Optional("threads", "T", "decode/encode threads, 1..256"),
         Optional("video_frames", "N", "frames sampled per video"),
         Optional("video_first_frame", "K", "first sampled frame of a video"),
         Switch("append", "add the domain to an existing store"),

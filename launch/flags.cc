@@ -4,6 +4,10 @@
 // table (commands.h), which drives parsing and `--help` (command_line.h).
 #include "launch/flags.h"
 
+#include <cmath>
+
+#include "dataio/base/check.h"
+
 DEFINE_string(out, "", "");
 DEFINE_int32(domains, 4, "");
 DEFINE_int32(per_domain, 200, "");
@@ -34,7 +38,7 @@ DEFINE_string(resume, "auto", "");
 DEFINE_int32(ranks, 1, "");
 DEFINE_double(link_gbps, 0, "");
 DEFINE_string(scores, "", "");
-DEFINE_double(threshold, -1, "");
+DEFINE_string(threshold, "", "");
 DEFINE_string(checkpoint, "", "");
 DEFINE_string(targets, "", "");
 DEFINE_string(protocol, "", "");
@@ -43,3 +47,18 @@ DEFINE_bool(aggregate, false, "");
 DEFINE_bool(slurm, false, "");
 DEFINE_bool(dry_run, false, "");
 DEFINE_int32(explain, 0, "");
+
+std::optional<double> instructflip::launch::ThresholdFlag() {
+  if (FLAGS_threshold.empty()) return std::nullopt;
+  // A string flag, so that "not given" needs no magic number and "nan" is ours to refuse.
+  size_t used = 0;
+  double value = std::nan("");
+  try {
+    value = std::stod(FLAGS_threshold, &used);
+  } catch (const std::exception&) {
+  }
+  IF_REQUIRE(used == FLAGS_threshold.size() && std::isfinite(value) && value >= 0 && value <= 1,
+             "--threshold must be a number in [0, 1], got '", FLAGS_threshold,
+             "' (leave it out for each domain's own EER threshold, an oracle)");
+  return value;
+}

@@ -2,6 +2,8 @@
 // them). A subcommand reads only the flags its table lists (commands.h).
 #pragma once
 
+#include <optional>
+
 #include <gflags/gflags.h>
 
 DECLARE_string(out);
@@ -34,7 +36,7 @@ DECLARE_string(resume);
 DECLARE_int32(ranks);
 DECLARE_double(link_gbps);
 DECLARE_string(scores);
-DECLARE_double(threshold);
+DECLARE_string(threshold);
 DECLARE_string(checkpoint);
 DECLARE_string(targets);
 DECLARE_string(protocol);
@@ -43,3 +45,11 @@ DECLARE_bool(aggregate);
 DECLARE_bool(slurm);
 DECLARE_bool(dry_run);
 DECLARE_int32(explain);
+
+namespace instructflip::launch {
+
+// --threshold of eval and metrics: nullopt when not given (each domain's own
+// EER threshold, an oracle); given, it must be a number in [0, 1].
+std::optional<double> ThresholdFlag();
+
+}  // namespace instructflip::launch

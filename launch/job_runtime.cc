@@ -1,6 +1,7 @@
 #include "launch/job_runtime.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"
 #include "trainer/checkpoint.h"
+#include "trainer/run_files.h"
 
 namespace instructflip::launch {
 namespace {
@@ -78,6 +80,13 @@ std::vector<std::string> SplitNames(const std::string& list) {
   while (std::getline(in, name, ','))
     if (!name.empty()) out.push_back(name);
   return out;
+}
+
+std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what) {
+  IF_REQUIRE(!PathExists(dir) || std::filesystem::is_directory(dir), what, " '", dir,
+             "' is a file, not a directory");
+  std::filesystem::create_directories(dir);
+  return std::make_unique<FileLock>(TrainRunFiles{dir}.Lock(), "run directory '" + dir + "'");
 }
 
 }  // namespace instructflip::launch

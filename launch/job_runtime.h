@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/file_util.h"
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
 #include "launch/train_config_yaml.h"
@@ -36,5 +37,11 @@ std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment();
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> SplitNames(const std::string& list);
+
+// Rank 0's claim on a run directory before it writes there: the directory is
+// created (a regular file of that name is an error naming `what`) and locked
+// for the life of the returned object, so a second training on it refuses,
+// naming the holder's pid and host, instead of interleaving with this one.
+std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what);
 
 }  // namespace instructflip::launch

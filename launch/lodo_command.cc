@@ -105,8 +105,10 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
               << SecondsSince(start) << " s" << std::setprecision(2);
     for (const std::string& target : job.test) {
       const nlohmann::json& m = result["domains"][target];
-      std::cout << "; " << target << " HTER " << m["hter"].get<double>() << "%";
-      if (!m["auc"].is_null()) std::cout << ", AUC " << m["auc"].get<double>() << "%";
+      // null: undefined for a target with one class only
+      for (const auto& [key, name] : {std::pair{"hter", "HTER"}, std::pair{"auc", "AUC"}})
+        if (!m[key].is_null()) std::cout << (key == std::string("hter") ? "; " + target + " " : ", ") << name << " "
+                                         << m[key].get<double>() << "%";
     }
     std::cout << std::endl;
   }
@@ -201,11 +203,13 @@ int RunReport(const std::vector<std::string>& args) {
 std::vector<Command> LodoCommands() {
   return {{"lodo", "", "leave-one-domain-out: train and test each job of a protocol (locally or as a Slurm array), one table",
            {Required("run_dir", "DIR", "the run directory (plan, jobs, table)"),
-            Optional("protocol", "NAME|FILE", "protocol name (configs/protocols/NAME.yaml) or YAML file"),
-            Optional("ranks", "N", "MPI ranks per job"),
+            Optional("protocol", "NAME|FILE", "protocol name (configs/protocols/NAME.yaml) or YAML file")
+                .Absent("continue the run directory's plan"),
+            Optional("ranks", "N", "MPI ranks per job").Absent("the protocol's"),
             Switch("slurm", "submit the unfinished jobs as a Slurm job array instead of running them here"),
             Switch("dry_run", "print the plan and stop"),
-            Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank; -1: all"),
+            Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank")
+                .Absent("every unfinished job"),
             Switch("aggregate", "only aggregate the finished jobs' results into one table")},
            true,
            "      instructflip lodo --run-dir DIR --protocol NAME|FILE [--ranks N] [--slurm] [--dry-run] [--set ...]\n"
@@ -214,13 +218,13 @@ std::vector<Command> LodoCommands() {
            RunLodo},
           {"demo", "", "the main job on the embedded synthetic data: a 4-domain store, synthetic_lodo, table and report",
            {Optional("out", "DIR", "demo directory (store, LODO run, report)", "demo-run"),
-            Optional("ranks", "N", "MPI ranks per job"),
+            Optional("ranks", "N", "MPI ranks per job").Absent("synthetic_lodo's"),
             Optional("per_domain", "N", "synthetic samples per domain", "400"),
             Optional("seed", "S", "random seed of the synthetic store"),
             Optional("threads", "T", "rendering threads")},
            true, "", RunDemo},
           {"report", "RUN_DIR", "one self-contained HTML page of a run (lodo or train): tables, curves, ROC, explanations",
-           {Optional("out", "FILE.html", "where to write it (default: RUN_DIR/report.html)")}, false, "", RunReport}};
+           {Optional("out", "FILE.html", "where to write it").Absent("RUN_DIR/report.html")}, false, "", RunReport}};
 }
 
 }  // namespace instructflip::launch

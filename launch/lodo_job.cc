@@ -13,6 +13,7 @@
 // eval.style_question (model/scoring.h). cost.json accumulates each run
 // segment's wall time x ranks.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -65,8 +66,9 @@ int RunLodoJob(const std::string& run_dir, int index) {
   return AbortJobOnError("lodo", world, [&] {
     const bool writer = world.rank == 0;
     auto start = std::chrono::steady_clock::now();
+    std::unique_ptr<FileLock> claim;  // held until the job ends
     if (writer) {
-      std::filesystem::create_directories(job_dir);
+      claim = ClaimRunDirectory(job_dir, "job directory");
       WriteFileAtomic(TrainRunFiles{job_dir}.Config(), config.resolved_yaml);
       RecordVersion(job_dir, "lodo job " + job.name + ", " + std::to_string(world.size) + " rank(s)");
     }
@@ -107,10 +109,16 @@ int RunLodoJob(const std::string& run_dir, int index) {
       validation.split = Split::kTrain;
       validation.holdout = {Holdout::Part::kValidation, t.validation_fraction, t.validation_seed};
       const EvalResult validated = Evaluate(built, validation, communicator.get(), files.Validation(job.name));
-      threshold = validated.pooled.eer_threshold;
       result["validation"] = MetricsToJson(validated.pooled);
-      result["threshold_mode"] = "EER threshold of the source domains' held-out validation videos (" +
-                                 std::to_string(validated.pooled.videos) + " videos)";
+      if (std::isfinite(validated.pooled.eer_threshold)) {
+        threshold = validated.pooled.eer_threshold;
+        result["threshold_mode"] = "EER threshold of the source domains' held-out validation videos (" +
+                                   std::to_string(validated.pooled.videos) + " videos)";
+      } else {  // still chosen without target data, and said so
+        result["threshold_mode"] = "fixed 0.5: the validation hold-out (" + std::to_string(validated.pooled.videos) +
+                                   " videos) has one class only, so it has no EER threshold; raise "
+                                   "data.validation_fraction";
+      }
     } else {
       result["threshold_mode"] = "fixed 0.5 (data.validation_fraction is 0: no validation hold-out)";
     }

@@ -84,7 +84,9 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
                           const std::vector<std::string>& overrides) {
   if (protocol.empty()) {
     IF_REQUIRE(overrides.empty(), "lodo: --set is only accepted together with --protocol");
-    return LoadSavedProtocol(run_dir);
+    LodoProtocol saved = LoadSavedProtocol(run_dir);
+    RecordVersion(run_dir, "lodo, continuing the plan of protocol " + saved.name);
+    return saved;
   }
   const std::string path = ResolveConfigPath(protocol, "protocols");
   LodoProtocol p = ParseProtocol(LoadYamlFile(path), path);

@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
         g_set_overrides = invocation.overrides;
         return invocation.commands[0]->run(invocation.positionals);
     }
-  } catch (const instructflip::Error& e) {
+  } catch (const std::exception& e) {
+    // instructflip::Error names the input; the rest (a filesystem, JSON or YAML
+    // library's) name theirs in what(): one line either way, never a trace.
     std::cerr << "instructflip" << (name.empty() || name[0] == '-' ? "" : " " + name) << ": error: " << e.what()
               << "\n";
     return 2;

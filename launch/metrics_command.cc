@@ -87,7 +87,7 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const 
 
 int RunMetrics(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
-  const std::optional<double> threshold = FLAGS_threshold >= 0 ? std::optional<double>(FLAGS_threshold) : std::nullopt;
+  const std::optional<double> threshold = ThresholdFlag();
   std::vector<std::pair<std::string, DomainMetrics>> results;
   std::vector<DomainMetrics> all;
   for (const auto& [domain, samples] : ReadScores(FLAGS_scores)) {
@@ -118,7 +118,8 @@ int RunMetrics(const std::vector<std::string>& args) {
 std::vector<Command> MetricsCommands() {
   return {{"metrics", "", "FAS metrics (AUC, EER, HTER, ACC, TPR@FPR=1%, APCER/BPCER/ACER) of scores from any model",
            {Required("scores", "FILE.csv", "scores with header score,label,video_id[,domain]"),
-            Optional("threshold", "T", "decision threshold for HTER/ACC; negative: each domain's own EER threshold (oracle)"),
+            Optional("threshold", "T", "decision threshold in [0, 1] for HTER/ACC")
+                .Absent("each domain's own EER threshold, an oracle"),
             Switch("json", "print JSON")},
            false, "", RunMetrics}};
 }

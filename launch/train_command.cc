@@ -26,8 +26,9 @@ int RunTrain(const std::vector<std::string>& args) {
   config.trainer.stop_requested = InstallStopSignals();
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
+    std::unique_ptr<FileLock> claim;  // held until the run ends
     if (world.rank == 0) {
-      std::filesystem::create_directories(FLAGS_run_dir);
+      claim = ClaimRunDirectory(FLAGS_run_dir, "--run-dir");
       WriteFileAtomic(TrainRunFiles{FLAGS_run_dir}.Config(), config.resolved_yaml);
       RecordVersion(FLAGS_run_dir, "train, resume '" + FLAGS_resume + "', " + std::to_string(world.size) + " rank(s)");
     }
@@ -44,6 +45,7 @@ int RunTrain(const std::vector<std::string>& args) {
 // instructflip eval: scores target domains with a checkpoint's model.
 int RunEval(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "eval takes no positional arguments");
+  const std::optional<double> threshold = ThresholdFlag();
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
@@ -61,7 +63,7 @@ int RunEval(const std::vector<std::string>& args) {
     options.seed = config.trainer.seed;
     options.style_question = config.eval_style_question;
     options.checkpoint = weights + " (given by the user)";
-    if (FLAGS_threshold >= 0) options.threshold = FLAGS_threshold;
+    options.threshold = threshold;
     options.explain_per_domain = FLAGS_explain;
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
     if (world.rank == 0) {
@@ -85,7 +87,8 @@ std::vector<Command> TrainCommands() {
             Required("checkpoint", "DIR|FILE", "checkpoint directory or model.safetensors"),
             Required("targets", "A,B", "target domains, comma-separated"),
             Required("out", "DIR", "output directory"),
-            Optional("threshold", "T", "decision threshold for HTER/ACC (default: each domain's EER threshold, oracle)"),
+            Optional("threshold", "T", "decision threshold in [0, 1] for HTER/ACC")
+                .Absent("each domain's own EER threshold, an oracle"),
             Optional("explain", "K", "samples per domain explained (T5 answers + cue map PNGs)")},
            true, "      (under mpirun -np N for N ranks)", RunEval}};
 }

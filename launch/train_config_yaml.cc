@@ -1,5 +1,6 @@
 #include "launch/train_config_yaml.h"
 
+#include <cmath>
 #include <optional>
 
 #include "dataio/base/check.h"
@@ -145,6 +146,27 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   IF_REQUIRE(t.accumulation >= 1, path, ": 'accumulation' must be >= 1, got ", t.accumulation);
   IF_REQUIRE(t.total_steps >= 2, path, ": 'total_steps' must be >= 2, got ", t.total_steps);
   IF_REQUIRE(config.communication_timeout_s >= 1, path, ": 'dist.timeout_s' must be >= 1");
+  // Every other number within the range the code can run with (0 would divide or spin).
+  auto require = [&](bool ok, const char* key, auto value, const char* range) {
+    IF_REQUIRE(ok, path, ": '", key, "' must be ", range, ", got ", value);
+  };
+  require(t.log_every >= 1, "log_every", t.log_every, ">= 1");
+  require(t.epoch_size >= 0, "data.epoch_size", t.epoch_size, ">= 0 (0: every eligible sample)");
+  require(t.loader_threads >= 1 && t.loader_threads <= 256, "data.loader_threads", t.loader_threads, "in 1..256");
+  require(t.prefetch >= 1 && t.prefetch <= 1024, "data.prefetch", t.prefetch, "in 1..1024");
+  require(t.checkpoint_every >= 0, "checkpoint.every", t.checkpoint_every, ">= 0 (0: only at the end)");
+  require(t.keep_last >= 1, "checkpoint.keep_last", t.keep_last, ">= 1");
+  require(std::isfinite(t.clip_grad_norm) && t.clip_grad_norm >= 0, "clip_grad_norm", t.clip_grad_norm,
+          ">= 0 (0: no clipping)");
+  require(std::isfinite(t.optimizer.weight_decay) && t.optimizer.weight_decay >= 0, "optimizer.weight_decay",
+          t.optimizer.weight_decay, ">= 0");
+  require(t.optimizer.beta2 > 0 && t.optimizer.beta2 < 1, "optimizer.beta2", t.optimizer.beta2, "in (0, 1)");
+  require(std::isfinite(t.optimizer.eps) && t.optimizer.eps > 0, "optimizer.eps", t.optimizer.eps, "> 0");
+  require(std::isfinite(t.schedule.max_lr) && t.schedule.max_lr > 0, "schedule.max_lr", t.schedule.max_lr, "> 0");
+  require(std::isfinite(bucket_mb) && bucket_mb > 0 && bucket_mb <= 4096, "dist.bucket_mb", bucket_mb,
+          "in (0, 4096]");
+  require(std::isfinite(first_bucket_mb) && first_bucket_mb > 0 && first_bucket_mb <= 4096, "dist.first_bucket_mb",
+          first_bucket_mb, "in (0, 4096]");
   try {
     OneCycleSchedule(t.schedule, t.total_steps);  // its phases must fit the run
   } catch (const Error& e) {

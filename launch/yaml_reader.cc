@@ -1,5 +1,7 @@
 #include "launch/yaml_reader.h"
 
+#include <filesystem>
+
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 
@@ -72,6 +74,7 @@ void YamlSection::RejectUnknownKeys() const {
 
 YAML::Node LoadYamlFile(const std::string& path) {
   IF_REQUIRE(PathExists(path), "config file '", path, "' does not exist");
+  IF_REQUIRE(!std::filesystem::is_directory(path), "config file '", path, "' is a directory");
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);

@@ -47,6 +47,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   std::ostringstream cost_rows;
   cost_rows << std::fixed << std::setprecision(4);
   std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
+  std::vector<std::string> fixed_threshold_jobs;  // their validation hold-out had one class: 0.5
   for (const LodoJob& job : p.jobs) {
     const std::string result_path = files.Result(job.name);
     nlohmann::json result;
@@ -57,6 +58,8 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
           result.value("style_question", std::string("unknown (an older run: it may have followed the label)")));
       style_rules["training_style_question"].insert(
           result.value("training_style_question", std::string("unknown (an older run: reference)")));
+      if (result.value("threshold_mode", std::string()).rfind("fixed 0.5", 0) == 0)
+        fixed_threshold_jobs.push_back(job.name);
       // The same target in both threshold modes: into its table, JSON rows and mean.
       auto add = [&](const char* mode, const std::string& target, nlohmann::json& json_rows,
                      std::vector<DomainMetrics>& metrics, std::vector<MetricsTableRow>& md) {
@@ -99,6 +102,10 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
               << std::setprecision(4) << rank_seconds / 3600 << " | " << device << " |\n";
   }
   for (const auto& [key, rules] : style_rules) out[key] = absl::StrJoin(rules, " / ");
+  if (!fixed_threshold_jobs.empty())
+    out["threshold_mode"] = out["threshold_mode"].get<std::string>() + "; fixed 0.5 for " +
+                            absl::StrJoin(fixed_threshold_jobs, ", ") +
+                            " (their hold-out had one class only: raise data.validation_fraction)";
   const DomainMetrics mean = MeanMetrics(honest), reference_mean = MeanMetrics(reference);
   rows.push_back({{"**mean**", "", ""}, mean});
   reference_rows.push_back({{"**mean**", "", ""}, reference_mean});

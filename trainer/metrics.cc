@@ -63,7 +63,7 @@ double AreaUnderRoc(const std::vector<ScoredSample>& samples) {
   double positive_rank_sum = 0;
   int64_t positives = 0;
   for (size_t i = 0; i < order.size();) {
-    size_t j = i;
+    size_t j = i + 1;  // from i + 1: a NaN (equal to nothing) must still advance
     while (j < order.size() && samples[order[j]].score == samples[order[i]].score) ++j;
     const double average_rank = (i + 1 + j) / 2.0;  // ranks i+1 .. j
     for (size_t k = i; k < j; ++k)
@@ -125,6 +125,10 @@ std::pair<double, double> EqualErrorRate(const std::vector<ScoredSample>& sample
 
 DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optional<double> threshold) {
   IF_REQUIRE(!frames.empty(), "metrics: no scores");
+  for (size_t i = 0; i < frames.size(); ++i)
+    IF_REQUIRE(std::isfinite(frames[i].score), "metrics: score ", i, " (video ", frames[i].video_id, ") is ",
+               frames[i].score, ", not a number: the model's output is not finite (a diverged checkpoint?)");
+  IF_REQUIRE(!threshold || std::isfinite(*threshold), "metrics: the threshold is not a number");
   const std::vector<ScoredSample> videos = AggregateByVideo(frames);
   DomainMetrics m;
   m.videos = static_cast<int64_t>(videos.size());
@@ -144,45 +148,45 @@ DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optio
   m.apcer = 100 * half.frr;  // spoof called live
   m.bpcer = 100 * half.far;  // live called spoof
   m.acer = (m.apcer + m.bpcer) / 2;
+
+  // One class only: every rate over the missing class is undefined, and with it
+  // the EER, its threshold, HTER and TPR@FPR; they are NaN (null, "–"), not 0.
+  const bool has_live = std::any_of(videos.begin(), videos.end(), [](const auto& v) { return v.label == 0; });
+  const bool has_spoof = std::any_of(videos.begin(), videos.end(), [](const auto& v) { return v.label == 1; });
+  if (!has_live || !has_spoof) {
+    constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
+    m.eer = m.eer_threshold = m.hter = m.tpr_at_fpr_1pct = m.acer = kUndefined;
+    if (!threshold) m.threshold = m.acc = kUndefined;  // no EER threshold to classify at
+    (has_live ? m.apcer : m.bpcer) = kUndefined;
+  }
   return m;
 }
 
 DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains) {
   DomainMetrics mean;
-  if (domains.empty()) return mean;
-  int auc_count = 0;
-  for (const DomainMetrics& d : domains) {
-    mean.videos += d.videos;
-    if (!std::isnan(d.auc)) {
-      mean.auc += d.auc;
-      ++auc_count;
-    }
-    mean.eer += d.eer;
-    mean.hter += d.hter;
-    mean.acc += d.acc;
-    mean.tpr_at_fpr_1pct += d.tpr_at_fpr_1pct;
-    mean.apcer += d.apcer;
-    mean.bpcer += d.bpcer;
-    mean.acer += d.acer;
-  }
-  const double n = static_cast<double>(domains.size());
-  mean.auc = auc_count > 0 ? mean.auc / auc_count : std::numeric_limits<double>::quiet_NaN();
-  mean.eer /= n;
-  mean.hter /= n;
-  mean.acc /= n;
-  mean.tpr_at_fpr_1pct /= n;
-  mean.apcer /= n;
-  mean.bpcer /= n;
-  mean.acer /= n;
+  for (const DomainMetrics& d : domains) mean.videos += d.videos;
+  // Each metric over the domains where it is defined (NaN: one class only).
+  auto average = [&](double DomainMetrics::*metric) {
+    double sum = 0;
+    int count = 0;
+    for (const DomainMetrics& d : domains)
+      if (!std::isnan(d.*metric)) sum += d.*metric, ++count;
+    mean.*metric = count > 0 ? sum / count : std::numeric_limits<double>::quiet_NaN();
+  };
+  for (double DomainMetrics::*metric : {&DomainMetrics::auc, &DomainMetrics::eer, &DomainMetrics::hter,
+                                        &DomainMetrics::acc, &DomainMetrics::tpr_at_fpr_1pct, &DomainMetrics::apcer,
+                                        &DomainMetrics::bpcer, &DomainMetrics::acer})
+    average(metric);
   mean.eer_threshold = mean.threshold = std::numeric_limits<double>::quiet_NaN();
   return mean;
 }
 
 nlohmann::json MetricsToJson(const DomainMetrics& m) {
   auto number = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"videos", m.videos}, {"auc", number(m.auc)}, {"eer", m.eer}, {"hter", m.hter}, {"acc", m.acc},
-          {"tpr_at_fpr_1pct", m.tpr_at_fpr_1pct}, {"threshold", number(m.threshold)}, {"apcer", m.apcer},
-          {"bpcer", m.bpcer}, {"acer", m.acer}};
+  return {{"videos", m.videos},         {"auc", number(m.auc)},     {"eer", number(m.eer)},
+          {"hter", number(m.hter)},     {"acc", number(m.acc)},     {"tpr_at_fpr_1pct", number(m.tpr_at_fpr_1pct)},
+          {"threshold", number(m.threshold)}, {"apcer", number(m.apcer)}, {"bpcer", number(m.bpcer)},
+          {"acer", number(m.acer)}};
 }
 
 DomainMetrics MetricsFromJson(const nlohmann::json& j) {
@@ -220,9 +224,11 @@ std::string MarkdownMetricsTable(const std::vector<std::string>& key_headers, co
       md << " " << std::fixed << std::setprecision(precision) << v << " |";
     }
   };
+  bool undefined = false;  // some domain lacks a class
   for (const MetricsTableRow& row : rows) {
     IF_REQUIRE(row.keys.size() == key_headers.size(), "metrics table: ", row.keys.size(), " key cells for ",
                key_headers.size(), " key columns");
+    undefined = undefined || std::isnan(row.metrics.hter);
     md << "|";
     for (const std::string& k : row.keys) md << " " << k << " |";
     const DomainMetrics& m = row.metrics;
@@ -231,6 +237,9 @@ std::string MarkdownMetricsTable(const std::vector<std::string>& key_headers, co
     value(m.threshold, 4);
     md << "\n";
   }
+  if (undefined)
+    md << "\n\u2013: undefined; a domain with only live or only spoof videos has no EER, HTER, AUC or TPR@FPR, "
+          "and a mean row averages each metric over the domains where it is defined.\n";
   return md.str();
 }
 

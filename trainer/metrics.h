@@ -38,7 +38,10 @@ struct RocPoint {
 
 struct DomainMetrics {
   int64_t videos = 0;
-  double auc = 0;             // NaN if one class only
+  // With one class only, every metric needing the other class is NaN: AUC,
+  // EER, HTER, TPR@FPR, ACER, APCER (no spoofs) or BPCER (no lives), and with
+  // no given threshold also the threshold and ACC.
+  double auc = 0;
   double eer = 0;
   double eer_threshold = 0;   // threshold of the EER on this set
   double threshold = 0;       // threshold used for HTER/ACC (EER threshold, or given)
@@ -69,7 +72,7 @@ inline constexpr char kOracleThresholdMode[] =
 // reference's mode).
 DomainMetrics ComputeMetrics(const std::vector<ScoredSample>& frames, std::optional<double> threshold = {});
 
-// Mean of each metric over domains (NaN AUCs left out of the AUC mean).
+// Mean of each metric over the domains where it is defined (not NaN).
 DomainMetrics MeanMetrics(const std::vector<DomainMetrics>& domains);
 
 // One Markdown metrics table, the same metric columns in every table (eval's

@@ -10,6 +10,7 @@ std::string TrainRunFiles::Config() const { return JoinPath(dir, "config.yaml");
 std::string TrainRunFiles::Metrics() const { return JoinPath(dir, "metrics.jsonl"); }
 std::string TrainRunFiles::Evaluation() const { return JoinPath(dir, "eval"); }
 std::string TrainRunFiles::Report() const { return JoinPath(dir, "report.html"); }
+std::string TrainRunFiles::Lock() const { return JoinPath(dir, ".run.lock"); }
 
 std::string EvalFiles::Scores() const { return JoinPath(dir, "scores.csv"); }
 std::string EvalFiles::Metrics() const { return JoinPath(dir, "metrics.json"); }

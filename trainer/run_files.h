@@ -10,9 +10,9 @@
 
 namespace instructflip {
 
-// DIR/versions.txt, in every directory a run writes (train, eval, LODO run and
-// job): one line per program start, naming the instructflip build
-// (launch/version.h), so a resumed run shows every binary it ran under.
+// DIR/versions.txt, in every directory a run writes (train, LODO run and job:
+// one line per start; eval: one with its outputs), naming the instructflip
+// build (launch/version.h), so a resumed run shows every binary it ran under.
 std::string VersionLog(const std::string& dir);
 
 struct TrainRunFiles {
@@ -21,6 +21,7 @@ struct TrainRunFiles {
   std::string Metrics() const;     // metrics.jsonl: one record per logged step
   std::string Evaluation() const;  // eval/: `eval --out` or a LODO job's test
   std::string Report() const;      // report.html
+  std::string Lock() const;        // .run.lock: flock'ed by the one process (rank 0) writing the run
 };
 
 struct EvalFiles {

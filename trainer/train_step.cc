@@ -173,6 +173,11 @@ StepStats TrainStep::Run(const std::function<TrainingBatch()>& next, const Sched
   for (const torch::Tensor& p : parameters_)
     if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat64).pow(2).sum());
   stats.grad_norm = squares.empty() ? 0.0 : std::sqrt(torch::stack(squares).sum().item<double>());
+  // Without fp16's scaler a non-finite loss or gradient is divergence, not an
+  // overflow to retry: no update, and the caller stops. Both values are agreed
+  // (reduced loss, all-reduced gradients), so every rank decides alike.
+  stats.diverged = !fp16 && !(std::isfinite(stats.loss) && std::isfinite(stats.grad_norm));
+  if (stats.diverged) stats.skipped = true;
   if (options_.clip_grad_norm > 0 && !stats.skipped)
     torch::nn::utils::clip_grad_norm_(parameters_, options_.clip_grad_norm);
   if (!stats.skipped) {

@@ -59,6 +59,7 @@ struct StepStats {
   double grad_norm = 0;
   ScheduleValues schedule;
   bool skipped = false;                // fp16: inf/nan gradients on some rank
+  bool diverged = false;               // fp32/bf16: the loss or gradient norm is not finite (no update)
   bool stop = false;                   // some rank was asked to stop: all stop after this step
 };
 

@@ -20,6 +20,10 @@
 namespace instructflip {
 namespace {
 
+// fp16's scaler halves its scale on every skipped step; this many in a row (a
+// scale 2^30 times smaller) is divergence, not an overflow the scaler absorbs.
+constexpr int kMaxConsecutiveSkippedSteps = 30;
+
 // A rank's generator state on `device` (CPU, or its GPU's where it has one).
 std::string RankFile(int rank, const torch::Device& device) {
   char name[40];
@@ -205,12 +209,21 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   TrainResult result;
   built_.model->train();
   const int64_t first_step = step_;
+  int consecutive_skips = 0;  // fp16 steps skipped in a row
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
   const auto run_start = std::chrono::steady_clock::now();
   while (step_ < last) {
     const bool stop_requested = o.stop_requested != nullptr && o.stop_requested->load();
     const StepStats stats = train_step.Run(next_batch, schedule.At(step_), stop_requested);
     ++step_;
+    // Nothing after a diverged step would be a model: stop, leaving the last checkpoint as it is.
+    IF_REQUIRE(!stats.diverged, "training diverged at step ", step_, ": loss ", stats.loss, ", gradient norm ",
+               stats.grad_norm, " (not finite); no update was made and the last checkpoint is untouched; lower "
+               "schedule.max_lr or set clip_grad_norm");
+    consecutive_skips = stats.skipped ? consecutive_skips + 1 : 0;
+    IF_REQUIRE(consecutive_skips < kMaxConsecutiveSkippedSteps, "fp16: ", consecutive_skips,
+               " steps in a row up to step ", step_, " had inf/nan gradients (loss scale now ", scaler_.scale(),
+               "): the model diverged, it does not just overflow; lower schedule.max_lr or use bf16");
     result.last_loss = stats.loss;
     result.skipped_steps += stats.skipped;
     if (log && (step_ % o.log_every == 0 || step_ == last)) {

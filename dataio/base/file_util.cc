@@ -108,11 +108,22 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
 }
 
 FileLock::FileLock(const std::string& path, const std::string& what) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   IF_SYSCALL(fd_, "open ", path);
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder(256, '\0');
+    const ssize_t n = ::pread(fd_, holder.data(), holder.size(), 0);
+    holder.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
     ::close(fd_);
-    IF_FAIL(what, " is in use by another process (", path, " is locked)");
+    IF_FAIL(what, " is in use by another process (", holder.empty() ? "unknown holder" : holder, "; ", path,
+            " is locked)");
+  }
+  char host[256] = "?";
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string holder = "pid " + std::to_string(::getpid()) + " on host " + host + "\n";
+  // Best effort: the lock is the flock; the text only names who holds it.
+  if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, holder.data(), holder.size(), 0) < 0) {
   }
 }
 

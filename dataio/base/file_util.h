@@ -20,8 +20,10 @@ int64_t FileSize(const std::string& path);
 uint32_t FileCrc32c(const std::string& path);
 std::string JoinPath(const std::string& dir, const std::string& name);
 
-// An exclusive, non-blocking flock(2) held for the object's lifetime. Throws
-// instructflip::Error naming `what` if another process holds it.
+// An exclusive, non-blocking flock(2) held for the object's lifetime. The file
+// names its holder ("pid P on host H"); if another process holds it, throws
+// instructflip::Error naming `what` and that holder. The kernel releases it when
+// the holder dies (kill -9 included), so a stale file never blocks.
 class FileLock {
  public:
   FileLock(const std::string& path, const std::string& what);

@@ -35,24 +35,22 @@ class OrderedParallel {
   using Produce = std::function<Result(int64_t index)>;
 
   OrderedParallel(int64_t count, int threads, int64_t window, Produce produce)
-      : count_(count), window_(window), produce_(std::move(produce)) {
+      : count_(count), window_(std::max<int64_t>(1, std::min(window, count))), produce_(std::move(produce)) {
     IF_REQUIRE(count >= 0, "ordered parallel: count must be >= 0, got ", count);
     IF_REQUIRE(threads >= 1, "ordered parallel: threads must be >= 1, got ", threads);
     IF_REQUIRE(window >= 1, "ordered parallel: window must be >= 1, got ", window);
-    ring_.resize(static_cast<size_t>(window));
+    ring_.resize(static_cast<size_t>(window_));
     // Threads beyond the window or the work would only wait.
-    const int64_t useful = std::min<int64_t>({threads, window, count});
-    for (int64_t t = 0; t < useful; ++t) workers_.emplace_back([this] { WorkerLoop(); });
+    const int64_t useful = std::min<int64_t>({threads, window_, count});
+    try {
+      for (int64_t t = 0; t < useful; ++t) workers_.emplace_back([this] { WorkerLoop(); });
+    } catch (...) {  // no thread to be had: the started ones must not outlive this
+      StopAndJoin();
+      throw;
+    }
   }
 
-  ~OrderedParallel() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-    for (std::thread& worker : workers_) worker.join();
-  }
+  ~OrderedParallel() { StopAndJoin(); }
 
   OrderedParallel(const OrderedParallel&) = delete;
   OrderedParallel& operator=(const OrderedParallel&) = delete;
@@ -74,9 +72,17 @@ class OrderedParallel {
     return std::move(done.result);
   }
 
-  int64_t count() const { return count_; }
-
  private:
+  void StopAndJoin() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread& worker : workers_)
+      if (worker.joinable()) worker.join();
+  }
+
   struct Slot {
     bool ready = false;
     std::optional<Result> result;

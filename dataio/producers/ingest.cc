@@ -697,11 +697,11 @@ Outcome Process(const Entry& entry, const IngestOptions& options) {
 
 }  // namespace
 
-IngestFormat ParseIngestFormat(const std::string& text) {
-  if (text == "celeba") return IngestFormat::kCelebASpoof;
-  if (text == "list") return IngestFormat::kList;
-  if (text == "csv") return IngestFormat::kCsv;
-  IF_FAIL("ingest format must be 'celeba', 'list' or 'csv', got '", text, "'");
+std::optional<IngestFormat> FindIngestFormat(const std::string& name) {
+  if (name == "celeba") return IngestFormat::kCelebASpoof;
+  if (name == "list") return IngestFormat::kList;
+  if (name == "csv") return IngestFormat::kCsv;
+  return std::nullopt;
 }
 
 std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int first_frame) {
@@ -717,7 +717,8 @@ std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int firs
 
 IngestReport Ingest(const IngestOptions& options) {
   IF_REQUIRE(!options.input.empty(), "ingest: no input given");
-  IF_REQUIRE(options.threads >= 1, "ingest: threads must be >= 1, got ", options.threads);
+  IF_REQUIRE(options.threads >= 1 && options.threads <= 256, "ingest: --threads must be in 1..256, got ",
+             options.threads);
   IF_REQUIRE(options.video_frames >= 1, "ingest: video frames must be >= 1, got ",
              options.video_frames);
   IF_REQUIRE(options.video_first_frame >= 0, "ingest: video first frame must be >= 0, got ",

@@ -89,7 +89,7 @@ struct IngestReport {
 IngestReport Ingest(const IngestOptions& options);
 
 // "celeba", "list" or "csv"; throws instructflip::Error otherwise.
-IngestFormat ParseIngestFormat(const std::string& text);
+std::optional<IngestFormat> FindIngestFormat(const std::string& name);  // celeba | list | csv
 
 // Frame indices sampled from a video of `frame_count` frames: first_frame +
 // k * floor(frame_count / frames) for k = 0..frames-1, each clamped to

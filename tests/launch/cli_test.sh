@@ -39,6 +39,9 @@ expect_error "--seed must be a non-negative whole number, got '-4'" synth --out 
 expect_error "'bench' needs a mode: data, step, allreduce" bench --json
 expect_error "'ingest' needs --format celeba|list|csv" ingest --input x --out "$tmp/typo"
 expect_error "'synth' takes no --set" synth --out "$tmp/typo" --set a=1
+# A threshold is a probability; "not given" (each domain's EER threshold) has no magic value.
+expect_error "--threshold must be a number in [0, 1], got 'nan'" metrics --scores "$tmp/none.csv" --threshold nan
+expect_error "--threshold must be a number in [0, 1], got '-1'" metrics --scores "$tmp/none.csv" --threshold -1
 [ ! -e "$tmp/typo" ] || fail "a refused command wrote output"
 "$bin" bench --help | grep -q "usage: instructflip bench allreduce" || fail "bench --help lacks its modes"
 "$bin" demo --help | grep -q -- "--out DIR .*(default: demo-run)" || fail "demo --help lacks its own default"

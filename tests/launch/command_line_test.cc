@@ -3,6 +3,8 @@
 #include <gflags/gflags.h>
 #include <gtest/gtest.h>
 
+#include <glog/logging.h>
+
 #include "dataio/base/check.h"
 
 // Flags of this test binary only (the real ones live in launch/flags.cc).
@@ -69,17 +71,28 @@ TEST(CommandLine, EveryMistakeIsAnErrorNamingFlagAndValue) {
   EXPECT_NE(ErrorOf({"make", "-cl-out", "d"}).find("flags are written --name"), std::string::npos);
   EXPECT_NE(ErrorOf({"mkae"}).find("did you mean 'make'?"), std::string::npos);
   EXPECT_NE(ErrorOf({"tool"}).find("'tool' needs a mode: one, two"), std::string::npos);
+  // A forgotten value is not the next flag ("--cl-out --cl-append" is no directory).
+  EXPECT_NE(ErrorOf({"make", "--cl-out", "--cl-append"}).find("--cl-out needs a value (DIR)"), std::string::npos);
+  // gflags' own flags would set flags past the table.
+  EXPECT_NE(ErrorOf({"make", "--cl-out", "d", "--flagfile=/dev/null"}).find("--flagfile is not accepted"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"make", "--cl-out", "d", "--version"}).find("--version is not accepted"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--verison"}).find("did you mean '--version'?"), std::string::npos);
 }
 
 TEST(CommandLine, ModesOverridesHelpAndForeignFlags) {
   gflags::FlagSaver saver;
   const std::vector<Command> commands = TestCommands();
-  Invocation inv = ParseCommandLine(commands, {"tool", "one", "f.yaml", "--set", "a.b=1", "--set=c=2", "--v=1"});
+  Invocation inv = ParseCommandLine(commands, {"tool", "one", "f.yaml", "--set", "a.b=1", "--set=c=2", "--v", "2"});
+  EXPECT_EQ(FLAGS_v, 2);  // glog's flags pass, with their value as the next argument too
   EXPECT_EQ(inv.commands[0]->name, "tool one");
   EXPECT_EQ(inv.positionals, std::vector<std::string>{"f.yaml"});
   EXPECT_EQ(inv.overrides, (std::vector<std::string>{"a.b=1", "c=2"}));
   EXPECT_EQ(ParseCommandLine(commands, {"tool", "-h"}).commands.size(), 2u);  // help of every mode
   EXPECT_EQ(ParseCommandLine(commands, {"make", "--help"}).action, Invocation::Action::kCommandHelp);
+  const Invocation help_make = ParseCommandLine(commands, {"help", "make"});
+  EXPECT_EQ(help_make.action, Invocation::Action::kCommandHelp);
+  EXPECT_EQ(help_make.commands[0]->name, "make");
   EXPECT_EQ(ParseCommandLine(commands, {}).action, Invocation::Action::kList);
   EXPECT_EQ(ParseCommandLine(commands, {"--version"}).action, Invocation::Action::kVersion);
 
@@ -90,6 +103,9 @@ TEST(CommandLine, ModesOverridesHelpAndForeignFlags) {
   EXPECT_NE(help.find("(default: 7)"), std::string::npos);  // the table's default
   EXPECT_NE(help.find("where (required)"), std::string::npos);
   EXPECT_EQ(help.find("--set"), std::string::npos);  // make takes none
+  FlagUse absent = Optional("cl_count", "N", "how many").Absent("all of them");
+  EXPECT_NE(CommandHelp({"x", "", "", {absent}, false, "", nullptr}).find("how many (default: all of them)"),
+            std::string::npos);
   EXPECT_NE(CommandHelp(commands[1]).find("--set KEY=VALUE"), std::string::npos);
   EXPECT_EQ(UsageLine(commands[1]), "instructflip tool one FILE [flags]");
   EXPECT_EQ(UsageLine(commands[2]), "instructflip tool two");

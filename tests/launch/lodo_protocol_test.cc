@@ -34,7 +34,7 @@ TEST(LodoProtocol, ParsesEveryFieldAndRoundTrips) {
   EXPECT_EQ(p.name, "two");
   EXPECT_EQ(p.ranks, 2);
   EXPECT_EQ(p.explain_per_domain, 3);
-  EXPECT_EQ(p.overrides, std::vector<std::string>{"total_steps=20"});
+  EXPECT_EQ(p.overrides, std::vector<std::string>{"total_steps=4"});
   ASSERT_EQ(p.jobs.size(), 2u);
   EXPECT_EQ(p.jobs[1].name, "C_to_AB");
   EXPECT_EQ(p.jobs[1].test, (std::vector<std::string>{"synA", "synB"}));

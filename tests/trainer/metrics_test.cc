@@ -9,9 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
+#include "tests/common/test_util.h"
 
 namespace instructflip {
 namespace {
+
+using instructflip::testing::ErrorOf;
 
 std::vector<ScoredSample> Videos(const std::vector<double>& live, const std::vector<double>& spoof) {
   std::vector<ScoredSample> out;
@@ -55,22 +58,55 @@ TEST(Metrics, TiesCountHalf) {
 }
 
 TEST(Metrics, SingleClassAndAllEqualScores) {
-  // Only live videos: AUC undefined; FRR is always 0 and FAR reaches 0 above 0.6,
-  // so the last zero gap is at 1.1 and the EER is 0.
+  // Only live videos: no spoof to detect, so AUC, EER (and its threshold), HTER,
+  // TPR@FPR, APCER and ACER are undefined, not 0 (which would read as perfect);
+  // BPCER (live called spoof at 0.5) is defined: 1 of 2.
   const DomainMetrics live_only = ComputeMetrics(Videos({0.3, 0.6}, {}));
-  EXPECT_TRUE(std::isnan(live_only.auc));
-  EXPECT_DOUBLE_EQ(live_only.eer, 0.0);
-  EXPECT_DOUBLE_EQ(live_only.eer_threshold, 1.1);
+  for (double undefined : {live_only.auc, live_only.eer, live_only.eer_threshold, live_only.threshold, live_only.hter,
+                           live_only.acc, live_only.tpr_at_fpr_1pct, live_only.apcer, live_only.acer})
+    EXPECT_TRUE(std::isnan(undefined)) << undefined;
+  EXPECT_DOUBLE_EQ(live_only.bpcer, 50.0);
+  // With a given threshold ACC is defined again (the live share below it).
+  const DomainMetrics at_half = ComputeMetrics(Videos({0.3, 0.6}, {}), 0.5);
+  EXPECT_DOUBLE_EQ(at_half.acc, 50.0);
+  EXPECT_TRUE(std::isnan(at_half.hter));
+  // Only spoofs: APCER is the defined one.
+  const DomainMetrics spoof_only = ComputeMetrics(Videos({}, {0.2, 0.7, 0.9}));
+  EXPECT_NEAR(spoof_only.apcer, 100.0 / 3, 1e-9);
+  EXPECT_TRUE(std::isnan(spoof_only.bpcer) && std::isnan(spoof_only.hter));
   // All scores equal: AUC 50%; every threshold has |FRR - FAR| = 1, the last (1.1)
   // gives FAR 0, FRR 1: EER 50%.
   const DomainMetrics flat = ComputeMetrics(Videos({0.5, 0.5}, {0.5, 0.5}));
   EXPECT_DOUBLE_EQ(flat.auc, 50.0);
   EXPECT_DOUBLE_EQ(flat.eer, 50.0);
   EXPECT_DOUBLE_EQ(flat.eer_threshold, 1.1);
-  // Mean over domains leaves the undefined AUC out.
+  // The mean leaves each undefined value out, metric by metric.
   const DomainMetrics mean = MeanMetrics({live_only, flat});
   EXPECT_DOUBLE_EQ(mean.auc, 50.0);
-  EXPECT_DOUBLE_EQ(mean.eer, 25.0);
+  EXPECT_DOUBLE_EQ(mean.eer, 50.0);
+  EXPECT_DOUBLE_EQ(mean.hter, flat.hter);
+  EXPECT_DOUBLE_EQ(mean.bpcer, (live_only.bpcer + flat.bpcer) / 2);
+  EXPECT_EQ(mean.videos, 6);
+  // Tables show "–" and say why; JSON has null.
+  const std::string table = MarkdownMetricsTable({"domain"}, {{{"live"}, live_only}, {{"both"}, flat}});
+  EXPECT_NE(table.find("only live or only spoof videos"), std::string::npos) << table;
+  EXPECT_TRUE(MetricsToJson(live_only)["hter"].is_null());
+  EXPECT_EQ(MarkdownMetricsTable({"domain"}, {{{"both"}, flat}}).find("only live"), std::string::npos);
+}
+
+// A non-finite score (a diverged model) is an error naming it; it used to hang
+// the AUC's tie loop forever.
+TEST(Metrics, NonFiniteScoresAreRefusedNotLoopedOn) {
+  std::vector<ScoredSample> frames = Videos({0.1, 0.2}, {0.8, 0.9});
+  frames[2].score = std::numeric_limits<double>::quiet_NaN();
+  const std::string e = ErrorOf([&] { ComputeMetrics(frames); });
+  EXPECT_NE(e.find("score 2 (video"), std::string::npos) << e;
+  EXPECT_NE(e.find("not finite"), std::string::npos) << e;
+  frames[2].score = std::numeric_limits<double>::infinity();
+  EXPECT_NE(ErrorOf([&] { ComputeMetrics(frames); }).find("not finite"), std::string::npos);
+  // The area itself terminates on NaN too (it is public).
+  frames[2].score = std::numeric_limits<double>::quiet_NaN();
+  AreaUnderRoc(frames);
 }
 
 TEST(Metrics, ScoresAreAveragedPerVideoFirst) {

@@ -139,6 +139,41 @@ set +e
 "$bin" train "${common[@]}" --run-dir "$tmp/d" --set "data.train_domains=[synZ]" > /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "unknown domain 'synZ'" "$tmp/err" || fail "unknown domain accepted (rc $rc): $(cat "$tmp/err")"
+# Values the code cannot run with, and paths of the wrong kind: one line, exit 2
+# (log_every=0 used to divide by zero; a directory as --config gave a libstdc++ message).
+touch "$tmp/a-file"
+while IFS='|' read -r expected args; do
+  set +e
+  # shellcheck disable=SC2086
+  "$bin" train "${common[@]}" $args > /dev/null 2> "$tmp/err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -qF "$expected" "$tmp/err" ||
+    fail "$args: rc $rc: $(cat "$tmp/err")"
+done <<CASES
+'log_every' must be >= 1, got 0|--run-dir $tmp/refused --set log_every=0
+'data.loader_threads' must be in 1..256|--run-dir $tmp/refused --set data.loader_threads=0
+'optimizer.beta2' must be in (0, 1)|--run-dir $tmp/refused --set optimizer.beta2=1
+'schedule.max_lr' must be > 0|--run-dir $tmp/refused --set schedule.max_lr=-1
+is a file, not a directory|--run-dir $tmp/a-file
+CASES
+set +e
+"$bin" train --config "$tmp" --run-dir "$tmp/refused" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "config file '$tmp' is a directory" "$tmp/err" || fail "--config DIR: rc $rc: $(cat "$tmp/err")"
+[ ! -e "$tmp/refused" ] || fail "a refused train wrote its run directory"
+
+# One training per run directory: a second on the same one is refused, naming the first.
+"$bin" train "${common[@]}" --set total_steps=400 --run-dir "$tmp/locked" > "$tmp/locked.log" 2>&1 &
+first=$!
+wait_for_steps "$tmp/locked" 1
+set +e
+"$bin" train "${common[@]}" --set total_steps=400 --run-dir "$tmp/locked" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+kill -USR1 $first; wait $first || true
+[ "$rc" = 2 ] && grep -q "run directory '$tmp/locked' is in use by another process (pid $first on host " "$tmp/err" ||
+  fail "second training on one run directory: rc $rc: $(cat "$tmp/err")"
+[ "$(grep -c '"step"' "$tmp/locked/metrics.jsonl")" = "$(sort -u "$tmp/locked/metrics.jsonl" | grep -c '"step"')" ] ||
+  fail "metrics.jsonl has duplicated lines"
 
 # A killed rank ends the whole job with an error, well within the timeout.
 if command -v mpirun > /dev/null; then

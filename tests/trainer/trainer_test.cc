@@ -14,6 +14,7 @@
 
 #include "dist/communicator.h"
 #include "model/instructions.h"
+#include "trainer/checkpoint.h"
 #include "trainer/evaluator.h"
 #include "trainer/event_writer.h"
 #include "tests/trainer/event_reader.h"
@@ -224,6 +225,27 @@ TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
     const auto [first, last] = testutil::FirstAndLastLoggedMeans(runs.path, "loss_classification", 4);
     std::cout << "[ " << precision << " ] classification loss " << first << " -> " << last << "\n";
     EXPECT_LT(last, first) << precision;
+  }
+}
+
+// A diverging run (lr 1e10) stops with an error naming the step instead of
+// writing NaN checkpoints that eval and lodo would then be fed; the last good
+// checkpoint stays the newest.
+TEST_F(TrainerTest, DivergenceStopsTrainingNamingTheStep) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.total_steps = 12;
+  o.checkpoint_every = 1;
+  o.schedule.max_lr = 1e10;
+  Trainer trainer(o, single.get(), runs.path);
+  const std::string error = ErrorOf([&] { trainer.Run(""); });
+  ASSERT_NE(error.find("training diverged at step "), std::string::npos) << error;
+  const int64_t step = std::stoll(error.substr(error.find("at step ") + 8));
+  const std::optional<std::string> latest = CheckpointStore(runs.path, o.keep_last).FindLatestComplete();
+  if (step > 1) {
+    ASSERT_TRUE(latest.has_value());
+    EXPECT_EQ(CheckpointStore::StepOf(*latest), step - 1);  // nothing written for the diverged step
   }
 }
 

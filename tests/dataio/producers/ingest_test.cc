@@ -107,11 +107,11 @@ TEST(VideoFrameIndicesTest, FollowsTheReferenceAndClamps) {
   EXPECT_TRUE(VideoFrameIndices(0, 2, 6).empty());
 }
 
-TEST(ParseIngestFormatTest, NamesAndError) {
-  EXPECT_EQ(ParseIngestFormat("celeba"), IngestFormat::kCelebASpoof);
-  EXPECT_EQ(ParseIngestFormat("list"), IngestFormat::kList);
-  EXPECT_EQ(ParseIngestFormat("csv"), IngestFormat::kCsv);
-  EXPECT_THROW(ParseIngestFormat("tsv"), Error);
+TEST(FindIngestFormatTest, NamesAndAnUnknownOne) {
+  EXPECT_EQ(FindIngestFormat("celeba"), IngestFormat::kCelebASpoof);
+  EXPECT_EQ(FindIngestFormat("list"), IngestFormat::kList);
+  EXPECT_EQ(FindIngestFormat("csv"), IngestFormat::kCsv);
+  EXPECT_FALSE(FindIngestFormat("tsv").has_value());
 }
 
 TEST_F(IngestTest, CelebASpoofMapsLabelsSplitsAndCropsToTheFaceBox) {
