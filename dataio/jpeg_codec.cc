@@ -69,9 +69,11 @@ void PeekJpegSize(const uint8_t* data, size_t size, const std::string& what, int
              *height, ")");
 }
 
-void DecodeJpeg(const uint8_t* data, size_t size, const std::string& what, RgbImage* out) {
+void DecodeJpeg(const uint8_t* data, size_t size, const std::string& what, RgbImage* out, int64_t max_pixels) {
   int width = 0, height = 0;
   PeekJpegSize(data, size, what, &width, &height);
+  IF_REQUIRE(int64_t{width} * height <= max_pixels, what, ": the JPEG header claims ", width, "x", height,
+             " pixels, more than the ", max_pixels, " allowed (a damaged or malicious file)");
   out->width = width;
   out->height = height;
   out->pixels.resize(static_cast<size_t>(width) * height * 3);

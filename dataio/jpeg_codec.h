@@ -27,9 +27,15 @@ inline std::string EncodeJpeg(const RgbImage& image, int quality) {
 void PeekJpegSize(const uint8_t* data, size_t size, const std::string& what, int* width,
                   int* height);
 
+// Larger than any camera frame: a header claiming more is a decompression bomb
+// (65000 x 65000 once asked for 12.7 GB), refused before anything is allocated.
+inline constexpr int64_t kMaxJpegPixels = int64_t{1} << 26;  // 67 megapixels
+
 // Decodes into `out` (resized as needed). Throws instructflip::Error naming `what`
 // for a truncated or corrupt stream (TurboJPEG warnings on truncated data count
-// as errors: a half-grey face must never reach training silently).
-void DecodeJpeg(const uint8_t* data, size_t size, const std::string& what, RgbImage* out);
+// as errors: a half-grey face must never reach training silently), or a header
+// over `max_pixels`.
+void DecodeJpeg(const uint8_t* data, size_t size, const std::string& what, RgbImage* out,
+                int64_t max_pixels = kMaxJpegPixels);
 
 }  // namespace instructflip

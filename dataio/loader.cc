@@ -111,8 +111,7 @@ Batch Loader::BuildBatch(int64_t k) {
       continue;
     }
     const int64_t i = order_[position];
-    store_->ReadJpeg(i, &bytes);
-    DecodeJpeg(bytes.data(), bytes.size(), store_->Describe(i), &decoded);
+    store_->DecodeSample(i, &bytes, &decoded);
     const RgbImage* image = &decoded;
     if (decoded.height != H || decoded.width != W) {
       ResizeBilinear(decoded, static_cast<int>(H), static_cast<int>(W), &resized);

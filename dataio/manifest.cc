@@ -55,18 +55,6 @@ int Manifest::FindDomain(const std::string& name) const {
   return -1;
 }
 
-bool IsSafeShardPath(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.find('\\') != std::string::npos) return false;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    const std::string part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 std::string ManifestToJson(const Manifest& m) {
   json out;
@@ -115,8 +103,10 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
     const std::string where = "domains[" + std::to_string(i) + "]";
     DomainEntry d;
     d.name = StringField(domains[i], "name", where, file);
-    IF_REQUIRE(!d.name.empty() && names.insert(d.name).second, file, ": field '", where,
-               ".name' is empty or a duplicate: '", d.name, "'");
+    // Names become file names (roc_NAME.csv, explanations/NAME/): the writers' rule, checked on reading too.
+    IF_REQUIRE(IsValidDomainName(d.name), file, ": field '", where, ".name' = '", d.name, "' is not a domain name ",
+               kDomainNameRule);
+    IF_REQUIRE(names.insert(d.name).second, file, ": field '", where, ".name' = '", d.name, "' is a duplicate");
     const json& counts = Field(domains[i], "counts", where, file);
     for (int split = 0; split < 2; ++split) {
       const std::string split_where = where + ".counts." + kSplitNames[split];
@@ -134,7 +124,7 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
     const std::string where = "shards[" + std::to_string(i) + "]";
     ShardEntry s;
     s.path = StringField(shards[i], "path", where, file);
-    IF_REQUIRE(IsSafeShardPath(s.path), file, ": field '", where, ".path' = '", s.path,
+    IF_REQUIRE(IsConfinedRelativePath(s.path), file, ": field '", where, ".path' = '", s.path,
                "' points outside the store (shard paths must be relative, without '..')");
     IF_REQUIRE(paths.insert(s.path).second, file, ": field '", where, ".path' = '", s.path,
                "' is listed twice");

@@ -58,8 +58,4 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file);
 // Reads DIR/manifest.json; a missing file is an error saying DIR is not a store.
 Manifest ReadManifest(const std::string& dir);
 
-// True if `path` is a plain relative path that stays inside the store directory
-// (no absolute path, no "..", no empty component).
-bool IsSafeShardPath(const std::string& path);
-
 }  // namespace instructflip

@@ -1,8 +1,18 @@
 #include "dataio/schema.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "dataio/base/check.h"
 
 namespace instructflip {
+
+bool IsValidDomainName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && name.front() != '.' &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '_' || c == '.' || c == '-';
+         });
+}
 
 void ValidateAttributes(const SampleAttributes& a, const std::string& where) {
   IF_REQUIRE(a.label == 0 || a.label == 1, where, ": field 'label' must be 0 (live) or 1 (spoof), got ",

@@ -51,6 +51,12 @@ struct SampleAttributes {
 // or inconsistent (live with a spoof type, spoof without one).
 void ValidateAttributes(const SampleAttributes& attributes, const std::string& where);
 
+// Domain names become file and directory names (roc_NAME.csv,
+// explanations/NAME/), so every writer and reader of a manifest holds them to this.
+bool IsValidDomainName(const std::string& name);
+inline constexpr char kDomainNameRule[] =
+    "(1 to 64 letters, digits, '_', '.' or '-', not starting with '.')";
+
 // "train"/"test" <-> Split; throws naming `where` on anything else.
 Split ParseSplit(const std::string& text, const std::string& where);
 const char* SplitName(Split split);

@@ -106,7 +106,20 @@ std::vector<int> Store::ResolveDomains(const std::vector<std::string>& names) co
   return out;
 }
 
-VerifyReport Store::Verify() const {
+void Store::ReadCheckedJpeg(int64_t i, std::vector<uint8_t>* bytes) const {
+  ReadJpeg(i, bytes);
+  int width = 0, height = 0;
+  PeekJpegSize(bytes->data(), bytes->size(), Describe(i), &width, &height);
+  IF_REQUIRE(width == image_size() && height == image_size(), Describe(i), ": the JPEG header claims ", width, "x",
+             height, " pixels; every image of store '", dir_, "' is ", image_size(), "x", image_size());
+}
+
+void Store::DecodeSample(int64_t i, std::vector<uint8_t>* bytes, RgbImage* out) const {
+  ReadCheckedJpeg(i, bytes);
+  DecodeJpeg(bytes->data(), bytes->size(), Describe(i), out);
+}
+
+VerifyReport Store::Verify(bool deep) const {
   VerifyReport report;
   for (size_t s = 0; s < shards_.size(); ++s) {
     const uint32_t crc = FileCrc32c(shards_[s].path);
@@ -121,11 +134,14 @@ VerifyReport Store::Verify() const {
     }
   }
   std::vector<uint8_t> bytes;
+  RgbImage decoded;
   for (int64_t i = 0; i < size(); ++i) {
     try {
-      ReadJpeg(i, &bytes);
-      int width = 0, height = 0;
-      PeekJpegSize(bytes.data(), bytes.size(), Describe(i), &width, &height);
+      if (deep) {
+        DecodeSample(i, &bytes, &decoded);
+      } else {
+        ReadCheckedJpeg(i, &bytes);
+      }
       ++report.samples_checked;
     } catch (const Error& e) {
       report.ok = false;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/shard_file.h"
 
@@ -43,10 +44,19 @@ class Store {
   // Domain indices for names; an unknown name is an error listing the known ones.
   std::vector<int> ResolveDomains(const std::vector<std::string>& names) const;
 
-  // Re-checks each shard file's CRC32C and every sample's CRC32C and JPEG header.
-  VerifyReport Verify() const;
+  // Sample i as pixels: its bytes (CRC-checked), a header that must give the
+  // store's image size (checked before any pixel memory is taken), decoded.
+  // Errors name shard and sample. `bytes` is scratch space.
+  void DecodeSample(int64_t i, std::vector<uint8_t>* bytes, RgbImage* out) const;
+
+  // Re-checks each shard file's CRC32C and every sample's CRC32C and JPEG
+  // header (its size included); `deep` also decodes every image.
+  VerifyReport Verify(bool deep = false) const;
 
  private:
+  // ReadJpeg, then the header's size against the store's image size.
+  void ReadCheckedJpeg(int64_t i, std::vector<uint8_t>* bytes) const;
+
   struct ShardHandle {
     std::string path;
     int fd = -1;

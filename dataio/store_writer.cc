@@ -29,12 +29,6 @@ std::string ShardName(int index) {
   return name;
 }
 
-bool IsValidDomainName(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-  });
-}
-
 }  // namespace
 
 StoreWriter::StoreWriter(StoreWriterOptions options)
@@ -89,8 +83,7 @@ StoreWriter::~StoreWriter() {
 }
 
 int StoreWriter::AddDomain(const std::string& name) {
-  IF_REQUIRE(IsValidDomainName(name), "domain name '", name,
-             "' is not allowed (use letters, digits, '_', '.', '-')");
+  IF_REQUIRE(IsValidDomainName(name), "domain name '", name, "' is not allowed ", kDomainNameRule);
   IF_REQUIRE(manifest_.FindDomain(name) < 0, "domain '", name, "' is already in store '",
              options_.dir, "'");
   manifest_.domains.push_back({name, {}});

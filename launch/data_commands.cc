@@ -94,7 +94,7 @@ int RunStore(const std::vector<std::string>& args) {
     PrintManifestSummary(dir, store->manifest(), FLAGS_json);
     return 0;
   }
-  const VerifyReport report = store->Verify();
+  const VerifyReport report = store->Verify(FLAGS_deep);
   if (FLAGS_json) {
     std::cout << nlohmann::json{{"ok", report.ok},
                                 {"shards_checked", report.shards_checked},
@@ -143,7 +143,9 @@ std::vector<Command> DataCommands() {
         Switch("json", "print the store summary as JSON")},
        false, "", RunIngest},
       {"store", "info|verify DIR", "counts per domain/split/label; verify re-checks every checksum",
-       {Switch("json", "print JSON")}, false, "", RunStore},
+       {Switch("json", "print JSON"),
+        Switch("deep", "verify: also decode every image (slower; finds a JPEG damaged before its checksum was taken)")},
+       false, "", RunStore},
   };
 }
 

@@ -29,6 +29,8 @@ DEFINE_int32(batch, 32, "");
 DEFINE_int32(images, 1024, "");
 DEFINE_int32(epochs, 5, "");
 DEFINE_bool(json, false, "");
+DEFINE_bool(deep, false, "");
+DEFINE_bool(allow_config_change, false, "");
 DEFINE_string(model, "tiny", "");
 DEFINE_int32(steps, 5, "");
 DEFINE_string(precision, "fp32", "");

@@ -27,6 +27,8 @@ DECLARE_int32(batch);
 DECLARE_int32(images);
 DECLARE_int32(epochs);
 DECLARE_bool(json);
+DECLARE_bool(deep);
+DECLARE_bool(allow_config_change);
 DECLARE_string(model);
 DECLARE_int32(steps);
 DECLARE_string(precision);

@@ -69,7 +69,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
     std::unique_ptr<FileLock> claim;  // held until the job ends
     if (writer) {
       claim = ClaimRunDirectory(job_dir, "job directory");
-      WriteFileAtomic(TrainRunFiles{job_dir}.Config(), config.resolved_yaml);
+      WriteRunConfig(job_dir, config.resolved_yaml, /*allow_change=*/false);
       RecordVersion(job_dir, "lodo job " + job.name + ", " + std::to_string(world.size) + " rank(s)");
     }
     communicator->Barrier();

@@ -11,6 +11,7 @@
 #include "launch/train_config_yaml.h"
 #include "launch/version.h"
 #include "model/weights.h"
+#include "trainer/checkpoint.h"
 #include "trainer/evaluator.h"
 #include "trainer/trainer.h"
 #include "trainer/run_files.h"
@@ -27,13 +28,13 @@ int RunTrain(const std::vector<std::string>& args) {
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
     std::unique_ptr<FileLock> claim;  // held until the run ends
+    if (world.rank == 0) claim = ClaimRunDirectory(FLAGS_run_dir, "--run-dir");
+    // The configuration is written once it proved it can run (store, domains, model).
+    Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
     if (world.rank == 0) {
-      claim = ClaimRunDirectory(FLAGS_run_dir, "--run-dir");
-      WriteFileAtomic(TrainRunFiles{FLAGS_run_dir}.Config(), config.resolved_yaml);
+      WriteRunConfig(FLAGS_run_dir, config.resolved_yaml, FLAGS_allow_config_change);
       RecordVersion(FLAGS_run_dir, "train, resume '" + FLAGS_resume + "', " + std::to_string(world.size) + " rank(s)");
     }
-    communicator->Barrier();
-    Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
     const TrainResult result = trainer.Run(FLAGS_resume);
     if (world.rank == 0)
       std::cout << "train: " << (result.interrupted ? "stopped" : "finished") << " at step " << result.steps
@@ -51,8 +52,7 @@ int RunEval(const std::vector<std::string>& args) {
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   return AbortJobOnError("eval", world, [&] {
     BuiltModel built = BuildModel(config.trainer.model);
-    std::string weights = FLAGS_checkpoint;
-    if (std::filesystem::is_directory(weights)) weights = JoinPath(weights, "model.safetensors");
+    const std::string weights = CheckpointStore::VerifiedModelWeights(FLAGS_checkpoint);
     LoadModelWeights(*built.model, weights);
     built.model->to(config.trainer.device);
     EvalOptions options;
@@ -80,7 +80,8 @@ std::vector<Command> TrainCommands() {
   return {{"train", "", "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
            {Required("config", "FILE", "training configuration (configs/train/*.yaml)"),
             Required("run_dir", "DIR", "run directory: checkpoints, metrics, resolved config"),
-            Optional("resume", "auto|DIR", "auto: the newest complete checkpoint, else fresh; a checkpoint directory; '' fresh")},
+            Optional("resume", "auto|DIR", "auto: the newest complete checkpoint, else fresh; a checkpoint directory; '' fresh"),
+            Switch("allow_config_change", "go on in a run directory started with another configuration (recorded)")},
            true, "      (under mpirun -np N or srun for N ranks)", RunTrain},
           {"eval", "", "score target domains (test split) with a trained model: scores.csv, metrics.json/.md, ROC per domain",
            {Required("config", "FILE", "configuration the model was trained with (data.store, eval.style_question)"),

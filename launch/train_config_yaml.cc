@@ -1,12 +1,19 @@
 #include "launch/train_config_yaml.h"
 
 #include <cmath>
+#include <algorithm>
+#include <map>
 #include <optional>
 
+#include <absl/strings/str_join.h>
+
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "launch/config_paths.h"
 #include "launch/model_config_yaml.h"
+#include "launch/version.h"
 #include "launch/yaml_reader.h"
+#include "trainer/run_files.h"
 
 namespace instructflip::launch {
 namespace {
@@ -182,6 +189,53 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   config.resolved_yaml = YAML::Dump(resolved) + "\n";
   t.resolved_config = config.resolved_yaml;
   return config;
+}
+
+namespace {
+
+void Flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>* out) {
+  if (node.IsMap()) {
+    for (const auto& item : node) {
+      const std::string key = item.first.as<std::string>();
+      Flatten(item.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+    return;
+  }
+  YAML::Emitter flow;
+  flow << YAML::Flow << node;
+  (*out)[prefix] = flow.c_str();
+}
+
+}  // namespace
+
+std::vector<std::string> ChangedKeys(const std::string& before_yaml, const std::string& after_yaml) {
+  std::map<std::string, std::string> before, after;
+  Flatten(YAML::Load(before_yaml), "", &before);
+  Flatten(YAML::Load(after_yaml), "", &after);
+  std::vector<std::string> changes;
+  for (const auto& [key, value] : before) {
+    const auto it = after.find(key);
+    if (it == after.end()) changes.push_back("- " + key + ": " + value);
+    else if (it->second != value) changes.push_back(key + ": " + value + " -> " + it->second);
+  }
+  for (const auto& [key, value] : after)
+    if (!before.count(key)) changes.push_back("+ " + key + ": " + value);
+  std::sort(changes.begin(), changes.end());
+  return changes;
+}
+
+void WriteRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change) {
+  const std::string path = TrainRunFiles{run_dir}.Config();
+  if (PathExists(path)) {
+    const std::vector<std::string> changes = ChangedKeys(ReadFile(path), resolved_yaml);
+    if (!changes.empty()) {
+      IF_REQUIRE(allow_change, run_dir, " was started with another configuration (", path, "); changed: ",
+                 absl::StrJoin(changes, "; "),
+                 ". Use a new run directory, or --allow-config-change to go on with the new one");
+      RecordVersion(run_dir, "configuration changed (--allow-config-change): " + absl::StrJoin(changes, "; "));
+    }
+  }
+  WriteFileAtomic(path, resolved_yaml);
 }
 
 }  // namespace instructflip::launch

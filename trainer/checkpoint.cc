@@ -88,7 +88,7 @@ void CheckpointStore::Verify(const std::string& directory) {
   }
   IF_REQUIRE(complete.contains("files") && complete["files"].is_object(), complete_path, ": no file list");
   for (const auto& [name, info] : complete["files"].items()) {
-    const std::string path = JoinPath(directory, name);
+    const std::string path = JoinUnder(directory, name);
     IF_REQUIRE(PathExists(path), directory, ": file '", name, "' is missing");
     IF_REQUIRE(FileSize(path) == info.at("bytes").get<int64_t>(), directory, ": file '", name, "' has ",
                FileSize(path), " bytes, COMPLETE says ", info.at("bytes").get<int64_t>());
@@ -104,20 +104,37 @@ int64_t CheckpointStore::StepOf(const std::string& directory) {
   return step;
 }
 
-std::optional<std::string> CheckpointStore::FindLatestComplete() const {
-  if (!PathExists(root_)) return std::nullopt;
-  std::vector<std::string> candidates;
+std::string CheckpointStore::VerifiedModelWeights(const std::string& path) {
+  const bool directory = std::filesystem::is_directory(path);
+  const std::string checkpoint = directory ? path : std::filesystem::path(path).parent_path().string();
+  const bool in_checkpoint = directory || PathExists(JoinPath(checkpoint, "COMPLETE")) ||
+                             std::filesystem::path(checkpoint).filename().string().rfind("step-", 0) == 0;
+  if (!in_checkpoint) {
+    IF_REQUIRE(PathExists(path), "model weights '", path, "' do not exist");
+    return path;
+  }
+  Verify(checkpoint);
+  return JoinPath(checkpoint, "model.safetensors");
+}
+
+std::vector<std::string> CheckpointStore::Checkpoints() const {
+  std::vector<std::string> found;
+  if (!PathExists(root_)) return found;
   for (const auto& entry : fs::directory_iterator(root_)) {
     const std::string name = entry.path().filename().string();
     if (entry.is_directory() && name.rfind("step-", 0) == 0 && name.find(".tmp") == std::string::npos)
-      candidates.push_back(entry.path().string());
+      found.push_back(entry.path().string());
   }
-  std::sort(candidates.rbegin(), candidates.rend());  // newest first (zero-padded names)
-  for (const std::string& candidate : candidates) {
+  std::sort(found.rbegin(), found.rend());  // newest first (zero-padded names)
+  return found;
+}
+
+std::optional<std::string> CheckpointStore::FindLatestComplete() const {
+  for (const std::string& candidate : Checkpoints()) {
     try {
       Verify(candidate);
       return candidate;
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // Error, or a malformed COMPLETE's JSON
       LOG(WARNING) << "skipping checkpoint: " << e.what();
     }
   }

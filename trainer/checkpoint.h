@@ -45,9 +45,16 @@ class CheckpointStore {
 
   // Newest complete checkpoint directory, skipping damaged ones (warning each); nullopt if none.
   std::optional<std::string> FindLatestComplete() const;
+  // The step-N directories (finished writes, damaged or not), newest first.
+  std::vector<std::string> Checkpoints() const;
   // Checks COMPLETE against the files; throws instructflip::Error naming the problem.
   static void Verify(const std::string& directory);
   static int64_t StepOf(const std::string& directory);
+  // The model weights to load from `path`: a checkpoint directory or the
+  // model.safetensors inside one is Verify'd first (COMPLETE, sizes, CRC32C),
+  // as resume does; a .safetensors file outside a checkpoint (exported weights)
+  // is returned as it is, its own parser checking it.
+  static std::string VerifiedModelWeights(const std::string& path);
 
   std::string directory() const { return root_; }
 

@@ -77,7 +77,7 @@ class Explainer {
     };
     const std::vector<std::string> content = answers(out.content_queries, in.content_question_t5);
     const std::vector<std::string> style = answers(out.style_queries, in.style_question_t5);
-    const std::string directory = JoinPath(JoinPath(out_dir_, "explanations"), domain_);
+    const std::string directory = JoinUnder(out_dir_, "explanations/" + domain_);
     std::filesystem::create_directories(directory);
     const NormalizeOptions normalize;
     const torch::Tensor mean = torch::tensor(std::vector<float>(normalize.mean.begin(), normalize.mean.end())).view({3, 1, 1});
@@ -87,7 +87,7 @@ class Explainer {
       char stem[32];
       std::snprintf(stem, sizeof stem, "%03d", done_);
       const std::string image = EvalFiles::ExplanationImage(domain_, stem, "image");
-      WriteRgbPng(JoinPath(out_dir_, image), batch.images[j] * std + mean);
+      WriteRgbPng(JoinUnder(out_dir_, image), batch.images[j] * std + mean);
       nlohmann::json record{{"domain", domain_},
                             {"index", done_},
                             {"sample_index", batch.sample_index[j].item<int64_t>()},
@@ -115,7 +115,7 @@ class Explainer {
       if (out.cue_map.defined()) {
         // The cue map is trained towards zero on live faces: its magnitude is the cue.
         const std::string cue = EvalFiles::ExplanationImage(domain_, stem, "cue");
-        WriteRgbPng(JoinPath(out_dir_, cue), out.cue_map[j].abs().cpu());
+        WriteRgbPng(JoinUnder(out_dir_, cue), out.cue_map[j].abs().cpu());
         record["cue"] = cue;
       }
       jsonl_ << record.dump() << "\n";

@@ -15,7 +15,7 @@ std::string TrainRunFiles::Lock() const { return JoinPath(dir, ".run.lock"); }
 std::string EvalFiles::Scores() const { return JoinPath(dir, "scores.csv"); }
 std::string EvalFiles::Metrics() const { return JoinPath(dir, "metrics.json"); }
 std::string EvalFiles::Table() const { return JoinPath(dir, "metrics.md"); }
-std::string EvalFiles::Roc(const std::string& domain) const { return JoinPath(dir, "roc_" + domain + ".csv"); }
+std::string EvalFiles::Roc(const std::string& domain) const { return JoinUnder(dir, "roc_" + domain + ".csv"); }
 std::string EvalFiles::Explanations() const { return JoinPath(dir, "explanations.jsonl"); }
 std::string EvalFiles::ExplanationImage(const std::string& domain, const std::string& stem, const std::string& kind) {
   return "explanations/" + domain + "/" + stem + "_" + kind + ".png";

@@ -140,7 +140,13 @@ void Trainer::Resume(const std::string& directory) {
 void Trainer::StartOrResume(const std::string& resume) {
   std::optional<std::string> checkpoint;
   if (resume == "auto") {
-    checkpoint = CheckpointStore(run_dir_, options_.keep_last).FindLatestComplete();
+    const CheckpointStore store(run_dir_, options_.keep_last);
+    checkpoint = store.FindLatestComplete();
+    // Starting over would prune them: damaged checkpoints are for a person to look at.
+    const std::vector<std::string> damaged = store.Checkpoints();
+    IF_REQUIRE(checkpoint || damaged.empty(), "every checkpoint in ", store.directory(), " is damaged (",
+               damaged.size(), ", newest ", damaged.empty() ? "" : damaged.front(),
+               "); move them away to start over, or resume from one named with --resume");
   } else if (!resume.empty()) {
     checkpoint = resume;
   }

@@ -107,6 +107,25 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
+bool IsConfinedRelativePath(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.find('\\') != std::string::npos) return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string JoinUnder(const std::string& root, const std::string& relative) {
+  IF_REQUIRE(IsConfinedRelativePath(relative), "refusing to write '", relative, "' under '", root,
+             "': it would leave that directory");
+  return JoinPath(root, relative);
+}
+
 FileLock::FileLock(const std::string& path, const std::string& what) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   IF_SYSCALL(fd_, "open ", path);

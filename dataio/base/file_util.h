@@ -19,6 +19,13 @@ int64_t FileSize(const std::string& path);
 // CRC32C of a whole file, streamed.
 uint32_t FileCrc32c(const std::string& path);
 std::string JoinPath(const std::string& dir, const std::string& name);
+// True if `relative` names something inside a directory: not absolute, no
+// backslash, and no empty, '.' or '..' component.
+bool IsConfinedRelativePath(const std::string& relative);
+// root/relative for a `relative` built from outside data (a domain name, a
+// shard path): an Error naming both if it would leave root. Every output path
+// with such a part goes through here.
+std::string JoinUnder(const std::string& root, const std::string& relative);
 
 // An exclusive, non-blocking flock(2) held for the object's lifetime. The file
 // names its holder ("pid P on host H"); if another process holds it, throws

@@ -114,16 +114,9 @@ bool IsVideoPath(const std::string& path) {
   return ext == ".avi" || ext == ".mp4" || ext == ".mov" || ext == ".mkv";
 }
 
-bool IsValidDomainName(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '.' || c == '-';
-  });
-}
-
 // Index of `name` in plan->domains, adding it on first use.
 int DomainIndex(Plan* plan, const std::string& name, const std::string& where) {
-  IF_REQUIRE(IsValidDomainName(name), where, ": domain name '", name,
-             "' is not allowed (non-empty; letters, digits, '_', '.', '-')");
+  IF_REQUIRE(IsValidDomainName(name), where, ": domain name '", name, "' is not allowed ", kDomainNameRule);
   auto it = std::find(plan->domains.begin(), plan->domains.end(), name);
   if (it != plan->domains.end()) return static_cast<int>(it - plan->domains.begin());
   plan->domains.push_back(name);

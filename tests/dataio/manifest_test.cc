@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dataio/schema.h"
 
 namespace instructflip {
@@ -49,10 +50,10 @@ TEST(Manifest, RoundTrip) {
 }
 
 TEST(Manifest, ShardPathsMustStayInsideTheStore) {
-  EXPECT_TRUE(IsSafeShardPath("shard-00000.h5"));
-  EXPECT_TRUE(IsSafeShardPath("sub/shard-00000.h5"));
+  EXPECT_TRUE(IsConfinedRelativePath("shard-00000.h5"));
+  EXPECT_TRUE(IsConfinedRelativePath("sub/shard-00000.h5"));
   for (const char* bad : {"", "/etc/passwd", "../shard.h5", "a/../../b.h5", "a//b.h5", "./a.h5", "a\\b.h5"})
-    EXPECT_FALSE(IsSafeShardPath(bad)) << bad;
+    EXPECT_FALSE(IsConfinedRelativePath(bad)) << bad;
   Manifest m = Sample();
   m.shards[0].path = "../../elsewhere/shard.h5";
   const std::string error = ErrorOf(ManifestToJson(m));
@@ -79,6 +80,23 @@ TEST(Manifest, MalformedFieldsAreNamed) {
   m.domains.push_back(m.domains[0]);
   m.domains[1].counts = {};
   EXPECT_NE(ErrorOf(ManifestToJson(m)).find("duplicate"), std::string::npos);
+}
+
+// Domain names become output file names (roc_NAME.csv, explanations/NAME/): a
+// manifest naming a domain "../../../../tmp/x" once made `eval --explain` write
+// outside --out. Such names are refused where the manifest is read.
+TEST(Manifest, DomainNamesThatWouldBePathsAreRefused) {
+  for (const std::string bad : std::vector<std::string>{"../../../../tmp/x", "..", ".hidden", "a/b", "", std::string(65, 'a'), "a b"}) {
+    Manifest m = Sample();
+    m.domains[0].name = bad;
+    const std::string error = ErrorOf(ManifestToJson(m));
+    EXPECT_NE(error.find("domains[0].name' = '" + bad + "' is not a domain name"), std::string::npos) << error;
+  }
+  for (const std::string good : std::vector<std::string>{"casia", "OULU-NPU", "msu_mfsd", "replay.attack", std::string(64, 'a')}) {
+    Manifest m = Sample();
+    m.domains[0].name = good;
+    EXPECT_EQ(ErrorOf(ManifestToJson(m)), "") << good;
+  }
 }
 
 }  // namespace

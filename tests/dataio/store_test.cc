@@ -9,6 +9,9 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
+#include "dataio/manifest.h"
+#include "dataio/jpeg_codec.h"
+#include "dataio/base/crc32c.h"
 #include "tests/dataio/test_util.h"
 
 namespace instructflip {
@@ -244,6 +247,83 @@ TEST(Store, WriterRejectsBadSamples) {
   EXPECT_NE(ErrorOf([&] { writer.Add(d, "not a jpeg", a); }).find("x.jpg"), std::string::npos);
   EXPECT_NE(ErrorOf([&] { writer.AddDomain("bad name!"); }).find("not allowed"), std::string::npos);
   EXPECT_NE(ErrorOf([&] { writer.Commit(); }).find("empty store"), std::string::npos);
+}
+
+// Replaces sample `index`'s JPEG bytes in shard 0 (same length) and re-seals
+// the sample's and the shard's checksums, as a crafted or once-damaged store
+// would have them: only the content can then give it away.
+void RewriteSealedSample(const std::string& dir, int64_t index, const std::vector<uint8_t>& bytes) {
+  const std::string shard = JoinPath(dir, "shard-00000.h5");
+  hid_t file = H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  std::vector<int64_t> offsets(2);
+  hid_t offsets_set = H5Dopen2(file, "offsets", H5P_DEFAULT);
+  hsize_t start = static_cast<hsize_t>(index), count = 2;
+  hid_t space = H5Dget_space(offsets_set);
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+  hid_t memory = H5Screate_simple(1, &count, nullptr);
+  ASSERT_GE(H5Dread(offsets_set, H5T_NATIVE_INT64, memory, space, H5P_DEFAULT, offsets.data()), 0);
+  H5Sclose(memory), H5Sclose(space), H5Dclose(offsets_set);
+  ASSERT_EQ(offsets[1] - offsets[0], static_cast<int64_t>(bytes.size()));
+  auto write = [&](const char* name, hid_t type, hsize_t at, hsize_t n, const void* data) {
+    hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
+    hid_t file_space = H5Dget_space(set);
+    H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &at, nullptr, &n, nullptr);
+    hid_t memory_space = H5Screate_simple(1, &n, nullptr);
+    ASSERT_GE(H5Dwrite(set, type, memory_space, file_space, H5P_DEFAULT, data), 0);
+    H5Sclose(memory_space), H5Sclose(file_space), H5Dclose(set);
+  };
+  write("jpeg", H5T_NATIVE_UINT8, static_cast<hsize_t>(offsets[0]), bytes.size(), bytes.data());
+  const uint32_t crc = Crc32c(bytes.data(), bytes.size());
+  write("crc32c", H5T_NATIVE_UINT32, static_cast<hsize_t>(index), 1, &crc);
+  H5Fclose(file);
+  Manifest manifest = ReadManifest(dir);
+  manifest.shards[0].crc32c = FileCrc32c(shard);
+  WriteFileAtomic(JoinPath(dir, "manifest.json"), ManifestToJson(manifest));
+}
+
+// A header claiming 65000 x 65000 (a decompression bomb) is refused by verify
+// and the loader before any pixel memory is taken, naming the sample; a JPEG
+// whose second half was zeroed before it was sealed passes the checksums but
+// not `verify --deep`.
+TEST(Store, BombsAndDamagedContentAreFoundNamingTheSample) {
+  TempDir tmp;
+  MakeStore(tmp / "s", kTwoDomains, 32);
+  std::vector<uint8_t> bytes;
+  Store::Open(tmp / "s")->ReadJpeg(3, &bytes);
+  std::vector<uint8_t> bomb = bytes;
+  size_t sof = 0;
+  while (sof + 9 < bomb.size() && !(bomb[sof] == 0xFF && (bomb[sof + 1] == 0xC0 || bomb[sof + 1] == 0xC2))) ++sof;
+  ASSERT_LT(sof + 9, bomb.size());
+  bomb[sof + 5] = bomb[sof + 7] = 0xFD;  // height and width 65000 (0xFDE8)
+  bomb[sof + 6] = bomb[sof + 8] = 0xE8;
+  RewriteSealedSample(tmp / "s", 3, bomb);
+  auto store = Store::Open(tmp / "s");
+  const VerifyReport shallow = store->Verify();
+  EXPECT_FALSE(shallow.ok);
+  EXPECT_NE(shallow.first_error.find("sample 3"), std::string::npos) << shallow.first_error;
+  EXPECT_NE(shallow.first_error.find("claims 65000x65000"), std::string::npos) << shallow.first_error;
+  RgbImage decoded;
+  std::vector<uint8_t> scratch;
+  const std::string error = ErrorOf([&] { store->DecodeSample(3, &scratch, &decoded); });
+  EXPECT_NE(error.find("claims 65000x65000"), std::string::npos) << error;
+  EXPECT_TRUE(decoded.pixels.empty());  // nothing was allocated for it
+  // Outside a store, DecodeJpeg itself refuses a header over its pixel limit.
+  EXPECT_NE(ErrorOf([&] { DecodeJpeg(bomb.data(), bomb.size(), "bomb.jpg", &decoded); }).find("more than the"),
+            std::string::npos);
+
+  // Zero the second half of the compressed data (after the SOS header), keeping EOI.
+  std::vector<uint8_t> zeroed = bytes;
+  size_t sos = 0;
+  while (sos + 1 < zeroed.size() && !(zeroed[sos] == 0xFF && zeroed[sos + 1] == 0xDA)) ++sos;
+  const size_t data_start = sos + 2 + (zeroed[sos + 2] << 8 | zeroed[sos + 3]);
+  std::fill(zeroed.begin() + static_cast<std::ptrdiff_t>((data_start + zeroed.size()) / 2), zeroed.end() - 2, 0);
+  RewriteSealedSample(tmp / "s", 3, zeroed);
+  store = Store::Open(tmp / "s");
+  EXPECT_TRUE(store->Verify().ok);  // the checksums match what was sealed
+  const VerifyReport deep = store->Verify(/*deep=*/true);
+  EXPECT_FALSE(deep.ok);
+  EXPECT_NE(deep.first_error.find("sample 3"), std::string::npos) << deep.first_error;
 }
 
 }  // namespace

@@ -111,5 +111,13 @@ TEST(TrainConfigYaml, StyleQuestionRulesAreReadAndResolved) {
   EXPECT_NE(ErrorOf([&] { LoadTrainConfig(path, {"eval.typo=1"}); }).find("typo"), std::string::npos);
 }
 
+TEST(TrainConfigYaml, ChangedKeysNameEveryDifference) {
+  const std::string before = "a: 1\nb: {c: x, d: [1, 2]}\ne: gone\n";
+  const std::string after = "a: 1\nb: {c: y, d: [1, 3]}\nf: new\n";
+  EXPECT_EQ(ChangedKeys(before, after),
+            (std::vector<std::string>{"+ f: new", "- e: gone", "b.c: x -> y", "b.d: [1, 2] -> [1, 3]"}));
+  EXPECT_TRUE(ChangedKeys(before, before).empty());
+}
+
 }  // namespace
 }  // namespace instructflip::launch

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 #include "tests/common/test_util.h"
 
@@ -77,6 +78,12 @@ TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
   EXPECT_EQ(files.Result(job.name), "/r/jobs/J/result.json");
   EXPECT_EQ(files.Evaluation(job.name), "/r/jobs/J/eval");
   EXPECT_EQ(files.Cache(), "/r/cache");
+  // A file named after outside data (a domain) cannot leave its directory.
+  EXPECT_EQ(EvalFiles{"/e"}.Roc("casia"), "/e/roc_casia.csv");
+  EXPECT_THROW(EvalFiles{"/e"}.Roc("x/../../../etc/y"), Error);
+  EXPECT_THROW(JoinUnder("/e", "explanations/../../y"), Error);
+  EXPECT_THROW(JoinUnder("/e", "/abs"), Error);
+  EXPECT_EQ(JoinUnder("/e", "explanations/casia/000_image.png"), "/e/explanations/casia/000_image.png");
 }
 
 }  // namespace

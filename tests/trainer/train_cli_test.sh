@@ -37,6 +37,19 @@ for f in scores.csv metrics.json metrics.md roc_synA.csv roc_synB.csv; do
   [ -f "$tmp/eval1/$f" ] || fail "eval did not write $f"
 done
 grep -q '"synB"' "$tmp/eval1/metrics.json" || fail "metrics.json lacks synB"
+# eval checks a checkpoint as resume does: a damaged one is refused, named.
+cp -r "$tmp/a/checkpoints/step-00000008" "$tmp/damaged"
+mv "$tmp/damaged" "$tmp/step-00000008"
+size=$(stat -c %s "$tmp/step-00000008/model.safetensors")
+printf '\x55' | dd of="$tmp/step-00000008/model.safetensors" bs=1 seek=$((size - 9)) conv=notrunc status=none
+for given in "$tmp/step-00000008" "$tmp/step-00000008/model.safetensors"; do
+  set +e
+  "$bin" eval "${common[@]}" --checkpoint "$given" --targets synA --out "$tmp/eval-damaged" > /dev/null 2> "$tmp/err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -q "file 'model.safetensors' fails its checksum" "$tmp/err" ||
+    fail "eval of a damaged checkpoint ($given): rc $rc: $(cat "$tmp/err")"
+done
+rm -rf "$tmp/step-00000008"
 grep -q "^$version at .*: eval of .*step-00000008/model.safetensors, 1 rank(s)$" "$tmp/eval1/versions.txt" ||
   fail "eval's versions.txt: $(cat "$tmp/eval1/versions.txt" 2>&1)"
 grep -q "| \*\*mean\*\* |" "$tmp/eval1.log" || fail "eval did not print the table"
@@ -161,6 +174,20 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "config file '$tmp' is a directory" "$tmp/err" || fail "--config DIR: rc $rc: $(cat "$tmp/err")"
 [ ! -e "$tmp/refused" ] || fail "a refused train wrote its run directory"
+
+# Going on in a run directory under another configuration is refused, naming the
+# changed keys, unless asked for (and then recorded).
+cp -r "$tmp/a" "$tmp/changed"
+set +e
+"$bin" train "${common[@]}" --set schedule.max_lr=0.5 --run-dir "$tmp/changed" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "was started with another configuration" "$tmp/err" && grep -q "schedule.max_lr: .* -> 0.5" "$tmp/err" ||
+  fail "changed config on resume: rc $rc: $(cat "$tmp/err")"
+cmp -s "$tmp/a/config.yaml" "$tmp/changed/config.yaml" || fail "a refused resume rewrote config.yaml"
+"$bin" train "${common[@]}" --set schedule.max_lr=0.5 --run-dir "$tmp/changed" --allow-config-change > /dev/null 2>&1 ||
+  fail "--allow-config-change was refused"
+grep -q "configuration changed (--allow-config-change): schedule.max_lr" "$tmp/changed/versions.txt" ||
+  fail "the allowed change is not recorded: $(cat "$tmp/changed/versions.txt")"
 
 # One training per run directory: a second on the same one is refused, naming the first.
 "$bin" train "${common[@]}" --set total_steps=400 --run-dir "$tmp/locked" > "$tmp/locked.log" 2>&1 &

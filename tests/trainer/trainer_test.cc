@@ -249,5 +249,30 @@ TEST_F(TrainerTest, DivergenceStopsTrainingNamingTheStep) {
   }
 }
 
+// When every checkpoint of a run is damaged, `auto` refuses instead of starting
+// over at step 0 (which would prune them).
+TEST_F(TrainerTest, EveryCheckpointDamagedIsRefusedNotRestarted) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.checkpoint_every = 2;
+  {
+    Trainer trainer(o, single.get(), runs.path);
+    trainer.Run("", /*stop_after=*/4);
+  }
+  const CheckpointStore store(runs.path, o.keep_last);
+  ASSERT_EQ(store.Checkpoints().size(), 2u);
+  for (const std::string& checkpoint : store.Checkpoints()) {
+    std::fstream weights(JoinPath(checkpoint, "model.safetensors"), std::ios::in | std::ios::out | std::ios::binary);
+    weights.seekp(-5, std::ios::end);
+    weights.put('\x7f');
+  }
+  Trainer again(o, single.get(), runs.path);
+  const std::string error = ErrorOf([&] { again.Run("auto"); });
+  EXPECT_NE(error.find("every checkpoint in "), std::string::npos) << error;
+  EXPECT_NE(error.find("is damaged (2, newest "), std::string::npos) << error;
+  EXPECT_EQ(store.Checkpoints().size(), 2u);  // nothing pruned
+}
+
 }  // namespace
 }  // namespace instructflip
