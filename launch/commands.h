@@ -56,7 +56,7 @@ std::vector<Command> LodoCommands();     // lodo, demo, report
 std::vector<Command> MetricsCommands();  // metrics
 std::vector<Command> BenchCommands();    // bench data, bench step, bench allreduce
 
-// Exit code of a run stopped by SIGUSR1/SIGTERM after its checkpoint: the job
+// Exit code of a run stopped by SIGUSR1/SIGTERM/SIGINT after its checkpoint: the job
 // should be requeued and resumed (slurm/train.sbatch does).
 inline constexpr int kExitRequeue = 3;
 

@@ -79,6 +79,7 @@ int RunIngest(const std::vector<std::string>& args) {
   o.threads = FLAGS_threads;
   o.video_frames = FLAGS_video_frames;
   o.video_first_frame = FLAGS_video_first_frame;
+  o.allow_outside_root = FLAGS_allow_outside_root;
   const IngestReport report = Ingest(o);
   std::cerr << "ingest: added " << report.added << " samples, skipped " << report.skipped << "\n";
   PrintManifestSummary(o.out, report.manifest, FLAGS_json);
@@ -140,6 +141,7 @@ std::vector<Command> DataCommands() {
         Optional("video_frames", "N", "frames sampled per video"),
         Optional("video_first_frame", "K", "first sampled frame of a video"),
         Switch("append", "add the domain to an existing store"),
+        Switch("allow_outside_root", "accept listed paths that leave the root ('../', absolute)"),
         Switch("json", "print the store summary as JSON")},
        false, "", RunIngest},
       {"store", "info|verify DIR", "counts per domain/split/label; verify re-checks every checksum",

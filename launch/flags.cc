@@ -31,6 +31,7 @@ DEFINE_int32(epochs, 5, "");
 DEFINE_bool(json, false, "");
 DEFINE_bool(deep, false, "");
 DEFINE_bool(allow_config_change, false, "");
+DEFINE_bool(allow_outside_root, false, "");
 DEFINE_string(model, "tiny", "");
 DEFINE_int32(steps, 5, "");
 DEFINE_string(precision, "fp32", "");

@@ -29,6 +29,7 @@ DECLARE_int32(epochs);
 DECLARE_bool(json);
 DECLARE_bool(deep);
 DECLARE_bool(allow_config_change);
+DECLARE_bool(allow_outside_root);
 DECLARE_string(model);
 DECLARE_int32(steps);
 DECLARE_string(precision);

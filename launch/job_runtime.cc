@@ -4,11 +4,15 @@
 #include <filesystem>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
 
+#include <absl/strings/str_join.h>
+
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "dist/device.h"
 #include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"
@@ -23,14 +27,52 @@ void RequestStop(int) { g_stop_requested.store(true); }
 
 }  // namespace
 
+namespace {
+
+std::unique_ptr<Communicator> MakeCommunicator(const WorldInfo& world, const torch::Device& device,
+                                               std::chrono::seconds timeout) {
+  if (device.is_cuda()) return MakeNcclCommunicator(MPI_COMM_WORLD, device, timeout);
+  if (world.size == 1) return MakeSingleProcessCommunicator();
+  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, timeout);
+}
+
+// What must be the same on every rank: the resolved configuration and the
+// store's manifest (by CRC32C: a stale copy on one node is another dataset).
+std::string RankIdentity(const TrainConfig& config) {
+  const std::string manifest = JoinPath(config.trainer.store, "manifest.json");
+  return config.resolved_yaml + "\nstore_manifest_crc32c: " +
+         (PathExists(manifest) ? std::to_string(FileCrc32c(manifest)) : std::string("none")) + "\n";
+}
+
+}  // namespace
+
 std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* config) {
   const torch::Device device = SelectDevice(config->device, world, "configuration 'device'");
   config->trainer.device = device;
   compat::SetCurrentDevice(device);
-  const std::chrono::seconds timeout(config->communication_timeout_s);
-  if (device.is_cuda()) return MakeNcclCommunicator(MPI_COMM_WORLD, device, timeout);
-  if (world.size == 1) return MakeSingleProcessCommunicator();
-  return std::make_unique<MpiCommunicator>(MPI_COMM_WORLD, timeout);
+  std::unique_ptr<Communicator> communicator =
+      MakeCommunicator(world, device, std::chrono::seconds(config->communication_timeout_s));
+  if (world.size > 1) CheckSameConfigurationOnEveryRank(RankIdentity(*config), communicator.get());
+  return communicator;
+}
+
+void CheckSameConfigurationOnEveryRank(const std::string& identity, Communicator* communicator) {
+  // Rank 0's text to everyone: its length, then its bytes.
+  torch::Tensor length = torch::tensor({static_cast<int64_t>(identity.size())}, torch::kInt64);
+  communicator->Broadcast(length, 0);
+  torch::Tensor bytes = torch::zeros({length.item<int64_t>()}, torch::kUInt8);
+  if (communicator->rank() == 0) std::memcpy(bytes.data_ptr(), identity.data(), identity.size());
+  communicator->Broadcast(bytes, 0);
+  const std::string rank0(reinterpret_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel()));
+  const std::vector<std::string> changes = rank0 == identity ? std::vector<std::string>{} : ChangedKeys(rank0, identity);
+  torch::Tensor differing = torch::tensor({changes.empty() ? 0.0 : 1.0}, torch::kFloat64);
+  communicator->AllReduce(differing, ReduceOp::kSum);
+  const int others = static_cast<int>(differing.item<double>());
+  // Every rank stops, together: the differing ones name their keys.
+  IF_REQUIRE(changes.empty(), "rank ", communicator->rank(), " runs another configuration or store than rank 0: ",
+             absl::StrJoin(changes, "; "), " (every rank must be started with the same flags and data)");
+  IF_REQUIRE(others == 0, others, " rank(s) run another configuration or store than rank 0 (their errors name "
+             "the keys); every rank must be started with the same flags and data");
 }
 
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body) {
@@ -48,6 +90,7 @@ int AbortJobOnError(const char* command, const WorldInfo& world, const std::func
 const std::atomic<bool>* InstallStopSignals() {
   std::signal(SIGUSR1, RequestStop);
   std::signal(SIGTERM, RequestStop);
+  std::signal(SIGINT, RequestStop);  // Ctrl-C: checkpoint and stop, as scancel does
   return &g_stop_requested;
 }
 

@@ -1,7 +1,7 @@
 // What every MPI job subcommand (train, eval, lodo --job) shares: the
 // communicator for the world it was launched in, one error policy (an error on
 // one rank of many aborts the job instead of leaving the others waiting in a
-// collective) and the stop flag set by SIGUSR1/SIGTERM (Slurm's pre-emption
+// collective) and the stop flag set by SIGUSR1/SIGTERM/SIGINT (Slurm's pre-emption
 // warning, scancel): every rank stops at the same step, checkpoints and the
 // command exits kExitRequeue.
 #pragma once
@@ -27,7 +27,7 @@ std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* con
 // Runs `body`; with more than one rank, an exception aborts the whole job (MPI_Abort).
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body);
 
-// Installs SIGUSR1/SIGTERM handlers once and returns the flag they set.
+// Installs SIGUSR1/SIGTERM/SIGINT handlers once and returns the flag they set.
 const std::atomic<bool>* InstallStopSignals();
 
 // Crash tests: with INSTRUCTFLIP_CRASH_AT=STEP:POINT in the environment, a
@@ -37,6 +37,13 @@ std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment();
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> SplitNames(const std::string& list);
+
+// Every rank must run what rank 0 runs (mpirun's colon syntax, or a node with
+// another copy of the store, would otherwise train a different model and exit 0):
+// rank 0 broadcasts `identity` (the resolved configuration and the store
+// manifest's CRC32C; StartRank does this), and every rank stops with an Error if
+// any differs, the differing ones naming the changed keys.
+void CheckSameConfigurationOnEveryRank(const std::string& identity, Communicator* communicator);
 
 // Rank 0's claim on a run directory before it writes there: the directory is
 // created (a regular file of that name is an error naming `what`) and locked

@@ -29,6 +29,7 @@ void ForwardStop(int) {
 void ForwardStopSignalsToChildren() {
   std::signal(SIGUSR1, ForwardStop);
   std::signal(SIGTERM, ForwardStop);
+  std::signal(SIGINT, ForwardStop);
 }
 
 int RunLogged(const std::vector<std::string>& argv, const std::string& log) {

@@ -8,7 +8,7 @@
 
 namespace instructflip::launch {
 
-// From now on SIGUSR1/SIGTERM to this process are passed on to the child that
+// From now on SIGUSR1/SIGTERM/SIGINT to this process are passed on to the child that
 // RunLogged is waiting for as SIGUSR1 (mpirun forwards SIGUSR1 to its ranks),
 // so a job checkpoints and exits 3 (kExitRequeue).
 void ForwardStopSignalsToChildren();

@@ -77,7 +77,7 @@ int RunEval(const std::vector<std::string>& args) {
 }  // namespace
 
 std::vector<Command> TrainCommands() {
-  return {{"train", "", "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM checkpoint",
+  return {{"train", "", "train InstructFLIP; checkpoints into DIR, resumable; exit 3 after a SIGUSR1/SIGTERM/SIGINT checkpoint",
            {Required("config", "FILE", "training configuration (configs/train/*.yaml)"),
             Required("run_dir", "DIR", "run directory: checkpoints, metrics, resolved config"),
             Optional("resume", "auto|DIR", "auto: the newest complete checkpoint, else fresh; a checkpoint directory; '' fresh"),

@@ -73,6 +73,7 @@ struct Entry {
   int domain = 0;               // index into Plan::domains
   std::string video_key;        // group for an automatic video id; "" = id already set
   SampleAttributes attributes;  // source = the path as written in the input
+  std::string where;            // file:line (or file and key) that listed it
 };
 
 struct Plan {
@@ -136,10 +137,17 @@ std::string VideoGroupKey(const std::string& source, bool is_video) {
 }
 
 Entry MakeEntry(const std::string& root, int domain, const SampleAttributes& attributes,
-                bool explicit_video_id, const std::string& where) {
+                bool explicit_video_id, const std::string& where, bool allow_outside_root) {
   ValidateAttributes(attributes, where);
+  // A label file names files under its root; '../' or an absolute path would
+  // read anything on the machine into the store.
+  const fs::path normal = fs::path(attributes.source).lexically_normal();
+  const bool outside = normal.is_absolute() || normal.empty() || *normal.begin() == "..";
+  IF_REQUIRE(!outside || allow_outside_root, where, ": path '", attributes.source, "' leaves the root '", root,
+             "' (use --allow-outside-root if that is meant)");
   Entry entry;
-  entry.path = (fs::path(root) / attributes.source).string();
+  entry.where = where;
+  entry.path = (fs::path(root) / attributes.source).lexically_normal().string();
   entry.is_video = IsVideoPath(attributes.source);
 #if !INSTRUCTFLIP_HAVE_OPENCV
   const std::string ext = Lower(fs::path(attributes.source).extension().string());
@@ -151,6 +159,42 @@ Entry MakeEntry(const std::string& root, int domain, const SampleAttributes& att
   entry.attributes = attributes;
   if (!explicit_video_id) entry.video_key = VideoGroupKey(attributes.source, entry.is_video);
   return entry;
+}
+
+// One file listed twice is ingested once: the repeats are returned (to be
+// recorded as skipped inputs) and dropped. Listed twice with other labels, it is
+// an error naming both places.
+std::vector<Entry> DropRepeatedEntries(Plan* plan) {
+  std::map<std::pair<int, std::string>, size_t> first;  // (domain, path) -> kept index
+  std::vector<Entry> kept, repeats;
+  for (Entry& e : plan->entries) {
+    const auto [it, inserted] = first.emplace(std::make_pair(e.domain, e.path), kept.size());
+    if (inserted) {
+      kept.push_back(std::move(e));
+      continue;
+    }
+    const SampleAttributes& a = kept[it->second].attributes;
+    IF_REQUIRE(a.label == e.attributes.label && a.spoof_type == e.attributes.spoof_type &&
+                   a.split == e.attributes.split,
+               e.where, ": '", e.attributes.source, "' is listed again with other labels (first at ",
+               kept[it->second].where, ")");
+    repeats.push_back(std::move(e));
+  }
+  plan->entries = std::move(kept);
+  return repeats;
+}
+
+// Frames of one video share its label (the metrics average a video's frames):
+// a video with live and spoof frames is an error naming two of them.
+void RefuseMixedVideos(const Plan& plan) {
+  std::map<std::pair<int, int64_t>, const Entry*> first;  // (domain, video id) -> first frame
+  for (const Entry& e : plan.entries) {
+    const auto [it, inserted] = first.emplace(std::make_pair(e.domain, e.attributes.video_id), &e);
+    IF_REQUIRE(inserted || it->second->attributes.label == e.attributes.label, e.where, ": '", e.attributes.source,
+               "' is ", e.attributes.label ? "spoof" : "live", " but belongs to the same video (domain '",
+               plan.domains[e.domain], "', video ", e.attributes.video_id, ") as ", it->second->where, ": '",
+               it->second->attributes.source, "', which is ", e.attributes.label ? "live" : "spoof");
+  }
 }
 
 // Numbers the automatic video groups per domain, above the domain's largest
@@ -235,7 +279,7 @@ int64_t CelebASubject(const std::string& key) {
 }
 
 void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain,
-                         int64_t* next_video_id, Plan* plan) {
+                         int64_t* next_video_id, Plan* plan, bool allow_outside_root) {
   const std::string name = fs::path(file).filename().string();
   IF_REQUIRE(name == "train_label.json" || name == "test_label.json", file,
              ": a CelebA-Spoof label file must be named train_label.json or test_label.json "
@@ -272,7 +316,7 @@ void PlanCelebALabelFile(const std::string& file, const std::string& root, int d
     a.subject_id = CelebASubject(item.key());
     a.video_id = (*next_video_id)++;  // still images: each is its own "video"
     a.source = item.key();
-    Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where);
+    Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where, allow_outside_root);
     const fs::path image(entry.path);
     entry.box_path = (image.parent_path() / (image.stem().string() + "_BB.txt")).string();
     plan->entries.push_back(std::move(entry));
@@ -286,7 +330,7 @@ Plan PlanCelebASpoof(const IngestOptions& options) {
   int64_t next_video_id = 0;
   for (const std::string& file : labels.files) {
     LOG(INFO) << "ingest: reading CelebA-Spoof labels " << file;
-    PlanCelebALabelFile(file, labels.root, domain, &next_video_id, &plan);
+    PlanCelebALabelFile(file, labels.root, domain, &next_video_id, &plan, options.allow_outside_root);
   }
   return plan;
 }
@@ -318,7 +362,7 @@ Plan PlanList(const IngestOptions& options) {
                                            ? ParseIntField(fields[2], where, "spoof_type", kUnknownSpoofType, 10)
                                            : (a.label == 1 ? kDefaultSpoofType : 0));
     a.split = split;
-    plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where));
+    plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where, options.allow_outside_root));
   }
   return plan;
 }
@@ -455,7 +499,7 @@ Plan PlanCsv(const IngestOptions& options) {
     const std::string& domain_name = cell("domain").empty() ? options.domain : cell("domain");
     IF_REQUIRE(!domain_name.empty(), where, ": no domain (empty 'domain' and no --domain)");
     const int domain = DomainIndex(&plan, domain_name, where);
-    plan.entries.push_back(MakeEntry(root, domain, a, explicit_video_id, where));
+    plan.entries.push_back(MakeEntry(root, domain, a, explicit_video_id, where, options.allow_outside_root));
   }
   return plan;
 }
@@ -731,7 +775,9 @@ IngestReport Ingest(const IngestOptions& options) {
       break;
   }
   IF_REQUIRE(!plan.entries.empty(), options.input, ": no samples listed");
+  const std::vector<Entry> repeats = DropRepeatedEntries(&plan);
   AssignVideoIds(&plan);
+  RefuseMixedVideos(plan);
   LOG(INFO) << "ingest: " << plan.entries.size() << " inputs into " << plan.domains.size()
             << " domain(s) of store " << options.out;
 
@@ -743,6 +789,10 @@ IngestReport Ingest(const IngestOptions& options) {
 
   // 3. Decode/crop/resize/encode in parallel; add in input order.
   IngestReport report;
+  for (const Entry& repeat : repeats) {
+    writer.RecordSkip(repeat.attributes.source, "listed again at " + repeat.where);
+    ++report.skipped;
+  }
   int64_t missing_boxes = 0;
   std::string first_skip, first_missing_box;
   constexpr size_t kProgressEvery = 10000;

@@ -78,6 +78,7 @@ struct IngestOptions {
   int threads = 2;            // decode/resize/encode workers
   int video_frames = 2;       // frames sampled per video
   int video_first_frame = 6;  // the reference's first frame
+  bool allow_outside_root = false;  // accept listed paths with '../' or absolute ones
 };
 
 struct IngestReport {

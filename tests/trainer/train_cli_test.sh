@@ -219,5 +219,32 @@ if command -v mpirun > /dev/null; then
   elapsed=$(( $(date +%s) - start ))
   [ "$rc" != 0 ] || fail "job with a killed rank exited 0"
   [ "$elapsed" -lt 60 ] || fail "job with a killed rank took ${elapsed}s to end"
+
+  # Ctrl-C reaching one rank (SIGINT) stops every rank at the same step with a
+  # checkpoint, as SIGTERM does; mpirun then exits 3 like its ranks. (SIGTERM or
+  # SIGINT sent to mpirun itself: the ranks checkpoint and exit 3 too, but Open
+  # MPI's mpirun reports 1; SIGUSR1 to mpirun gives 3. README: "Signals".)
+  mpirun -np 2 --oversubscribe --allow-run-as-root "$bin" train "${common[@]}" --set total_steps=400 \
+      --run-dir "$tmp/g" > "$tmp/g.log" 2>&1 &
+  job=$!
+  wait_for_steps "$tmp/g" 2
+  for p in $(pgrep -f "instructflip train.*$tmp/g"); do
+    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then kill -INT "$p"; fi
+  done
+  set +e; wait $job; rc=$?; set -e
+  [ "$rc" = 3 ] || fail "SIGINT on rank 1: mpirun exited $rc, not 3: $(tail -3 "$tmp/g.log")"
+  stopped=$(grep -o "stopped at step [0-9]*" "$tmp/g.log" | head -1 | grep -o "[0-9]*$")
+  [ -n "$stopped" ] && [ "$(cat "$tmp/g/checkpoints/latest")" = "$(printf 'step-%08d' "$stopped")" ] ||
+    fail "SIGINT on rank 1: no checkpoint at the stop step: $(tail -3 "$tmp/g.log")"
+
+  # Ranks started with different configurations (mpirun's colon syntax) refuse
+  # together, the differing rank naming the key, instead of training silently.
+  set +e
+  mpirun --oversubscribe --allow-run-as-root -np 1 "$bin" train "${common[@]}" --run-dir "$tmp/f" : \
+      -np 1 "$bin" train "${common[@]}" --set schedule.max_lr=0.5 --run-dir "$tmp/f" > "$tmp/f.log" 2>&1; rc=$?
+  set -e
+  [ "$rc" != 0 ] && grep -q "rank 1 runs another configuration or store than rank 0: schedule.max_lr: .* -> 0.5" \
+      "$tmp/f.log" || fail "ranks with different configurations: rc $rc: $(tail -5 "$tmp/f.log")"
+  [ ! -e "$tmp/f/metrics.jsonl" ] || fail "ranks with different configurations trained"
 fi
 echo "train_cli_test: all checks passed"

@@ -265,7 +265,7 @@ TEST_F(IngestTest, CsvReadsEveryColumnAndQuotedFields) {
             "domain,split\r\n"
             "\"img/with,comma.jpg\",1,8,2,1,0,42,7,dom_a,train\r\n"
             "img/plain.jpg,0,,,,,,,,\r\n"
-            "\"img/say \"\"hi\"\".jpg\",0,0,-1,-1,2,42,,dom_a,test\r\n"
+            "\"img/say \"\"hi\"\".jpg\",0,0,-1,-1,2,41,,dom_a,test\r\n"
             "img/x_frame0.jpg,1,,,,,,,dom_a,\r\n");
   IngestOptions options;
   options.out = Path("store");
@@ -305,7 +305,7 @@ TEST_F(IngestTest, CsvReadsEveryColumnAndQuotedFields) {
   const SampleAttributes escaped = table.Attributes(2);
   EXPECT_EQ(escaped.source, "img/say \"hi\".jpg");
   EXPECT_EQ(escaped.camera_quality, 2);
-  EXPECT_EQ(escaped.video_id, 42);
+  EXPECT_EQ(escaped.video_id, 41);  // a live video: 42 is a spoof one
   EXPECT_EQ(escaped.split, Split::kTest);
   // Automatic ids start above the domain's largest explicit one.
   const SampleAttributes automatic = table.Attributes(3);
@@ -373,6 +373,46 @@ TEST_F(IngestTest, UnreadableInputsAreSkippedAndListed) {
   EXPECT_FALSE(report.manifest.skipped[0].reason.empty());
   EXPECT_EQ(report.manifest.skipped[1].source, "missing.jpg");
   EXPECT_EQ(ReadManifest(Path("store")).skipped.size(), 2u);
+}
+
+// A list names files under its root: '../' and absolute paths are refused
+// unless asked for; a file listed twice is ingested once (the repeat skipped and
+// recorded), or refused if the labels disagree; a video with live and spoof
+// frames is refused, naming both.
+TEST_F(IngestTest, ListedPathsStayUnderTheRootAndAreIngestedOnce) {
+  WriteUniformJpeg("outside.jpg", {70, 70, 70});
+  WriteUniformJpeg("data/in.jpg", {90, 90, 90});
+  WriteText("data/list.txt", "in.jpg 0\n../outside.jpg 0\n");
+  std::string e = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
+  EXPECT_NE(e.find("list.txt:2: path '../outside.jpg' leaves the root"), std::string::npos) << e;
+  WriteText("data/list.txt", "in.jpg 0\n" + Path("outside.jpg") + " 0\n");
+  e = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
+  EXPECT_NE(e.find("leaves the root"), std::string::npos) << e;
+  EXPECT_FALSE(PathExists(Path("store/manifest.json")));
+  IngestOptions allowed = ListOptions("data/list.txt", "d");
+  allowed.allow_outside_root = true;
+  EXPECT_EQ(Ingest(allowed).added, 2);
+
+  WriteText("data/twice.txt", "in.jpg 0\n./in.jpg 0\nin.jpg 0\n");
+  IngestOptions twice = ListOptions("data/twice.txt", "t");
+  twice.out = Path("store2");
+  const IngestReport report = Ingest(twice);
+  EXPECT_EQ(report.added, 1);
+  EXPECT_EQ(report.skipped, 2);
+  ASSERT_EQ(report.manifest.skipped.size(), 2u);
+  EXPECT_NE(report.manifest.skipped[0].reason.find("listed again at"), std::string::npos);
+  WriteText("data/twice.txt", "in.jpg 0\nin.jpg 1\n");
+  e = ErrorOf([&] { Ingest(twice); });
+  EXPECT_NE(e.find("twice.txt:2: 'in.jpg' is listed again with other labels (first at"), std::string::npos) << e;
+
+  WriteUniformJpeg("data/v_frame0.jpg", {10, 10, 10});
+  WriteUniformJpeg("data/v_frame1.jpg", {20, 20, 20});
+  WriteText("data/mixed.txt", "v_frame0.jpg 0\nv_frame1.jpg 1\n");
+  IngestOptions mixed = ListOptions("data/mixed.txt", "m");
+  mixed.out = Path("store3");
+  e = ErrorOf([&] { Ingest(mixed); });
+  EXPECT_NE(e.find("mixed.txt:2: 'v_frame1.jpg' is spoof but belongs to the same video"), std::string::npos) << e;
+  EXPECT_NE(e.find("'v_frame0.jpg', which is live"), std::string::npos) << e;
 }
 
 TEST_F(IngestTest, NothingReadableIsAnErrorAndWritesNoStore) {
