@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include <gflags/gflags.h>
+#include <c10/util/Exception.h>
 #include <glog/logging.h>
 
 #include "dataio/base/check.h"
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
         g_set_overrides = invocation.overrides;
         return invocation.commands[0]->run(invocation.positionals);
     }
+  } catch (const c10::Error& e) {  // LibTorch's what() carries a C++ backtrace
+    std::cerr << "instructflip" << (name.empty() || name[0] == '-' ? "" : " " + name)
+              << ": error: " << e.what_without_backtrace() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     // instructflip::Error names the input; the rest (a filesystem, JSON or YAML
     // library's) name theirs in what(): one line either way, never a trace.

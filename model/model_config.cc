@@ -54,8 +54,10 @@ LossWeights DefaultLossWeights(Variant variant) {
 }
 
 void ValidateModelConfig(const ModelConfig& c) {
+  // Positive, and below sizes no machine holds (a typo'd 10x would otherwise
+  // end in an allocation failure that names nothing).
   auto positive = [](int value, const char* field) {
-    IF_REQUIRE(value > 0, "model config: field '", field, "' must be > 0, got ", value);
+    IF_REQUIRE(value > 0 && value <= (1 << 16), "model config: field '", field, "' must be in 1..65536, got ", value);
   };
   positive(c.vision.image_size, "vision.image_size");
   positive(c.vision.patch_size, "vision.patch_size");
@@ -82,6 +84,21 @@ void ValidateModelConfig(const ModelConfig& c) {
   positive(c.t5.d_kv, "t5.d_kv");
   // Vocabulary sizes may be 0 here: "take the tokenizer's" (ResolveVocabularySizes).
   IF_REQUIRE(c.t5.vocab_size >= 0 && c.qformer.vocab_size >= 0, "model config: vocabulary sizes must be >= 0");
+  positive(c.qformer.intermediate, "qformer.intermediate");
+  positive(c.t5.d_ff, "t5.d_ff");
+  positive(c.t5.encoder_layers, "t5.encoder_layers");
+  positive(c.t5.decoder_layers, "t5.decoder_layers");
+  // A rough parameter count (the weight matrices) against what fits any GPU host.
+  const double vision = 12.0 * c.vision.layers * double(c.vision.width) * c.vision.width;
+  const double qformer = 2.0 * c.qformer.layers * (8.0 * c.qformer.hidden * c.qformer.hidden +
+                                                   2.0 * c.qformer.hidden * c.qformer.intermediate) +
+                         double(c.qformer.vocab_size) * c.qformer.hidden;
+  const double t5 = double(c.t5.encoder_layers + 2 * c.t5.decoder_layers) *
+                        (4.0 * c.t5.d_model * c.t5.heads * c.t5.d_kv + 3.0 * c.t5.d_model * c.t5.d_ff) +
+                    double(c.t5.vocab_size) * c.t5.d_model;
+  const double parameters = vision + qformer + t5;
+  IF_REQUIRE(parameters <= 2e10, "model config: about ", parameters / 1e9,
+             " billion parameters; more than 20 billion is surely a typo (the paper's model has about 0.5)");
   positive(c.max_new_tokens, "max_new_tokens");
   IF_REQUIRE(c.t5_warmup.steps >= 0, "model config: t5_warmup.steps must be >= 0, got ", c.t5_warmup.steps);
   IF_REQUIRE(c.t5_warmup.steps == 0 || c.t5_warmup.lr > 0, "model config: t5_warmup.lr must be > 0, got ",

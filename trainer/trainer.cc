@@ -118,7 +118,12 @@ void Trainer::Resume(const std::string& directory) {
   IF_REQUIRE(state.at("total_steps").get<int64_t>() == options_.total_steps, directory, ": the run was planned for ",
              state.at("total_steps").get<int64_t>(), " steps, this launch for ", options_.total_steps);
   LoadModelWeights(*built_.model, JoinPath(directory, "model.safetensors"));
-  torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"), options_.device);
+  try {
+    torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"), options_.device);
+  } catch (const c10::Error& e) {  // its checksum matched: written so, or by another program
+    IF_FAIL(JoinPath(directory, "optimizer.pt"), ": not an optimizer state this model can load: ",
+            e.what_without_backtrace());
+  }
   step_ = state.at("step").get<int64_t>();
   loader_state_ = {state.at("loader_epoch").get<int64_t>(), state.at("loader_position").get<int64_t>()};
   scaler_.Restore(state.at("loss_scale").get<double>(), state.at("loss_scale_good_steps").get<int64_t>());

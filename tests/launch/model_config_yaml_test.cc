@@ -78,6 +78,11 @@ TEST(ModelConfigYaml, BadInputNamesFileAndKey) {
   EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
   e = ErrorOf([&] { LoadModelConfig(tmp / "absent.yaml"); });
   EXPECT_NE(e.find("does not exist"), std::string::npos) << e;
+  // Sizes no machine holds are refused by name, not by an allocation failure.
+  e = error_of("vision: {layers: 100000}\n");
+  EXPECT_NE(e.find("'vision.layers' must be in 1..65536, got 100000"), std::string::npos) << e;
+  e = error_of("vision: {width: 16384, heads: 16, layers: 1000}\nqformer: {hidden: 16384}\n");
+  EXPECT_NE(e.find("billion parameters"), std::string::npos) << e;
 }
 
 }  // namespace

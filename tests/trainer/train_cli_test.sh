@@ -173,6 +173,11 @@ set +e
 "$bin" train --config "$tmp" --run-dir "$tmp/refused" > /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "config file '$tmp' is a directory" "$tmp/err" || fail "--config DIR: rc $rc: $(cat "$tmp/err")"
+set +e
+"$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" --targets synA --out "$tmp/a-file" \
+    > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "out '$tmp/a-file' is a file, not a directory" "$tmp/err" || fail "eval --out FILE: rc $rc: $(cat "$tmp/err")"
 [ ! -e "$tmp/refused" ] || fail "a refused train wrote its run directory"
 
 # Going on in a run directory under another configuration is refused, naming the
