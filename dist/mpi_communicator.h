@@ -46,11 +46,12 @@ class MpiCommunicator : public Communicator {
   using Clock = std::chrono::steady_clock;
   // Asynchronous all-reduces up to this size run inline when the queue is idle.
   static constexpr int64_t kSmallMessageBytes = 64 << 10;
-  // Niceness of the communication thread (Linux: per thread).
+  // Niceness of the communication thread (Linux: per thread) when every rank
+  // is on this node; across nodes it keeps the default priority (see the .cc).
   static constexpr int kThreadNice = 10;
 
  private:
-  void CommunicationLoop();
+  void CommunicationLoop(int nice);
   // Runs the queue's head (mutex held on entry and exit, released during the call).
   void RunHead(std::unique_lock<std::mutex>& lock);
   // How a queued collective gets run:

@@ -398,8 +398,7 @@ int RunBenchAllReduce() {
   nlohmann::json results = nlohmann::json::array();
   for (int64_t bytes : {int64_t(4) << 10, int64_t(64) << 10, int64_t(1) << 20, int64_t(16) << 20, int64_t(64) << 20}) {
     torch::Tensor buffer = torch::ones({bytes / 4});
-    // Enough repetitions for ~0.1 s per round at 1 GB/s, at least 5.
-    const int iterations = static_cast<int>(std::max<int64_t>(5, std::min<int64_t>(20000, (int64_t(1) << 27) / bytes)));
+    int iterations = 3;
     auto time_it = [&](const std::function<void()>& once) {
       for (int i = 0; i < 2; ++i) once();  // warm-up
       communicator.Barrier();
@@ -419,6 +418,12 @@ int RunBenchAllReduce() {
           IF_MPI(MPI_Allreduce(MPI_IN_PLACE, buffer.data_ptr(), static_cast<int>(buffer.numel()), MPI_FLOAT,
                                MPI_SUM, MPI_COMM_WORLD));
         }};
+    // Repetitions for ~0.1 s per round, from the raw collective's own time (the
+    // ranks' mean, so every rank runs the same count): a fixed count sized for
+    // a fast link would run for an hour where one collective takes milliseconds
+    // (TCP between two hosts).
+    const double once_s = time_it(variants[2]);
+    iterations = static_cast<int>(std::clamp(0.1 / std::max(once_s, 1e-7), 3.0, 20000.0));
     std::vector<double> rounds[3];
     for (int round = 0; round < kRounds; ++round)
       for (int v = 0; v < 3; ++v) rounds[v].push_back(time_it(variants[v]));

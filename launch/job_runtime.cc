@@ -1,5 +1,7 @@
 #include "launch/job_runtime.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <csignal>
@@ -10,6 +12,7 @@
 #include <stdexcept>
 
 #include <absl/strings/str_join.h>
+#include <glog/logging.h>
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
@@ -52,6 +55,12 @@ std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* con
   compat::SetCurrentDevice(device);
   std::unique_ptr<Communicator> communicator =
       MakeCommunicator(world, device, std::chrono::seconds(config->communication_timeout_s));
+  if (world.size > 1) {
+    char host[256] = "?";
+    gethostname(host, sizeof(host) - 1);
+    LOG(INFO) << "rank " << world.rank << " of " << world.size << " on " << host << ", local rank "
+              << world.local_rank << " of " << world.local_size << ", " << device << ", " << communicator->name();
+  }
   if (world.size > 1) CheckSameConfigurationOnEveryRank(RankIdentity(*config), communicator.get());
   return communicator;
 }
