@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/common/mpi_ranks.sh
+. tests/common/mpi_ranks.sh
 command -v mpirun > /dev/null || { echo "SKIP: no mpirun"; exit 77; }
 unshare --uts true 2> /dev/null || { echo "SKIP: UTS namespaces are not allowed here (needs root)"; exit 77; }
 
@@ -60,10 +62,7 @@ for _ in $(seq 1 300); do
   [ -f "$tmp/killed/metrics.jsonl" ] && [ "$(wc -l < "$tmp/killed/metrics.jsonl")" -ge 2 ] && break
   sleep 0.2
 done
-victim=""
-for p in $(pgrep -f "instructflip train.*$tmp/killed"); do
-  if tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then victim=$p; fi
-done
+victim=$(rank_pid "instructflip train.*$tmp/killed" 1)
 [ -n "$victim" ] || fail "could not find rank 1"
 kill -9 "$victim"
 set +e; wait $job; rc=$?; set -e

@@ -12,6 +12,8 @@ bin=$(realpath "$1")
 tmp=$(mktemp -d)
 trap 'pkill -9 -f "$tmp" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/common/mpi_ranks.sh
+. "$(dirname "$0")/../common/mpi_ranks.sh"
 cd "$(dirname "$0")/../.."   # the source tree: configs/ resolve from here
 
 "$bin" synth --out "$tmp/store" --domains 2 --per-domain 24 --size 64 --seed 1 > /dev/null
@@ -214,10 +216,7 @@ if command -v mpirun > /dev/null; then
       --set dist.timeout_s=30 --run-dir "$tmp/e" > "$tmp/e.log" 2>&1 &
   job=$!
   wait_for_steps "$tmp/e" 2
-  victim=""
-  for p in $(pgrep -f "instructflip train.*$tmp/e"); do
-    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then victim=$p; fi
-  done
+  victim=$(rank_pid "instructflip train.*$tmp/e" 1)
   [ -n "$victim" ] || fail "could not find rank 1"
   kill -9 "$victim"
   set +e; wait $job; rc=$?; set -e
@@ -233,9 +232,9 @@ if command -v mpirun > /dev/null; then
       --run-dir "$tmp/g" > "$tmp/g.log" 2>&1 &
   job=$!
   wait_for_steps "$tmp/g" 2
-  for p in $(pgrep -f "instructflip train.*$tmp/g"); do
-    if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$'; then kill -INT "$p"; fi
-  done
+  interrupted=$(rank_pid "instructflip train.*$tmp/g" 1)
+  [ -n "$interrupted" ] || fail "could not find rank 1"
+  kill -INT "$interrupted"
   set +e; wait $job; rc=$?; set -e
   [ "$rc" = 3 ] || fail "SIGINT on rank 1: mpirun exited $rc, not 3: $(tail -3 "$tmp/g.log")"
   stopped=$(grep -o "stopped at step [0-9]*" "$tmp/g.log" | head -1 | grep -o "[0-9]*$")
