@@ -7,6 +7,7 @@
 // NCCL match them by order); the reducer guarantees that for gradients.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -49,6 +50,17 @@ class Communicator {
   // tensors may have different lengths along dim 0).
   virtual torch::Tensor AllGather(const torch::Tensor& tensor) = 0;
   virtual void Barrier() = 0;
+
+  // The training step the caller is in, for timeout and failure messages
+  // ("... at step 17"); -1: none (start-up, evaluation).
+  void SetStep(int64_t step) { step_.store(step, std::memory_order_relaxed); }
+  std::string StepContext() const {
+    const int64_t step = step_.load(std::memory_order_relaxed);
+    return step >= 0 ? " at step " + std::to_string(step) : "";
+  }
+
+ private:
+  std::atomic<int64_t> step_{-1};
 };
 
 std::unique_ptr<Communicator> MakeSingleProcessCommunicator();

@@ -102,7 +102,8 @@ void MpiCommunicator::CommunicationLoop(int nice) {
       const std::shared_ptr<Pending> head = queue_.front();
       if (!queued_.wait_until(lock, head->deadline, [&] { return stop_ || queue_.empty() || queue_.front() != head; }) &&
           !head->done) {
-        std::cerr << "instructflip: collective timed out on rank " << rank_ << " of " << size_ << ": " << head->what()
+        std::cerr << "instructflip: collective timed out on rank " << rank_ << " of " << size_ << StepContext() << ": "
+                  << head->what()
                   << " did not finish within " << std::chrono::duration<double>(timeout_).count()
                   << " s (a rank died or is stuck); aborting the job\n";
         MPI_Abort(MPI_COMM_WORLD, 3);
@@ -167,7 +168,8 @@ void MpiCommunicator::WaitFor(const std::shared_ptr<Pending>& pending) {
   }
   if (!finished_.wait_until(lock, pending->deadline, [&] { return pending->done; })) {
     const double seconds = std::chrono::duration<double>(timeout_).count();
-    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, ": ", pending->what(), " did not finish within ",
+    IF_FAIL("collective timed out on rank ", rank_, " of ", size_, StepContext(), ": ", pending->what(),
+            " did not finish within ",
             seconds, " s (a rank died or is stuck; aborting)");
   }
   if (pending->result != MPI_SUCCESS) {

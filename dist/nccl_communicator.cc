@@ -224,8 +224,8 @@ class NcclCommunicator : public Communicator {
   }
 
   [[noreturn]] void AbortJob(const std::string& why) {
-    std::cerr << "instructflip: NCCL collective failed on rank " << rank() << " of " << size() << " (cuda:"
-              << int(device_) << "): " << why << "; aborting the job\n";
+    std::cerr << "instructflip: NCCL collective failed on rank " << rank() << " of " << size() << StepContext()
+              << " (cuda:" << int(device_) << "): " << why << "; aborting the job\n";
     if (comm_ != nullptr) ncclCommAbort(comm_);
     MPI_Abort(MPI_COMM_WORLD, 3);
     std::abort();

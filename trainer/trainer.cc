@@ -225,6 +225,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   const auto run_start = std::chrono::steady_clock::now();
   while (step_ < last) {
     const bool stop_requested = o.stop_requested != nullptr && o.stop_requested->load();
+    communicator_->SetStep(step_ + 1);  // named by a collective that times out
     const StepStats stats = train_step.Run(next_batch, schedule.At(step_), stop_requested);
     ++step_;
     // Nothing after a diverged step would be a model: stop, leaving the last checkpoint as it is.

@@ -1,7 +1,8 @@
 // Run under `mpirun -np 2 collective_timeout_test OP` (collective_timeout_test.sh):
 // rank 1 joins the collective OP 4 s late and rank 0's communicator allows 1 s.
 // Every blocking collective, also one the caller runs on its own thread, is
-// under the watchdog, which must end the job after about 1 s naming OP. If OP
+// under the watchdog, which must end the job after about 1 s naming OP and the
+// step. If OP
 // returns instead, this prints "returned" and exits 0: the failure the script
 // looks for.
 #include <mpi.h>
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   }
   const std::string op = argv[1];
   MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(1));
+  comm.SetStep(17);  // as the trainer does: the message names the step
   if (comm.rank() == 1) std::this_thread::sleep_for(std::chrono::seconds(4));
   torch::Tensor t = torch::ones({4}, torch::kFloat64);
   if (op == "barrier") {

@@ -13,7 +13,7 @@ for op in barrier broadcast all-gather all-reduce; do
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   ! grep -q "^returned" "$log" || fail "$op: the late peer was waited for (${elapsed_ms} ms)"
   [ "$rc" != 0 ] || fail "$op: exit 0"
-  grep -q "collective timed out on rank 0 of 2: $op" "$log" || fail "$op: no timeout message: $(cat "$log")"
+  grep -q "collective timed out on rank 0 of 2 at step 17: $op" "$log" || fail "$op: no timeout message: $(cat "$log")"
   [ "$elapsed_ms" -lt 3500 ] || fail "$op: took ${elapsed_ms} ms"
   echo "$op: aborted after ${elapsed_ms} ms"
 done
