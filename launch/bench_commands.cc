@@ -328,7 +328,7 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
 int RunBenchStep() {
   IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
   const std::optional<torch::ScalarType> found = FindPrecision(FLAGS_precision);
-  IF_REQUIRE(found.has_value(), "--precision must be fp32, bf16 or fp16, got '", FLAGS_precision, "'");
+  IF_REQUIRE(found.has_value(), "--precision must be ", kPrecisionNames, ", got '", FLAGS_precision, "'");
   const torch::ScalarType precision = *found;
   ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
   if (FLAGS_ranks > 1) return RunBenchStepScaling(config, FLAGS_batch);

@@ -134,9 +134,13 @@ std::vector<std::string> SplitNames(const std::string& list) {
   return out;
 }
 
-std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what) {
+void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what) {
   IF_REQUIRE(!PathExists(dir) || std::filesystem::is_directory(dir), what, " '", dir,
              "' is a file, not a directory");
+}
+
+std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what) {
+  RequireDirectoryOrAbsent(dir, what);
   std::filesystem::create_directories(dir);
   return std::make_unique<FileLock>(TrainRunFiles{dir}.Lock(), "run directory '" + dir + "'");
 }

@@ -105,10 +105,9 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
               << SecondsSince(start) << " s" << std::setprecision(2);
     for (const std::string& target : job.test) {
       const nlohmann::json& m = result["domains"][target];
-      // null: undefined for a target with one class only
-      for (const auto& [key, name] : {std::pair{"hter", "HTER"}, std::pair{"auc", "AUC"}})
-        if (!m[key].is_null()) std::cout << (key == std::string("hter") ? "; " + target + " " : ", ") << name << " "
-                                         << m[key].get<double>() << "%";
+      if (m["hter"].is_null()) continue;  // a target with one class only has no HTER (nor AUC)
+      std::cout << "; " << target << " HTER " << m["hter"].get<double>() << "%";
+      if (!m["auc"].is_null()) std::cout << ", AUC " << m["auc"].get<double>() << "%";
     }
     std::cout << std::endl;
   }

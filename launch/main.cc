@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> args(argv + 1, argv + argc);
   const std::string name = args.empty() ? "" : args[0];
+  auto fail = [&](const char* what) {
+    std::cerr << "instructflip" << (name.empty() || name[0] == '-' ? "" : " " + name) << ": error: " << what << "\n";
+    return 2;
+  };
   try {
     const Invocation invocation = ParseCommandLine(commands, args);
     switch (invocation.action) {
@@ -49,15 +53,11 @@ int main(int argc, char** argv) {
         return invocation.commands[0]->run(invocation.positionals);
     }
   } catch (const c10::Error& e) {  // LibTorch's what() carries a C++ backtrace
-    std::cerr << "instructflip" << (name.empty() || name[0] == '-' ? "" : " " + name)
-              << ": error: " << e.what_without_backtrace() << "\n";
-    return 2;
+    return fail(e.what_without_backtrace());
   } catch (const std::exception& e) {
     // instructflip::Error names the input; the rest (a filesystem, JSON or YAML
     // library's) name theirs in what(): one line either way, never a trace.
-    std::cerr << "instructflip" << (name.empty() || name[0] == '-' ? "" : " " + name) << ": error: " << e.what()
-              << "\n";
-    return 2;
+    return fail(e.what());
   }
   return 2;
 }

@@ -47,8 +47,7 @@ int RunTrain(const std::vector<std::string>& args) {
 int RunEval(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "eval takes no positional arguments");
   const std::optional<double> threshold = ThresholdFlag();
-  IF_REQUIRE(!PathExists(FLAGS_out) || std::filesystem::is_directory(FLAGS_out), "--out '", FLAGS_out,
-             "' is a file, not a directory");
+  RequireDirectoryOrAbsent(FLAGS_out, "--out");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);

@@ -119,7 +119,7 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   top.Read("accumulation", &t.accumulation);
   std::string precision = PrecisionName(t.precision);
   top.Read("precision", &precision);
-  IF_REQUIRE(FindPrecision(precision).has_value(), path, ": 'precision' must be fp32, bf16 or fp16, got '", precision,
+  IF_REQUIRE(FindPrecision(precision).has_value(), path, ": 'precision' must be ", kPrecisionNames, ", got '", precision,
              "'");
   t.precision = *FindPrecision(precision);
   std::string device = "auto";

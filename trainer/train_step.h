@@ -66,6 +66,7 @@ struct StepStats {
 // The training precisions by name, fp32 | bf16 | fp16 (the autocast dtype; fp32:
 // no autocast). Configurations name them; launch/ parses them once.
 std::optional<torch::ScalarType> FindPrecision(const std::string& name);
+inline constexpr char kPrecisionNames[] = "fp32, bf16 or fp16";  // for messages
 std::string PrecisionName(torch::ScalarType precision);
 
 struct TrainStepOptions {
