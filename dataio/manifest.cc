@@ -86,7 +86,7 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 9E999
     IF_FAIL(file, ": not valid JSON: ", e.what());
   }
   Manifest m;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
 
 #include "dataio/base/check.h"
 #include "dataio/schema.h"
@@ -131,11 +132,25 @@ hid_t OpenColumn(hid_t file, const char* name, int64_t expected, const std::stri
   return dataset;
 }
 
+// The dataset's element type must be T's: HDF5 would otherwise convert on read
+// (a float label truncated, a 2-byte `jpeg` narrowed), and `jpeg` is read with
+// pread(2) as raw bytes, so its elements must be single bytes.
+template <typename T>
+void RequireElementType(hid_t dataset, const char* name, const std::string& path) {
+  H5Id type{H5Dget_type(dataset), H5Tclose};
+  const bool is_signed = type.id >= 0 && H5Tget_sign(type.id) == H5T_SGN_2;
+  IF_REQUIRE(type.id >= 0 && H5Tget_class(type.id) == H5T_INTEGER && H5Tget_size(type.id) == sizeof(T) &&
+                 is_signed == std::is_signed<T>::value,
+             path, ": dataset '", name, "' must hold ", std::is_signed<T>::value ? "signed" : "unsigned", " ",
+             8 * sizeof(T), "-bit integers");
+}
+
 template <typename T>
 void ReadColumn(hid_t file, const char* name, int64_t expected, const std::string& path,
                 std::vector<T>* out) {
   int64_t length = 0;
   H5Id dataset{OpenColumn(file, name, expected, path, &length), H5Dclose};
+  RequireElementType<T>(dataset.id, name, path);
   out->resize(static_cast<size_t>(length));
   if (length > 0)
     IF_H5(H5Dread(dataset.id, MemType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()), path,
@@ -274,6 +289,7 @@ ShardColumns ReadShardFile(const std::string& path, bool with_jpeg, ShardHeader*
   int64_t jpeg_bytes = 0;
   {
     H5Id jpeg{OpenColumn(file.id, "jpeg", -1, path, &jpeg_bytes), H5Dclose};
+    RequireElementType<uint8_t>(jpeg.id, "jpeg", path);
     header->jpeg_bytes = jpeg_bytes;
     const haddr_t offset = H5Dget_offset(jpeg.id);
     IF_REQUIRE(jpeg_bytes == 0 || offset != HADDR_UNDEF, path,

@@ -15,6 +15,25 @@
 namespace instructflip::launch {
 namespace {
 
+nlohmann::json DomainCountsJson(const std::vector<DomainEntry>& domains) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const DomainEntry& d : domains)
+    for (int split = 0; split < 2; ++split)
+      out[d.name][kSplitNames[split]] = {{"live", d.counts.counts[split][0]}, {"spoof", d.counts.counts[split][1]}};
+  return out;
+}
+
+void PrintDomainTable(const std::vector<DomainEntry>& domains) {
+  std::cout << std::left << std::setw(16) << "domain" << std::right << std::setw(12) << "train live"
+            << std::setw(12) << "train spoof" << std::setw(12) << "test live" << std::setw(12)
+            << "test spoof" << std::setw(10) << "total" << "\n";
+  for (const DomainEntry& d : domains)
+    std::cout << std::left << std::setw(16) << d.name << std::right << std::setw(12)
+              << d.counts.counts[0][0] << std::setw(12) << d.counts.counts[0][1] << std::setw(12)
+              << d.counts.counts[1][0] << std::setw(12) << d.counts.counts[1][1] << std::setw(10)
+              << d.counts.total() << "\n";
+}
+
 void PrintManifestSummary(const std::string& dir, const Manifest& m, bool json) {
   if (json) {
     nlohmann::json out;
@@ -23,26 +42,35 @@ void PrintManifestSummary(const std::string& dir, const Manifest& m, bool json) 
     out["image_size"] = m.image_size;
     out["shards"] = m.shards.size();
     out["skipped"] = m.skipped.size();
-    for (const DomainEntry& d : m.domains)
-      for (int split = 0; split < 2; ++split)
-        out["domains"][d.name][kSplitNames[split]] = {{"live", d.counts.counts[split][0]},
-                                                      {"spoof", d.counts.counts[split][1]}};
+    out["domains"] = DomainCountsJson(m.domains);
     std::cout << out.dump(2) << "\n";
     return;
   }
   std::cout << "store " << dir << ": " << m.num_samples() << " samples, " << m.domains.size()
             << " domains, " << m.shards.size() << " shards, " << m.image_size << "x" << m.image_size
             << " JPEG q" << m.jpeg_quality << ", " << m.skipped.size() << " inputs skipped\n";
-  std::cout << std::left << std::setw(16) << "domain" << std::right << std::setw(12) << "train live"
-            << std::setw(12) << "train spoof" << std::setw(12) << "test live" << std::setw(12)
-            << "test spoof" << std::setw(10) << "total" << "\n";
-  for (const DomainEntry& d : m.domains)
-    std::cout << std::left << std::setw(16) << d.name << std::right << std::setw(12)
-              << d.counts.counts[0][0] << std::setw(12) << d.counts.counts[0][1] << std::setw(12)
-              << d.counts.counts[1][0] << std::setw(12) << d.counts.counts[1][1] << std::setw(10)
-              << d.counts.total() << "\n";
+  PrintDomainTable(m.domains);
   for (size_t i = 0; i < m.skipped.size() && i < 10; ++i)
     std::cout << "skipped: " << m.skipped[i].source << ": " << m.skipped[i].reason << "\n";
+}
+
+// ingest --dry-run: the inputs every label file lists, checked, nothing read or written.
+void PrintIngestPreview(const IngestOptions& o, const IngestPreview& p, bool json) {
+  if (json) {
+    std::cout << nlohmann::json{{"dry_run", true},
+                                {"input", o.input},
+                                {"inputs", p.inputs},
+                                {"videos", p.videos},
+                                {"repeats", p.repeats},
+                                {"domains", DomainCountsJson(p.domains)}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::cout << "ingest --dry-run " << o.input << ": " << p.inputs << " inputs to read (" << p.videos
+            << " videos, " << o.video_frames << " frames each), " << p.repeats
+            << " repeated rows to skip; store " << o.out << " not touched\n";
+  PrintDomainTable(p.domains);
 }
 
 int RunSynth(const std::vector<std::string>& args) {
@@ -80,6 +108,10 @@ int RunIngest(const std::vector<std::string>& args) {
   o.video_frames = FLAGS_video_frames;
   o.video_first_frame = FLAGS_video_first_frame;
   o.allow_outside_root = FLAGS_allow_outside_root;
+  if (FLAGS_dry_run) {
+    PrintIngestPreview(o, PreviewIngest(o), FLAGS_json);
+    return 0;
+  }
   const IngestReport report = Ingest(o);
   std::cerr << "ingest: added " << report.added << " samples, skipped " << report.skipped << "\n";
   PrintManifestSummary(o.out, report.manifest, FLAGS_json);
@@ -142,6 +174,7 @@ std::vector<Command> DataCommands() {
         Optional("video_first_frame", "K", "first sampled frame of a video"),
         Switch("append", "add the domain to an existing store"),
         Switch("allow_outside_root", "accept listed paths that leave the root ('../', absolute)"),
+        Switch("dry_run", "check the label files and print what would be ingested; read no image, write nothing"),
         Switch("json", "print the store summary as JSON")},
        false, "", RunIngest},
       {"store", "info|verify DIR", "counts per domain/split/label; verify re-checks every checksum",

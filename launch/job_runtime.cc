@@ -19,6 +19,7 @@
 #include "dist/device.h"
 #include "dist/mpi_communicator.h"
 #include "dist/nccl_communicator.h"
+#include "launch/commands.h"
 #include "trainer/checkpoint.h"
 #include "trainer/run_files.h"
 
@@ -26,7 +27,18 @@ namespace instructflip::launch {
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
-void RequestStop(int) { g_stop_requested.store(true); }
+std::atomic<bool> g_in_step_loop{false};
+void RequestStop(int) {
+  if (g_in_step_loop.load()) {
+    g_stop_requested.store(true);
+    return;
+  }
+  // Async-signal-safe: write(2) and _exit(2) only.
+  static const char kMessage[] = "instructflip: stop signal during start-up: exiting now (no step done, nothing to "
+                                 "checkpoint yet)\n";
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  ::_exit(kExitRequeue);
+}
 
 }  // namespace
 
@@ -96,11 +108,12 @@ int AbortJobOnError(const char* command, const WorldInfo& world, const std::func
   }
 }
 
-const std::atomic<bool>* InstallStopSignals() {
+void InstallStopSignals(TrainerOptions* options) {
   std::signal(SIGUSR1, RequestStop);
   std::signal(SIGTERM, RequestStop);
   std::signal(SIGINT, RequestStop);  // Ctrl-C: checkpoint and stop, as scancel does
-  return &g_stop_requested;
+  options->stop_requested = &g_stop_requested;
+  options->entering_step_loop = [] { g_in_step_loop.store(true); };
 }
 
 std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment() {

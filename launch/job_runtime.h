@@ -27,8 +27,13 @@ std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* con
 // Runs `body`; with more than one rank, an exception aborts the whole job (MPI_Abort).
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body);
 
-// Installs SIGUSR1/SIGTERM/SIGINT handlers once and returns the flag they set.
-const std::atomic<bool>* InstallStopSignals();
+// Installs SIGUSR1/SIGTERM/SIGINT handlers into a trainer's options. In the
+// step loop a signal sets options->stop_requested: every rank stops at the same
+// step with a checkpoint (exit kExitRequeue). Before it (start-up: store, model,
+// weights, T5 warm-up, which may take minutes) there is nothing to checkpoint
+// yet, so a signal ends the process at once, also with kExitRequeue: a
+// requeued job or a rerun with --resume auto starts where this one was.
+void InstallStopSignals(TrainerOptions* options);
 
 // Crash tests: with INSTRUCTFLIP_CRASH_AT=STEP:POINT in the environment, a
 // checkpoint fault point (trainer/checkpoint.h) that matches kills the process

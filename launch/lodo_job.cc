@@ -62,7 +62,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
   // Every job of the run starts from the same seed: one T5 warm-up serves all.
   t.warmup_cache_dir = files.Cache();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
-  t.stop_requested = InstallStopSignals();
+  InstallStopSignals(&t);
   return AbortJobOnError("lodo", world, [&] {
     const bool writer = world.rank == 0;
     auto start = std::chrono::steady_clock::now();

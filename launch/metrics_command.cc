@@ -1,96 +1,25 @@
-// instructflip metrics: FAS metrics of any model's scores from a CSV with a
-// header naming the columns score, label, video_id and optionally domain and
-// sample_index (eval's scores.csv has all five). Video ids are names (real
-// datasets name videos, e.g. msu_real_client001); numbers are names too.
-#include <cmath>
-#include <fstream>
+// instructflip metrics: FAS metrics of any model's scores from a CSV
+// (launch/scores_csv.h).
 #include <iomanip>
 #include <iostream>
-#include <map>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
 #include "launch/commands.h"
 #include "launch/flags.h"
+#include "launch/scores_csv.h"
 #include "trainer/metrics.h"
 
 namespace instructflip::launch {
 namespace {
-
-std::vector<std::string> SplitCsvLine(const std::string& line) {
-  std::vector<std::string> fields;
-  std::stringstream in(line);
-  std::string field;
-  while (std::getline(in, field, ',')) fields.push_back(field);
-  if (!line.empty() && line.back() == ',') fields.push_back("");
-  return fields;
-}
-
-// Scores per domain (in first-appearance order of the domains).
-std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScores(const std::string& path) {
-  std::ifstream in(path);
-  IF_REQUIRE(in, "cannot open scores file '", path, "'");
-  std::string line;
-  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain][,sample_index])");
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  const std::vector<std::string> header = SplitCsvLine(line);
-  std::map<std::string, int> column;
-  for (size_t i = 0; i < header.size(); ++i) {
-    IF_REQUIRE(header[i] == "score" || header[i] == "label" || header[i] == "video_id" || header[i] == "domain" ||
-                   header[i] == "sample_index",
-               path, ":1: unknown column '", header[i], "' (expected score, label, video_id, domain, sample_index)");
-    IF_REQUIRE(column.emplace(header[i], static_cast<int>(i)).second, path, ":1: column '", header[i], "' twice");
-  }
-  for (const char* required : {"score", "label", "video_id"})
-    IF_REQUIRE(column.count(required), path, ":1: missing column '", required, "'");
-  std::vector<std::pair<std::string, std::vector<ScoredSample>>> domains;
-  std::map<std::string, size_t> index;
-  std::map<std::pair<std::string, std::string>, int64_t> video_ids;  // (domain, name) -> id
-  for (int number = 2; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    const std::vector<std::string> fields = SplitCsvLine(line);
-    IF_REQUIRE(fields.size() == header.size(), path, ":", number, ": ", fields.size(), " fields, the header has ",
-               header.size());
-    ScoredSample s;
-    try {
-      size_t used = 0;
-      const std::string& score = fields[column["score"]];
-      s.score = std::stod(score, &used);
-      IF_REQUIRE(used == score.size() && std::isfinite(s.score) && s.score >= 0 && s.score <= 1, path, ":", number,
-                 ": score '", score, "' is not a probability in [0, 1]");
-      const std::string& label = fields[column["label"]];
-      IF_REQUIRE(label == "0" || label == "1", path, ":", number, ": label '", label, "' must be 0 (live) or 1 (spoof)");
-      s.label = label == "1";
-      if (column.count("sample_index")) {
-        const std::string& sample = fields[column["sample_index"]];
-        const long long value = std::stoll(sample, &used);
-        IF_REQUIRE(used == sample.size() && value >= 0, path, ":", number, ": sample_index '", sample,
-                   "' is not a non-negative integer");
-      }
-    } catch (const std::logic_error&) {  // stod/stoll on non-numbers
-      IF_FAIL(path, ":", number, ": malformed number in '", line, "'");
-    }
-    const std::string domain = column.count("domain") ? fields[column["domain"]] : "all";
-    const std::string& video = fields[column["video_id"]];
-    IF_REQUIRE(!video.empty(), path, ":", number, ": empty video_id");
-    s.video_id = video_ids.emplace(std::make_pair(domain, video), static_cast<int64_t>(video_ids.size())).first->second;
-    auto [it, inserted] = index.emplace(domain, domains.size());
-    if (inserted) domains.push_back({domain, {}});
-    domains[it->second].second.push_back(s);
-  }
-  IF_REQUIRE(!domains.empty(), path, ": no scores after the header");
-  return domains;
-}
 
 int RunMetrics(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
   const std::optional<double> threshold = ThresholdFlag();
   std::vector<std::pair<std::string, DomainMetrics>> results;
   std::vector<DomainMetrics> all;
-  for (const auto& [domain, samples] : ReadScores(FLAGS_scores)) {
+  for (const auto& [domain, samples] : ReadScoresCsv(FLAGS_scores)) {
     results.push_back({domain, ComputeMetrics(samples, threshold)});
     all.push_back(results.back().second);
   }

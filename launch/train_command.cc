@@ -24,7 +24,7 @@ int RunTrain(const std::vector<std::string>& args) {
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
-  config.trainer.stop_requested = InstallStopSignals();
+  InstallStopSignals(&config.trainer);
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
     std::unique_ptr<FileLock> claim;  // held until the run ends

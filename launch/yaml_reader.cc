@@ -67,6 +67,8 @@ YAML::Node YamlSection::Raw(const std::string& key) {
 void YamlSection::RejectUnknownKeys() const {
   if (!node_.IsMap()) return;
   for (const auto& item : node_) {
+    IF_REQUIRE(item.first.IsScalar(), file_, ": '", path_.empty() ? "<root>" : path_,
+               "' has a key that is not a name (a list or mapping used as a key)");
     const std::string key = item.first.as<std::string>();
     IF_REQUIRE(known_.count(key), file_, ": unknown key '", Where(key), "'");
   }
@@ -75,9 +77,10 @@ void YamlSection::RejectUnknownKeys() const {
 YAML::Node LoadYamlFile(const std::string& path) {
   IF_REQUIRE(PathExists(path), "config file '", path, "' does not exist");
   IF_REQUIRE(!std::filesystem::is_directory(path), "config file '", path, "' is a directory");
+  const std::string text = ReadFile(path);
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     IF_FAIL(path, ": not valid YAML: ", e.what());
   }

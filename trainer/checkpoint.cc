@@ -88,12 +88,19 @@ void CheckpointStore::Verify(const std::string& directory) {
   }
   IF_REQUIRE(complete.contains("files") && complete["files"].is_object(), complete_path, ": no file list");
   for (const auto& [name, info] : complete["files"].items()) {
+    int64_t bytes = 0;
+    uint32_t crc = 0;
+    try {
+      bytes = info.at("bytes").get<int64_t>();
+      crc = info.at("crc32c").get<uint32_t>();
+    } catch (const nlohmann::json::exception& e) {
+      IF_FAIL(complete_path, ": entry '", name, "' needs a byte count and a CRC32C: ", e.what());
+    }
     const std::string path = JoinUnder(directory, name);
     IF_REQUIRE(PathExists(path), directory, ": file '", name, "' is missing");
-    IF_REQUIRE(FileSize(path) == info.at("bytes").get<int64_t>(), directory, ": file '", name, "' has ",
-               FileSize(path), " bytes, COMPLETE says ", info.at("bytes").get<int64_t>());
-    IF_REQUIRE(FileCrc32c(path) == info.at("crc32c").get<uint32_t>(), directory, ": file '", name,
-               "' fails its checksum");
+    IF_REQUIRE(FileSize(path) == bytes, directory, ": file '", name, "' has ", FileSize(path),
+               " bytes, COMPLETE says ", bytes);
+    IF_REQUIRE(FileCrc32c(path) == crc, directory, ": file '", name, "' fails its checksum");
   }
 }
 

@@ -223,6 +223,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   int consecutive_skips = 0;  // fp16 steps skipped in a row
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
   const auto run_start = std::chrono::steady_clock::now();
+  if (o.entering_step_loop) o.entering_step_loop();
   while (step_ < last) {
     const bool stop_requested = o.stop_requested != nullptr && o.stop_requested->load();
     communicator_->SetStep(step_ + 1);  // named by a collective that times out

@@ -34,9 +34,17 @@ void FsyncDirectoryOf(const std::string& path) {
 }  // namespace
 
 std::string ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+  // O_NONBLOCK: opening a FIFO named by mistake (or /dev/stdin) must not wait
+  // for a writer; it is refused below with every other non-regular file, whose
+  // read would never end (/dev/zero) or never start.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   IF_SYSCALL(fd, "open ", path);
   FdCloser closer{fd};
+  struct stat info;
+  IF_SYSCALL(::fstat(fd, &info), "stat ", path);
+  IF_REQUIRE(S_ISREG(info.st_mode), path, ": not a regular file (",
+             S_ISDIR(info.st_mode) ? "a directory" : "a device, FIFO or socket", ")");
+  IF_SYSCALL(::fcntl(fd, F_SETFL, 0), "fcntl ", path);
   std::string out;
   char buffer[1 << 16];
   while (true) {

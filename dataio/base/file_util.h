@@ -8,6 +8,8 @@
 
 namespace instructflip {
 
+// The whole contents of a regular file; a directory, device, FIFO or socket is
+// an error naming `path` (reading /dev/zero or a FIFO would never end).
 std::string ReadFile(const std::string& path);
 // Writes `path.tmp-<pid>`, fsyncs it, renames over `path`, fsyncs the directory.
 void WriteFileAtomic(const std::string& path, const std::string& contents);

@@ -732,6 +732,28 @@ Outcome Process(const Entry& entry, const IngestOptions& options) {
   return ProcessImage(entry, options);
 }
 
+// Phase 1 whole: the inputs to read, checked, repeats dropped (returned in
+// *repeats), video ids assigned.
+Plan PlanInputs(const IngestOptions& options, std::vector<Entry>* repeats) {
+  Plan plan;
+  switch (options.format) {
+    case IngestFormat::kCelebASpoof:
+      plan = PlanCelebASpoof(options);
+      break;
+    case IngestFormat::kList:
+      plan = PlanList(options);
+      break;
+    case IngestFormat::kCsv:
+      plan = PlanCsv(options);
+      break;
+  }
+  IF_REQUIRE(!plan.entries.empty(), options.input, ": no samples listed");
+  *repeats = DropRepeatedEntries(&plan);
+  AssignVideoIds(&plan);
+  RefuseMixedVideos(plan);
+  return plan;
+}
+
 }  // namespace
 
 std::optional<IngestFormat> FindIngestFormat(const std::string& name) {
@@ -752,6 +774,21 @@ std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int firs
   return indices;
 }
 
+IngestPreview PreviewIngest(const IngestOptions& options) {
+  std::vector<Entry> repeats;
+  const Plan plan = PlanInputs(options, &repeats);
+  IngestPreview preview;
+  preview.domains.resize(plan.domains.size());
+  for (size_t d = 0; d < plan.domains.size(); ++d) preview.domains[d].name = plan.domains[d];
+  for (const Entry& e : plan.entries) {
+    ++preview.domains[e.domain].counts.counts[static_cast<int>(e.attributes.split)][e.attributes.label];
+    preview.videos += e.is_video;
+  }
+  preview.inputs = static_cast<int64_t>(plan.entries.size());
+  preview.repeats = static_cast<int64_t>(repeats.size());
+  return preview;
+}
+
 IngestReport Ingest(const IngestOptions& options) {
   IF_REQUIRE(!options.input.empty(), "ingest: no input given");
   IF_REQUIRE(options.threads >= 1 && options.threads <= 256, "ingest: --threads must be in 1..256, got ",
@@ -762,22 +799,8 @@ IngestReport Ingest(const IngestOptions& options) {
              options.video_first_frame);
 
   // 1. Plan: every label is parsed and checked before the store is opened.
-  Plan plan;
-  switch (options.format) {
-    case IngestFormat::kCelebASpoof:
-      plan = PlanCelebASpoof(options);
-      break;
-    case IngestFormat::kList:
-      plan = PlanList(options);
-      break;
-    case IngestFormat::kCsv:
-      plan = PlanCsv(options);
-      break;
-  }
-  IF_REQUIRE(!plan.entries.empty(), options.input, ": no samples listed");
-  const std::vector<Entry> repeats = DropRepeatedEntries(&plan);
-  AssignVideoIds(&plan);
-  RefuseMixedVideos(plan);
+  std::vector<Entry> repeats;
+  const Plan plan = PlanInputs(options, &repeats);
   LOG(INFO) << "ingest: " << plan.entries.size() << " inputs into " << plan.domains.size()
             << " domain(s) of store " << options.out;
 

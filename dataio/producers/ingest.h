@@ -89,6 +89,17 @@ struct IngestReport {
 
 IngestReport Ingest(const IngestOptions& options);
 
+// What Ingest would add, from its first phase alone: every label, list or CSV
+// file is read and checked (raising each error Ingest would raise about them)
+// but no image is opened and the store is not touched. `ingest --dry-run`.
+struct IngestPreview {
+  std::vector<DomainEntry> domains;  // new domains; counts of *inputs* per split/label
+  int64_t inputs = 0;                // files to read (a video gives several samples)
+  int64_t videos = 0;                // of which videos
+  int64_t repeats = 0;               // rows naming an input already listed (skipped)
+};
+IngestPreview PreviewIngest(const IngestOptions& options);
+
 // "celeba", "list" or "csv"; throws instructflip::Error otherwise.
 std::optional<IngestFormat> FindIngestFormat(const std::string& name);  // celeba | list | csv
 

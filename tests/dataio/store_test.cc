@@ -282,6 +282,41 @@ void RewriteSealedSample(const std::string& dir, int64_t index, const std::vecto
   WriteFileAtomic(JoinPath(dir, "manifest.json"), ManifestToJson(manifest));
 }
 
+// Rewrites dataset `name` of a shard with the same values in file type `type`.
+void RetypeDataset(const std::string& shard, const char* name, hid_t type) {
+  hid_t file = H5Fopen(shard.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  hid_t set = H5Dopen2(file, name, H5P_DEFAULT);
+  hid_t space = H5Dget_space(set);
+  std::vector<double> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  ASSERT_GE(H5Dread(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(set);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  set = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  H5Dclose(set), H5Sclose(space), H5Fclose(file);
+}
+
+// Found by the store fuzzer: HDF5 converts a dataset of another element type
+// on read, so a float `label` was truncated silently and a 16-bit `jpeg` was
+// narrowed by H5Dread while the loader's pread(2) saw its raw bytes. The reader
+// now requires each column's own integer type, naming the dataset.
+TEST(Store, ColumnsOfAnotherElementTypeAreRefused) {
+  TempDir tmp;
+  MakeStore(tmp / "s", kTwoDomains, 32);
+  const std::string shard = JoinPath(tmp / "s", "shard-00000.h5");
+  ShardHeader header;
+  ASSERT_NO_THROW(ReadShardFile(shard, false, &header));
+  RetypeDataset(shard, "label", H5T_IEEE_F64LE);
+  std::string e = ErrorOf([&] { ReadShardFile(shard, false, &header); });
+  EXPECT_NE(e.find("shard-00000.h5: dataset 'label' must hold signed 8-bit integers"), std::string::npos) << e;
+  RetypeDataset(shard, "label", H5T_STD_I8LE);
+  ASSERT_NO_THROW(ReadShardFile(shard, false, &header));
+  RetypeDataset(shard, "jpeg", H5T_STD_U16LE);
+  e = ErrorOf([&] { ReadShardFile(shard, true, &header); });
+  EXPECT_NE(e.find("dataset 'jpeg' must hold unsigned 8-bit integers"), std::string::npos) << e;
+}
+
 // A header claiming 65000 x 65000 (a decompression bomb) is refused by verify
 // and the loader before any pixel memory is taken, naming the sample; a JPEG
 // whose second half was zeroed before it was sealed passes the checksums but

@@ -3,8 +3,11 @@
 // file is silent, and errors that name the file, the key and the value.
 #include "launch/train_config_yaml.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
+#include "dataio/base/file_util.h"
 #include "tests/common/test_util.h"
 
 namespace instructflip::launch {
@@ -83,6 +86,26 @@ TEST(TrainConfigYaml, BadValuesNameFileKeyAndValue) {
   TempDir dir;
   e = ErrorOf([&] { LoadTrainConfig(dir.Write("t.yaml", "data: {store: x}\n"), {}); });
   EXPECT_NE(e.find("missing key 'model'"), std::string::npos) << e;
+}
+
+// Found by the YAML fuzzer: a list or mapping used as a key once escaped as
+// yaml-cpp's bad-conversion exception (no file named, exit 1). A config path
+// that is a device or FIFO is refused at once rather than read for ever.
+TEST(TrainConfigYaml, KeysThatAreNotNamesAndFilesThatAreNotFilesAreRefused) {
+  TempDir dir;
+  const std::string paper = ReadFile(kPaperConfig);
+  std::string e = ErrorOf([&] { LoadTrainConfig(dir.Write("t.yaml", paper + "? [a, b]\n: 1\n"), {}); });
+  EXPECT_NE(e.find("t.yaml: '<root>' has a key that is not a name"), std::string::npos) << e;
+  std::string nested = paper;
+  nested.replace(nested.find("schedule: {"), 11, "schedule: {? {x: 1} : 2, ");
+  e = ErrorOf([&] { LoadTrainConfig(dir.Write("u.yaml", nested), {}); });
+  EXPECT_NE(e.find("u.yaml: 'schedule' has a key that is not a name"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadTrainConfig("/dev/zero", {}); });
+  EXPECT_NE(e.find("/dev/zero: not a regular file (a device, FIFO or socket)"), std::string::npos) << e;
+  const std::string fifo = dir.path + "/fifo.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  e = ErrorOf([&] { LoadTrainConfig(fifo, {}); });  // would block in open(2) without O_NONBLOCK
+  EXPECT_NE(e.find("fifo.yaml: not a regular file"), std::string::npos) << e;
 }
 
 // The style-question rules: defaults, both keys read, and the effective rules

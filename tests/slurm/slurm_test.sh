@@ -18,61 +18,12 @@ tmp=$(mktemp -d)
 log=""   # the job output shown when a check fails
 
 source tests/slurm/slurm_cluster.sh
-
-cleanup() {
-  local rc=$? pid
-  slurm_stop
-  # Anything of ours still running (a job step outliving its slurmd).
-  for pid in $(pgrep -f "$tmp" || true); do kill -9 "$pid" 2>/dev/null || true; done
-  if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-  return $rc
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -n "$log" ] && [ -f "$log" ]; then
-    echo "--- last 25 lines of $log" >&2
-    tail -n 25 "$log" >&2
-  fi
-  slurm_log_tail 15
-  exit 1
-}
+trap slurm_test_cleanup EXIT
 
 t0=$(date +%s)
 part_start=$t0
 declare -a timings=()
 part_done() { local now; now=$(date +%s); timings+=("$1: $((now - part_start)) s"); part_start=$now; }
-
-# job_field JOB KEY: a field of `scontrol show job` (the first, for an array).
-job_field() { scontrol show job "$1" 2>/dev/null | grep -o "\b$2=[^ ]*" | head -1 | cut -d= -f2-; }
-
-# wait_job_end JOB SECONDS: until the job is in a final state, left in $job_state.
-wait_job_end() {
-  local i
-  for ((i = 0; i < $2 * 2; i++)); do
-    job_state=$(job_field "$1" JobState)
-    case "$job_state" in
-      COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED) return 0 ;;
-    esac
-    sleep 0.5
-  done
-  fail "job $1 still ${job_state:-unknown} after $2 s"
-}
-
-# wait_for_steps RUN_DIR STEPS JOB: until metrics.jsonl has STEPS lines (the job must still run).
-wait_for_steps() {
-  local i state
-  for ((i = 0; i < 1800; i++)); do
-    [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ] && return 0
-    if ((i % 10 == 0)); then
-      state=$(job_field "$3" JobState)
-      case "$state" in PENDING | CONFIGURING | RUNNING) ;; *) fail "job $3 is $state before step $2" ;; esac
-    fi
-    sleep 0.1
-  done
-  fail "run in $1 did not reach step $2 in 180 s"
-}
 
 # ---- a. cluster and store -------------------------------------------------
 slurm_start "$tmp/slurm" || fail "could not start the test cluster"
@@ -116,15 +67,7 @@ wait_for_steps "$tmp/pre" 5 "$pre_job"
 # What Slurm does --signal=B:USR1@120 before the time limit (and what a
 # preempting site can send): USR1 to the batch script only.
 scancel --signal=USR1 --batch "$pre_job"
-restarts=0
-for ((i = 0; i < 240; i++)); do
-  restarts=$(job_field "$pre_job" Restarts)
-  [ "${restarts:-0}" -ge 1 ] && break
-  state=$(job_field "$pre_job" JobState)
-  case "$state" in COMPLETED | FAILED | CANCELLED | TIMEOUT) fail "job $pre_job ended ($state) instead of being requeued" ;; esac
-  sleep 0.5
-done
-[ "${restarts:-0}" -ge 1 ] || fail "job $pre_job was not requeued within 120 s of the USR1"
+wait_requeued "$pre_job" 120
 grep -q "got SIGUSR1: asking the ranks to checkpoint" "$log" || fail "the batch script did not see the USR1"
 grep -q "train: stopped at step" "$log" || fail "instructflip did not stop after a checkpoint"
 stop_step=$(grep -o "train: stopped at step [0-9]*" "$log" | head -1 | grep -o "[0-9]*$")
@@ -181,7 +124,7 @@ part_done "c (preempt, requeue, resume)"
   for f in lodo.md lodo.json; do
     [ -f "$tmp/lodo/$f" ] || {
       for f2 in "$tmp"/lodo/jobs/slurm-*.log; do [ -f "$f2" ] && { echo "--- $f2" >&2; tail -n 8 "$f2" >&2; }; done
-      grep -h "error" "$SLURM_TEST_DIR/slurmd.log" | grep -v spmix | tail -n 4 >&2 || true
+      grep -h "error" "$SLURM_TEST_DIR"/slurmd-*.log | grep -v spmix | tail -n 4 >&2 || true
       fail "lodo --slurm wrote no $f"
     }
   done

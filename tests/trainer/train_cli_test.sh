@@ -110,6 +110,25 @@ grep -q "stopped at step" "$tmp/b.log" || fail "no stop message"
 grep -q "resumed from" "$tmp/b2.log" || fail "second run did not resume"
 cmp "$tmp/a/$final" "$tmp/b/$final" || fail "resumed model differs from the uninterrupted one"
 
+# A stop signal during start-up (here a T5 warm-up of 100000 steps, minutes
+# long) ends the process at once with exit 3, before any step or checkpoint
+# (the step loop would only have seen it after the warm-up).
+"$bin" train "${common[@]}" --set model.t5_warmup.steps=100000 --run-dir "$tmp/s" > "$tmp/s.log" 2>&1 &
+pid=$!
+( sleep 60; kill -9 $pid 2> /dev/null ) &
+guard=$!
+for _ in $(seq 1 100); do grep -q "local rank" "$tmp/s.log" 2> /dev/null && break; sleep 0.1; done
+sleep 1
+start=$(date +%s%N)
+kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+kill $guard 2> /dev/null || true
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$rc" = 3 ] && grep -q "stop signal during start-up: exiting now" "$tmp/s.log" ||
+  fail "SIGTERM during start-up: rc $rc after $ms ms: $(tail -3 "$tmp/s.log")"
+[ "$ms" -lt 5000 ] || fail "SIGTERM during start-up took $ms ms"
+[ ! -e "$tmp/s/metrics.jsonl" ] || fail "a step ran after SIGTERM during start-up"
+
 # kill -9 at some point (a checkpoint is written every 2 steps), then resume.
 "$bin" train "${common[@]}" --run-dir "$tmp/c" > "$tmp/c.log" 2>&1 &
 pid=$!

@@ -274,5 +274,33 @@ TEST_F(TrainerTest, EveryCheckpointDamagedIsRefusedNotRestarted) {
   EXPECT_EQ(store.Checkpoints().size(), 2u);  // nothing pruned
 }
 
+// An optimizer.pt whose checksum matches (written so, or by another program)
+// but that LibTorch cannot load, and a COMPLETE whose entry lacks its numbers:
+// errors naming the file (exit 2 at the command), not LibTorch's or JSON's.
+TEST_F(TrainerTest, MalformedOptimizerStateAndCompleteMarkerAreNamed) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.checkpoint_every = 2;
+  {
+    Trainer trainer(o, single.get(), runs.path);
+    trainer.Run("", /*stop_after=*/2);
+  }
+  const std::string checkpoint = CheckpointStore(runs.path, o.keep_last).Checkpoints().back();
+  const std::string optimizer = JoinPath(checkpoint, "optimizer.pt");
+  WriteFileAtomic(optimizer, "not a torch archive");
+  nlohmann::json complete = nlohmann::json::parse(ReadFile(JoinPath(checkpoint, "COMPLETE")));
+  complete["files"]["optimizer.pt"] = {{"bytes", FileSize(optimizer)}, {"crc32c", FileCrc32c(optimizer)}};
+  WriteFileAtomic(JoinPath(checkpoint, "COMPLETE"), complete.dump());
+  Trainer resumed(o, single.get(), runs.path);
+  std::string error = ErrorOf([&] { resumed.Run(checkpoint); });
+  EXPECT_NE(error.find("optimizer.pt: not an optimizer state this model can load"), std::string::npos) << error;
+
+  complete["files"]["optimizer.pt"] = {{"bytes", "many"}};
+  WriteFileAtomic(JoinPath(checkpoint, "COMPLETE"), complete.dump());
+  error = ErrorOf([&] { CheckpointStore::Verify(checkpoint); });
+  EXPECT_NE(error.find("COMPLETE: entry 'optimizer.pt' needs a byte count and a CRC32C"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace instructflip

@@ -415,6 +415,38 @@ TEST_F(IngestTest, ListedPathsStayUnderTheRootAndAreIngestedOnce) {
   EXPECT_NE(e.find("'v_frame0.jpg', which is live"), std::string::npos) << e;
 }
 
+// ingest --dry-run: the label file read and checked as Ingest reads it, counts
+// of the inputs per new domain, and nothing opened or written (the images here
+// do not even exist).
+TEST_F(IngestTest, PreviewCountsTheInputsAndTouchesNothing) {
+  WriteText("data/labels.csv",
+            "path,label,domain,split\n"
+            "a.jpg,0,x,train\n"
+            "b.jpg,1,x,test\n"
+            "./a.jpg,0,x,train\n"  // the same file again: a repeat
+            "c.mp4,1,y,train\n"
+            "d.jpg,0,y,\n");      // --split's value
+  IngestOptions options;
+  options.out = Path("store");
+  options.format = IngestFormat::kCsv;
+  options.input = Path("data/labels.csv");
+  options.split = Split::kTest;
+  const IngestPreview preview = PreviewIngest(options);
+  ASSERT_EQ(preview.domains.size(), 2u);
+  EXPECT_EQ(preview.domains[0].name, "x");
+  EXPECT_EQ(preview.domains[0].counts.counts, (std::array<std::array<int64_t, 2>, 2>{{{1, 0}, {0, 1}}}));
+  EXPECT_EQ(preview.domains[1].name, "y");
+  EXPECT_EQ(preview.domains[1].counts.counts, (std::array<std::array<int64_t, 2>, 2>{{{0, 1}, {1, 0}}}));
+  EXPECT_EQ(preview.inputs, 4);
+  EXPECT_EQ(preview.videos, 1);
+  EXPECT_EQ(preview.repeats, 1);
+  EXPECT_FALSE(PathExists(Path("store")));
+  // Every label error Ingest raises, the preview raises.
+  WriteText("data/labels.csv", "path,label\na.jpg,2\n");
+  const std::string e = ErrorOf([&] { PreviewIngest(options); });
+  EXPECT_NE(e.find("labels.csv:2: field 'label' must be an integer in 0..1, got '2'"), std::string::npos) << e;
+}
+
 TEST_F(IngestTest, NothingReadableIsAnErrorAndWritesNoStore) {
   WriteText("data/list.txt", "missing.jpg 0\n");
   const std::string message = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
