@@ -108,13 +108,18 @@ int AbortJobOnError(const char* command, const WorldInfo& world, const std::func
   }
 }
 
-void InstallStopSignals(TrainerOptions* options) {
+void InstallStopSignals() {
   std::signal(SIGUSR1, RequestStop);
   std::signal(SIGTERM, RequestStop);
   std::signal(SIGINT, RequestStop);  // Ctrl-C: checkpoint and stop, as scancel does
-  options->stop_requested = &g_stop_requested;
-  options->entering_step_loop = [] { g_in_step_loop.store(true); };
 }
+
+void ConnectStopSignals(TrainerOptions* options) {
+  options->stop_requested = &g_stop_requested;
+  options->in_step_loop = [](bool in_loop) { g_in_step_loop.store(in_loop); };
+}
+
+bool StopWasRequested() { return g_stop_requested.load(); }
 
 std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment() {
   const char* spec = std::getenv("INSTRUCTFLIP_CRASH_AT");

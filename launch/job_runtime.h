@@ -27,13 +27,19 @@ std::unique_ptr<Communicator> StartRank(const WorldInfo& world, TrainConfig* con
 // Runs `body`; with more than one rank, an exception aborts the whole job (MPI_Abort).
 int AbortJobOnError(const char* command, const WorldInfo& world, const std::function<int()>& body);
 
-// Installs SIGUSR1/SIGTERM/SIGINT handlers into a trainer's options. In the
-// step loop a signal sets options->stop_requested: every rank stops at the same
-// step with a checkpoint (exit kExitRequeue). Before it (start-up: store, model,
-// weights, T5 warm-up, which may take minutes) there is nothing to checkpoint
-// yet, so a signal ends the process at once, also with kExitRequeue: a
-// requeued job or a rerun with --resume auto starts where this one was.
-void InstallStopSignals(TrainerOptions* options);
+// InstallStopSignals installs SIGUSR1/SIGTERM/SIGINT handlers (before MPI
+// starts); ConnectStopSignals hands their flag and the step-loop hook to a
+// trainer's options. In the step loop a signal sets
+// options->stop_requested: every rank stops at the same step with a checkpoint
+// (exit kExitRequeue). Outside it (start-up: MPI, store, model, weights, T5
+// warm-up, which may take minutes; evaluation after training) there is nothing
+// a checkpoint would keep, so a signal ends the rank that gets it at once, also
+// with kExitRequeue: a requeued job or a rerun with --resume auto starts where
+// this one was. A flag set during the last step is left for the caller to act
+// on (StopWasRequested()).
+void InstallStopSignals();
+void ConnectStopSignals(TrainerOptions* options);
+bool StopWasRequested();
 
 // Crash tests: with INSTRUCTFLIP_CRASH_AT=STEP:POINT in the environment, a
 // checkpoint fault point (trainer/checkpoint.h) that matches kills the process

@@ -47,6 +47,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
              p.jobs.size() - 1, " (", run_dir, "/protocol.yaml has ", p.jobs.size(), " jobs)");
   const LodoJob& job = p.jobs[index];
   const std::string job_dir = files.Job(job.name);
+  InstallStopSignals();
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   if (files.Finished(job.name)) {
     if (world.rank == 0) std::cout << "lodo: job " << job.name << " is already finished\n";
@@ -62,7 +63,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
   // Every job of the run starts from the same seed: one T5 warm-up serves all.
   t.warmup_cache_dir = files.Cache();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
-  InstallStopSignals(&t);
+  ConnectStopSignals(&t);
   return AbortJobOnError("lodo", world, [&] {
     const bool writer = world.rank == 0;
     auto start = std::chrono::steady_clock::now();
@@ -80,7 +81,8 @@ int RunLodoJob(const std::string& run_dir, int index) {
       Trainer trainer(t, communicator.get(), job_dir);
       const TrainResult trained = trainer.Run("auto");
       if (writer) RecordCost(files.Cost(job.name), "train", SecondsSince(start), world.size);
-      if (trained.interrupted) return kExitRequeue;
+      // Stopped, or signalled at the very last step: evaluate after the requeue.
+      if (trained.interrupted || StopWasRequested()) return kExitRequeue;
       final_checkpoint = checkpoints.FindLatestComplete();
     }
     IF_REQUIRE(final_checkpoint && CheckpointStore::StepOf(*final_checkpoint) == t.total_steps, "lodo: job ",
@@ -126,6 +128,8 @@ int RunLodoJob(const std::string& run_dir, int index) {
     // 3. Test the held-out targets at that threshold.
     EvalOptions test = eval;
     test.domains = job.test;
+    test.split = p.targets_split;
+    result["targets_split"] = TargetsSplitName(p.targets_split);
     test.threshold = threshold;
     test.explain_per_domain = p.explain_per_domain;
     const EvalResult tested = Evaluate(built, test, communicator.get(), files.Evaluation(job.name));

@@ -22,6 +22,11 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
   top.Read("train_config", &p.train_config);
   top.Read("ranks", &p.ranks);
   top.Read("explain_per_domain", &p.explain_per_domain);
+  std::string targets_split = TargetsSplitName(p.targets_split);
+  top.Read("targets_split", &targets_split);
+  IF_REQUIRE(targets_split == "test" || targets_split == "all", file, ": 'targets_split' must be test or all, got '",
+             targets_split, "'");
+  if (targets_split == "all") p.targets_split.reset();
   top.Read("overrides", &p.overrides);
   const YAML::Node jobs = top.Raw("jobs");
   top.RejectUnknownKeys();
@@ -55,7 +60,8 @@ std::string ProtocolToYaml(const LodoProtocol& p) {
   YAML::Emitter out;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "train_config"
       << YAML::Value << p.train_config << YAML::Key << "ranks" << YAML::Value << p.ranks << YAML::Key
-      << "explain_per_domain" << YAML::Value << p.explain_per_domain << YAML::Key << "overrides" << YAML::Value
+      << "explain_per_domain" << YAML::Value << p.explain_per_domain << YAML::Key << "targets_split" << YAML::Value
+      << TargetsSplitName(p.targets_split) << YAML::Key << "overrides" << YAML::Value
       << YAML::BeginSeq;
   for (const std::string& o : p.overrides) out << o;
   out << YAML::EndSeq << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
@@ -103,15 +109,19 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
     store->ResolveDomains(job.train);
     const std::vector<int> targets = store->ResolveDomains(job.test);
     for (size_t t = 0; t < targets.size(); ++t) {
-      const auto& test = store->manifest().domains[targets[t]].counts.counts[int(Split::kTest)];
-      IF_REQUIRE(test[0] + test[1] > 0, "lodo: job ", job.name, ": target domain '", job.test[t],
-                 "' has no test-split samples in ", config.trainer.store);
+      const DomainCounts& counts = store->manifest().domains[targets[t]].counts;
+      const int64_t scored = p.targets_split ? counts.counts[int(*p.targets_split)][0] +
+                                                   counts.counts[int(*p.targets_split)][1]
+                                             : counts.total();
+      IF_REQUIRE(scored > 0, "lodo: job ", job.name, ": target domain '", job.test[t], "' has no samples to score (",
+                 DescribeTargetsSplit(p.targets_split), ") in ", config.trainer.store);
     }
   }
   const std::string text = ProtocolToYaml(p);
   const std::string saved = LodoRunFiles{run_dir}.Protocol();
   if (PathExists(saved)) {
-    IF_REQUIRE(ReadFile(saved) == text, "lodo: ", run_dir, " was planned with another protocol, ranks or --set (see ",
+    // Compared as this build writes it: a plan saved before a key was added still matches.
+    IF_REQUIRE(ProtocolToYaml(ParseProtocol(LoadYamlFile(saved), saved)) == text, "lodo: ", run_dir, " was planned with another protocol, ranks or --set (see ",
                saved, "); use a new --run-dir, or omit --protocol/--set to continue that plan");
   } else {
     std::filesystem::create_directories(run_dir);

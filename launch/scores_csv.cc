@@ -1,12 +1,12 @@
 #include "launch/scores_csv.h"
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip::launch {
 namespace {
@@ -79,12 +79,8 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
 }
 
 std::vector<std::pair<std::string, std::vector<ScoredSample>>> ReadScoresCsv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  IF_REQUIRE(in, "cannot open scores file '", path, "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  IF_REQUIRE(!in.bad(), "cannot read scores file '", path, "'");
-  return ParseScoresCsv(text.str(), path);
+  IF_REQUIRE(PathExists(path), "cannot open scores file '", path, "': it does not exist");
+  return ParseScoresCsv(ReadFile(path), path);  // a device or FIFO is refused there
 }
 
 }  // namespace instructflip::launch

@@ -22,9 +22,10 @@ namespace {
 int RunTrain(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "train takes no positional arguments");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
+  InstallStopSignals();
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
-  InstallStopSignals(&config.trainer);
+  ConnectStopSignals(&config.trainer);
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
     std::unique_ptr<FileLock> claim;  // held until the run ends

@@ -100,6 +100,11 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
 
   YamlSection optimizer = top.Section("optimizer");
   optimizer.Read("weight_decay", &t.optimizer.weight_decay);
+  std::string decay = t.optimizer.decay_all_parameters ? "all" : "matrices";
+  optimizer.Read("decay", &decay);
+  IF_REQUIRE(decay == "all" || decay == "matrices", path, ": 'optimizer.decay' must be all or matrices, got '",
+             decay, "'");
+  t.optimizer.decay_all_parameters = decay == "all";
   optimizer.Read("beta2", &t.optimizer.beta2);
   optimizer.Read("eps", &t.optimizer.eps);
   optimizer.RejectUnknownKeys();
@@ -185,6 +190,7 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   // The rules in force, also where the file leaves them to their defaults, so a
   // run directory and its checkpoints say how questions were chosen.
   resolved["data"]["style_question"] = StyleQuestionRuleName(t.style_question);
+  resolved["optimizer"]["decay"] = t.optimizer.decay_all_parameters ? "all" : "matrices";
   resolved["eval"]["style_question"] = ScoringStyleQuestionName(config.eval_style_question);
   config.resolved_yaml = YAML::Dump(resolved) + "\n";
   t.resolved_config = config.resolved_yaml;

@@ -100,6 +100,18 @@ QFormerImpl::QFormerImpl(const QFormerConfig& c, int encoder_width) : config_(c)
   query_tokens = register_parameter("query_tokens", torch::randn({1, c.num_queries, c.hidden}) * 0.02);
   embeddings = register_module("embeddings", QFormerEmbeddings(c));
   encoder = register_module("encoder", QFormerEncoder(c, encoder_width));
+  // BERT's _init_weights, as Hugging Face initialises every module a checkpoint
+  // does not hold (the reference's cross-attention and *_query feed-forward
+  // layers; the whole Q-Former without pretrained BERT weights): Linear weights
+  // normal(0, 0.02) and zero bias (LibTorch's default is kaiming-uniform with a
+  // uniform bias). Embeddings are normal(0, 0.02) above, LayerNorms 1 and 0.
+  torch::NoGradGuard no_grad;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<nn::Linear>()) {
+      nn::init::normal_(linear->weight, 0.0, 0.02);
+      nn::init::zeros_(linear->bias);
+    }
+  }
 }
 
 torch::Tensor QFormerImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& text_keep,

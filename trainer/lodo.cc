@@ -29,6 +29,15 @@ void RecordCost(const std::string& path, const std::string& phase, double wall_s
   WriteFileAtomic(path, cost.dump(2) + "\n");
 }
 
+std::string TargetsSplitName(const std::optional<Split>& split) {
+  return split ? kSplitNames[static_cast<int>(*split)] : "all";
+}
+
+std::string DescribeTargetsSplit(const std::optional<Split>& split) {
+  return split ? std::string("the ") + kSplitNames[static_cast<int>(*split)] + " split of each target"
+               : "every sample of each target (train and test splits), as the reference scores them";
+}
+
 std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   const LodoRunFiles files{run_dir};
   std::vector<std::string> unfinished;
@@ -38,7 +47,8 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
              absl::StrJoin(unfinished, ", "));
   nlohmann::json out{{"protocol", p.name},
                      {"threshold_mode", "validation: EER threshold on held-out videos of each job's source domains"},
-                     {"checkpoint_rule", kCheckpointRule}};
+                     {"checkpoint_rule", kCheckpointRule},
+                     {"targets_split", TargetsSplitName(p.targets_split)}};
   out["reference_mode"]["threshold_mode"] = kOracleThresholdMode;
   std::vector<DomainMetrics> honest, reference;
   nlohmann::json cost_jobs = nlohmann::json::array();
@@ -131,7 +141,8 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   md << std::fixed << std::setprecision(2) << "## " << p.name << ": held-out targets\n\n"
      << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule
      << ". Style question at test: " << DescribeScoringStyleQuestion(out["style_question"].get<std::string>())
-     << "; in training: " << out["training_style_question"].get<std::string>() << ".\n\n"
+     << "; in training: " << out["training_style_question"].get<std::string>()
+     << ". Scored: " << DescribeTargetsSplit(p.targets_split) << ".\n\n"
      << MarkdownMetricsTable(kKeys, rows);
   md << "\nThe same checkpoints and scores at oracle thresholds, for comparison with the paper (threshold: "
      << out["reference_mode"]["threshold_mode"].get<std::string>() << "):\n\n"

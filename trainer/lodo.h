@@ -6,9 +6,11 @@
 // lodo_command.cc); one job's pipeline in launch/lodo_job.cc.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dataio/schema.h"
 #include "trainer/run_files.h"
 
 namespace instructflip {
@@ -23,9 +25,16 @@ struct LodoProtocol {
   std::string train_config;            // absolute path
   int ranks = 1;                       // MPI ranks per job (the global batch is planned for these)
   int explain_per_domain = 0;
+  // Which samples of a target are scored (`targets_split`): its test split, or
+  // (nullopt, "all") every sample of it, as the reference scores a target.
+  std::optional<Split> targets_split = Split::kTest;
   std::vector<std::string> overrides;  // --set given when planning, applied to every job
   std::vector<LodoJob> jobs;
 };
+
+// "test" or "all" (the protocol key's values), and the words tables use.
+std::string TargetsSplitName(const std::optional<Split>& split);
+std::string DescribeTargetsSplit(const std::optional<Split>& split);
 
 // How a job's evaluated checkpoint is chosen.
 inline constexpr char kCheckpointRule[] = "final step (chosen without target data)";

@@ -5,7 +5,8 @@ namespace instructflip {
 std::unique_ptr<torch::optim::AdamW> MakeAdamW(const std::vector<torch::Tensor>& parameters,
                                                const OptimizerOptions& options) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (const torch::Tensor& p : parameters) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  for (const torch::Tensor& p : parameters)
+    (options.decay_all_parameters || p.dim() >= 2 ? decay : no_decay).push_back(p);
   auto group_options = [&](double weight_decay) {
     auto o = std::make_unique<torch::optim::AdamWOptions>(/*lr=*/1e-3);
     o->betas({0.9, options.beta2}).eps(options.eps).weight_decay(weight_decay);
@@ -13,7 +14,7 @@ std::unique_ptr<torch::optim::AdamW> MakeAdamW(const std::vector<torch::Tensor>&
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, group_options(options.weight_decay));
-  groups.emplace_back(no_decay, group_options(0.0));
+  if (!no_decay.empty()) groups.emplace_back(no_decay, group_options(0.0));
   return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(1e-3));
 }
 

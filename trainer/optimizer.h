@@ -1,7 +1,8 @@
 // AdamW as the reference configures it (lr and beta1 then driven by the
-// OneCycle schedule, weight decay 1e-7), with two parameter groups: decay for
+// OneCycle schedule, weight decay 1e-7 on every trainable parameter, one
+// group). `decay_all_parameters = false` is LAVIS's rule instead: decay for
 // matrices and convolution kernels, none for biases, norms and other
-// one-dimensional parameters (class embedding, ...).
+// one-dimensional parameters (class embedding, query tokens are 3-D: decayed).
 #pragma once
 
 #include <memory>
@@ -14,6 +15,7 @@ namespace instructflip {
 
 struct OptimizerOptions {
   double weight_decay = 1e-7;
+  bool decay_all_parameters = true;  // optimizer.decay: all (the reference) | matrices
   double beta2 = 0.999;
   double eps = 1e-8;
 };

@@ -121,7 +121,8 @@ void Trainer::Resume(const std::string& directory) {
   try {
     torch::load(*optimizer_, JoinPath(directory, "optimizer.pt"), options_.device);
   } catch (const c10::Error& e) {  // its checksum matched: written so, or by another program
-    IF_FAIL(JoinPath(directory, "optimizer.pt"), ": not an optimizer state this model can load: ",
+    IF_FAIL(JoinPath(directory, "optimizer.pt"), ": not an optimizer state this model can load (runs written "
+            "before optimizer.decay existed have two parameter groups: resume them with --set optimizer.decay=matrices): ",
             e.what_without_backtrace());
   }
   step_ = state.at("step").get<int64_t>();
@@ -223,7 +224,8 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   int consecutive_skips = 0;  // fp16 steps skipped in a row
   const int64_t last = stop_after >= 0 ? std::min(stop_after, o.total_steps) : o.total_steps;
   const auto run_start = std::chrono::steady_clock::now();
-  if (o.entering_step_loop) o.entering_step_loop();
+  communicator_->Barrier();  // no rank votes to stop while another is still starting up
+  if (o.in_step_loop) o.in_step_loop(true);
   while (step_ < last) {
     const bool stop_requested = o.stop_requested != nullptr && o.stop_requested->load();
     communicator_->SetStep(step_ + 1);  // named by a collective that times out
@@ -254,6 +256,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     }
   }
   SaveCheckpoint();
+  if (o.in_step_loop) o.in_step_loop(false);
   result.steps = step_;
   return result;
 }

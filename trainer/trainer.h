@@ -66,10 +66,12 @@ struct TrainerOptions {
   // Set asynchronously (SIGUSR1/SIGTERM handler) to stop at the next step
   // boundary: all ranks agree on the step, checkpoint and return.
   const std::atomic<bool>* stop_requested = nullptr;
-  // Called once start-up (model, store, resume or T5 warm-up) is over and the
-  // step loop, which acts on stop_requested, begins: until then the signal
-  // handler cannot wait for a step boundary (launch/job_runtime.h).
-  std::function<void()> entering_step_loop;
+  // Called with true when start-up (model, store, resume or T5 warm-up) is
+  // over and the step loop, which acts on stop_requested, begins (every rank
+  // there: after a barrier), and with false once its final checkpoint is
+  // written. Outside the loop the signal handler cannot wait for a step
+  // boundary (launch/job_runtime.h).
+  std::function<void(bool)> in_step_loop;
   // Crash tests only: CheckpointStore::fault_point of every checkpoint write.
   std::function<void(int64_t step, const std::string& point)> checkpoint_fault_point;
 };

@@ -735,6 +735,12 @@ Outcome Process(const Entry& entry, const IngestOptions& options) {
 // Phase 1 whole: the inputs to read, checked, repeats dropped (returned in
 // *repeats), video ids assigned.
 Plan PlanInputs(const IngestOptions& options, std::vector<Entry>* repeats) {
+  IF_REQUIRE(!options.input.empty(), "ingest: no input given");
+  IF_REQUIRE(options.threads >= 1 && options.threads <= 256, "ingest: --threads must be in 1..256, got ",
+             options.threads);
+  IF_REQUIRE(options.video_frames >= 1, "ingest: video frames must be >= 1, got ", options.video_frames);
+  IF_REQUIRE(options.video_first_frame >= 0, "ingest: video first frame must be >= 0, got ",
+             options.video_first_frame);
   Plan plan;
   switch (options.format) {
     case IngestFormat::kCelebASpoof:
@@ -790,14 +796,6 @@ IngestPreview PreviewIngest(const IngestOptions& options) {
 }
 
 IngestReport Ingest(const IngestOptions& options) {
-  IF_REQUIRE(!options.input.empty(), "ingest: no input given");
-  IF_REQUIRE(options.threads >= 1 && options.threads <= 256, "ingest: --threads must be in 1..256, got ",
-             options.threads);
-  IF_REQUIRE(options.video_frames >= 1, "ingest: video frames must be >= 1, got ",
-             options.video_frames);
-  IF_REQUIRE(options.video_first_frame >= 0, "ingest: video first frame must be >= 0, got ",
-             options.video_first_frame);
-
   // 1. Plan: every label is parsed and checked before the store is opened.
   std::vector<Entry> repeats;
   const Plan plan = PlanInputs(options, &repeats);

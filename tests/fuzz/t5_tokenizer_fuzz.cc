@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   using namespace instructflip;
   fuzz::WriteSeedsIfAsked("t5", [] {
     std::vector<std::string> seeds{"\x01" + TrainSentencePiece(AllInstructionTexts(), 200, 1)};
-    for (const std::string& text : AllInstructionTexts()) seeds.push_back("\x00" + text);
+    for (const std::string& text : AllInstructionTexts()) seeds.push_back(std::string(1, '\0') + text);
     seeds.resize(std::min<size_t>(seeds.size(), 8));
     return seeds;
   });

@@ -44,10 +44,10 @@ expect_error "--threshold must be a number in [0, 1], got 'nan'" metrics --score
 expect_error "--threshold must be a number in [0, 1], got '-1'" metrics --scores "$tmp/none.csv" --threshold -1
 [ ! -e "$tmp/typo" ] || fail "a refused command wrote output"
 # ingest --dry-run reads the list, prints the counts, opens no image, writes nothing.
-printf 'live/a.jpg 0\nspoof/b.jpg 1\nspoof/c.avi 1\nlive/a.jpg 0\n' > "$tmp/list.txt"
+printf 'live/a.jpg 0\nspoof/b.jpg 1\nspoof/c.jpg 1\nlive/a.jpg 0\n' > "$tmp/list.txt"
 "$bin" ingest --format list --input "$tmp/list.txt" --domain lab --split test --out "$tmp/dry" --dry-run --json \
   > "$tmp/dry.json" || fail "ingest --dry-run exited non-zero"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["inputs"]==3 and d["videos"]==1 and d["repeats"]==1 and d["domains"]["lab"]["test"]=={"live":1,"spoof":2}, d' \
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["inputs"]==3 and d["videos"]==0 and d["repeats"]==1 and d["domains"]["lab"]["test"]=={"live":1,"spoof":2}, d' \
   "$tmp/dry.json" || fail "ingest --dry-run: $(cat "$tmp/dry.json")"
 [ ! -e "$tmp/dry" ] || fail "ingest --dry-run wrote the store"
 "$bin" bench --help | grep -q "usage: instructflip bench allreduce" || fail "bench --help lacks its modes"

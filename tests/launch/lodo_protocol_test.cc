@@ -23,6 +23,7 @@ name: two
 train_config: configs/train/synthetic_tiny.yaml
 ranks: 2
 explain_per_domain: 3
+targets_split: all
 overrides: [total_steps=4]
 jobs:
   - {name: AB_to_C, train: [synA, synB], test: [synC]}
@@ -34,6 +35,9 @@ TEST(LodoProtocol, ParsesEveryFieldAndRoundTrips) {
   EXPECT_EQ(p.name, "two");
   EXPECT_EQ(p.ranks, 2);
   EXPECT_EQ(p.explain_per_domain, 3);
+  EXPECT_EQ(p.targets_split, std::nullopt);  // every sample of a target, as the reference
+  EXPECT_EQ(Parse("name: n\ntrain_config: x\njobs: [{name: A, train: [a], test: [b]}]\n").targets_split,
+            Split::kTest);  // the default
   EXPECT_EQ(p.overrides, std::vector<std::string>{"total_steps=4"});
   ASSERT_EQ(p.jobs.size(), 2u);
   EXPECT_EQ(p.jobs[1].name, "C_to_AB");
@@ -42,6 +46,7 @@ TEST(LodoProtocol, ParsesEveryFieldAndRoundTrips) {
   const LodoProtocol again = ParseProtocol(YAML::Load(saved), "protocol.yaml");
   EXPECT_EQ(ProtocolToYaml(again), saved);
   EXPECT_EQ(again.jobs[0].train, p.jobs[0].train);
+  EXPECT_EQ(again.targets_split, std::nullopt);
 }
 
 TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
@@ -61,6 +66,9 @@ TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
   EXPECT_NE(error("name: n\ntrain_config: x\nranks: 0\njobs: [{name: A, train: [a], test: [b]}]\n").find("'ranks'"),
             std::string::npos);
   EXPECT_NE(error("name: n\ntrain_config: x\njobs: []\n").find("'jobs' must be a non-empty list"), std::string::npos);
+  EXPECT_NE(error("name: n\ntrain_config: x\ntargets_split: train\njobs: [{name: A, train: [a], test: [b]}]\n")
+                .find("p.yaml: 'targets_split' must be test or all, got 'train'"),
+            std::string::npos);
 }
 
 TEST(LodoProtocol, EveryShippedProtocolParses) {

@@ -87,20 +87,27 @@ for job in ACD_to_B ABD_to_C ABC_to_D; do
 done
 
 # One training for three targets (the shape of ca_unified): the cost table
-# shows the saving over one training per target as a number above 1.
+# shows the saving over one training per target as a number above 1. Scored
+# as the reference scores targets (targets_split: all): every sample of each,
+# more videos than the test split the run above scored, and the table says so.
 cat > "$tmp/unified.yaml" <<EOF
 name: unified
 train_config: configs/train/synthetic_tiny.yaml
 ranks: 1
+targets_split: all
 jobs:
   - {name: A_to_all, train: [synA], test: [synB, synC, synD]}
 EOF
 "$bin" lodo --protocol "$tmp/unified.yaml" --run-dir "$tmp/unified" "${short[@]}" > "$tmp/unified.log" 2>&1 ||
   fail "unified run: $(tail -5 "$tmp/unified.log")"
-python3 - "$tmp/unified/lodo.json" <<'PY' || fail "the unified run's cost does not show its saving"
+python3 - "$tmp/unified/lodo.json" "$tmp/run/lodo.json" <<'PY' || fail "the unified run's cost or scored samples"
 import json, sys
 t = json.load(open(sys.argv[1]))
 assert [r["target"] for r in t["rows"]] == ["synB", "synC", "synD"], t["rows"]
+test_only = {r["target"]: r["videos"] for r in json.load(open(sys.argv[2]))["rows"]}
+assert t["targets_split"] == "all", t["targets_split"]
+for r in t["rows"]:
+    assert r["videos"] > test_only[r["target"]], (r["target"], r["videos"], test_only)
 c = t["cost"]
 assert c["trainings"] == 1 and c["targets"] == 3, c
 train = c["jobs"][0]["train_rank_hours"]
@@ -108,6 +115,8 @@ expected = (3 * train + (c["total_rank_hours"] - train)) / c["total_rank_hours"]
 assert 1.5 < c["saving_vs_one_training_per_target"] <= 3.0, c
 assert abs(c["saving_vs_one_training_per_target"] - expected) < 1e-9, (c, expected)
 PY
+grep -q "Scored: every sample of each target (train and test splits)" "$tmp/unified/lodo.md" &&
+  grep -q "Scored: the test split of each target" "$tmp/run/lodo.md" || fail "lodo.md does not say which samples were scored"
 
 # Re-running a finished run trains nothing and rebuilds the same table.
 before=$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")

@@ -79,6 +79,10 @@ TEST(TrainConfigYaml, BadValuesNameFileKeyAndValue) {
   EXPECT_NE(e.find("'schedule.max_lr' must be a number"), std::string::npos) << e;
   e = error({"dist.bucket_mbs=3"});
   EXPECT_NE(e.find("unknown key 'dist.bucket_mbs'"), std::string::npos) << e;
+  e = error({"optimizer.decay=biases"});
+  EXPECT_NE(e.find("'optimizer.decay' must be all or matrices, got 'biases'"), std::string::npos) << e;
+  EXPECT_TRUE(LoadTrainConfig(kPaperConfig, {}).trainer.optimizer.decay_all_parameters);  // the reference's
+  EXPECT_FALSE(LoadTrainConfig(kPaperConfig, {"optimizer.decay=matrices"}).trainer.optimizer.decay_all_parameters);
   e = error({"data.validation_fraction=1"});
   EXPECT_NE(e.find("'data.validation_fraction' must be in [0, 1)"), std::string::npos) << e;
   e = error({"seed"});

@@ -112,6 +112,35 @@ TEST(TinyModel, ShapesOfEveryIntermediate) {
 // style = [mean_1, std_1, mean_2, std_2] over all 17 tokens (CLS included) of
 // each encoder layer's raw output, std unbiased; content = post_layernorm of
 // the last layer's output.
+// Fresh Q-Former modules start as BERT's _init_weights leaves them (the
+// reference's cross-attention and *_query layers; all of it without pretrained
+// BERT): every Linear weight normal(0, 0.02) with zero bias, embeddings
+// normal(0, 0.02), LayerNorms 1 and 0; not LibTorch's kaiming-uniform.
+TEST(QFormer, FreshModulesAreInitialisedAsBertDoes) {
+  torch::manual_seed(5);
+  QFormerConfig c;
+  c.hidden = 64, c.heads = 4, c.intermediate = 256, c.num_queries = 4, c.vocab_size = 100, c.max_positions = 32;
+  QFormer qformer(c, /*encoder_width=*/48);
+  int linears = 0;
+  for (const auto& item : qformer->named_parameters()) {
+    const std::string& name = item.key();
+    const torch::Tensor& p = item.value();
+    const bool layer_norm = name.find("LayerNorm") != std::string::npos;
+    if (layer_norm) {
+      EXPECT_TRUE(torch::equal(p, name.find("weight") != std::string::npos ? torch::ones_like(p) : torch::zeros_like(p)))
+          << name;
+    } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+      EXPECT_TRUE(torch::equal(p, torch::zeros_like(p))) << name;
+    } else {
+      ++linears;
+      const double std = p.std().item<double>();
+      EXPECT_NEAR(std, 0.02, 0.002) << name;  // kaiming-uniform here: 1/sqrt(3 * 64) = 0.072
+      EXPECT_NEAR(p.mean().item<double>(), 0.0, 5 * 0.02 / std::sqrt(double(p.numel()))) << name;  // 5 std errors
+    }
+  }
+  EXPECT_GT(linears, 10);
+}
+
 TEST(TinyModel, StyleStatisticsAreInterleavedPerLayerMeanAndUnbiasedStd) {
   InstructFlip model = MakeTinyModel();
   torch::manual_seed(3);

@@ -89,7 +89,7 @@ slurm_start() {
   # sched_interval: pending jobs are looked at every 2 s instead of 60 s.
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=iflip-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
 SlurmUser=root
@@ -129,7 +129,7 @@ NodeName=n1 NodeAddr=127.0.0.2 NodeHostname=n1 Port=$n1_port CPUs=$cpus Gres=gpu
 NodeName=n2 NodeAddr=127.0.0.3 NodeHostname=n2 Port=$n2_port CPUs=$cpus Gres=gpu:$ngpu State=UNKNOWN
 EOF
   else
-    echo "NodeName=$host CPUs=$cpus Gres=gpu:$ngpu State=UNKNOWN" >> "$dir/slurm.conf"
+    echo "NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus Gres=gpu:$ngpu State=UNKNOWN" >> "$dir/slurm.conf"
   fi
   echo "PartitionName=test Nodes=$names Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4" >> "$dir/slurm.conf"
   echo "Name=gpu File=$dir/dev/gpu[0-$((ngpu - 1))]" > "$dir/gres.conf"

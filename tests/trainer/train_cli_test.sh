@@ -90,8 +90,8 @@ for x, y in zip(a, b):
 PY
 fi
 
-wait_for_steps() {  # run dir, steps
-  for _ in $(seq 1 300); do
+wait_for_steps() {  # run dir, steps (up to 2 minutes: a loaded machine starts slowly)
+  for _ in $(seq 1 1200); do
     [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ] && return 0
     sleep 0.1
   done
@@ -113,16 +113,16 @@ cmp "$tmp/a/$final" "$tmp/b/$final" || fail "resumed model differs from the unin
 # A stop signal during start-up (here a T5 warm-up of 100000 steps, minutes
 # long) ends the process at once with exit 3, before any step or checkpoint
 # (the step loop would only have seen it after the warm-up).
-"$bin" train "${common[@]}" --set model.t5_warmup.steps=100000 --run-dir "$tmp/s" > "$tmp/s.log" 2>&1 &
+timeout -s KILL 60 "$bin" train "${common[@]}" --set model.t5_warmup.steps=100000 --run-dir "$tmp/s" \
+  > "$tmp/s.log" 2>&1 &
 pid=$!
-( sleep 60; kill -9 $pid 2> /dev/null ) &
-guard=$!
-for _ in $(seq 1 100); do grep -q "local rank" "$tmp/s.log" 2> /dev/null && break; sleep 0.1; done
+# config.yaml is written just before the run starts (and warms T5 up).
+for _ in $(seq 1 200); do [ -f "$tmp/s/config.yaml" ] && break; sleep 0.1; done
+[ -f "$tmp/s/config.yaml" ] || fail "the start-up signal run wrote no config.yaml: $(tail -3 "$tmp/s.log")"
 sleep 1
 start=$(date +%s%N)
-kill -TERM $pid
+pkill -TERM -f "^$bin train.*$tmp/s" || fail "no start-up signal run to stop"
 set +e; wait $pid; rc=$?; set -e
-kill $guard 2> /dev/null || true
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$rc" = 3 ] && grep -q "stop signal during start-up: exiting now" "$tmp/s.log" ||
   fail "SIGTERM during start-up: rc $rc after $ms ms: $(tail -3 "$tmp/s.log")"

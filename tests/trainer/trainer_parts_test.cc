@@ -47,24 +47,30 @@ TEST(OneCycle, NonIntegerPhaseBoundaryAsPyTorch) {
   EXPECT_NEAR(s.At(2).lr, 0.05 + (1.0 - 0.05) / 2 * (std::cos(M_PI * x2) + 1), 1e-12);
 }
 
-TEST(AdamW, BiasesAndNormsGetNoWeightDecayAndScheduleApplies) {
-  torch::Tensor weight = torch::ones({2, 2}, torch::requires_grad());
-  torch::Tensor bias = torch::ones({2}, torch::requires_grad());
-  OptimizerOptions options;
-  options.weight_decay = 0.5;
-  auto adam = MakeAdamW({weight, bias}, options);
-  ApplySchedule(*adam, {0.1, 0.8});
-  weight.mutable_grad() = torch::zeros_like(weight);
-  bias.mutable_grad() = torch::zeros_like(bias);
-  adam->step();
-  // Zero gradient: only decoupled decay moves the weight, w *= (1 - lr * wd) = 0.95.
-  EXPECT_TRUE(torch::allclose(weight, torch::full({2, 2}, 0.95f)));
-  EXPECT_TRUE(torch::equal(bias, torch::ones({2})));
-  for (auto& group : adam->param_groups()) {
-    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
-    EXPECT_DOUBLE_EQ(o.lr(), 0.1);
-    EXPECT_DOUBLE_EQ(std::get<0>(o.betas()), 0.8);
-    EXPECT_DOUBLE_EQ(std::get<1>(o.betas()), 0.999);
+// The reference's one parameter group decays every parameter; LAVIS's rule
+// (`optimizer.decay: matrices`) leaves biases and norms undecayed.
+TEST(AdamW, WeightDecayReachesEveryParameterOrOnlyMatricesAndScheduleApplies) {
+  for (const bool all : {true, false}) {
+    torch::Tensor weight = torch::ones({2, 2}, torch::requires_grad());
+    torch::Tensor bias = torch::ones({2}, torch::requires_grad());
+    OptimizerOptions options;
+    options.weight_decay = 0.5;
+    options.decay_all_parameters = all;
+    auto adam = MakeAdamW({weight, bias}, options);
+    ApplySchedule(*adam, {0.1, 0.8});
+    weight.mutable_grad() = torch::zeros_like(weight);
+    bias.mutable_grad() = torch::zeros_like(bias);
+    adam->step();
+    // Zero gradient: only decoupled decay moves a weight, w *= (1 - lr * wd) = 0.95.
+    EXPECT_TRUE(torch::allclose(weight, torch::full({2, 2}, 0.95f)));
+    EXPECT_TRUE(torch::allclose(bias, torch::full({2}, all ? 0.95f : 1.0f))) << "decay all: " << all;
+    EXPECT_EQ(adam->param_groups().size(), all ? 1u : 2u);
+    for (auto& group : adam->param_groups()) {
+      const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+      EXPECT_DOUBLE_EQ(o.lr(), 0.1);
+      EXPECT_DOUBLE_EQ(std::get<0>(o.betas()), 0.8);
+      EXPECT_DOUBLE_EQ(std::get<1>(o.betas()), 0.999);
+    }
   }
 }
 

@@ -419,6 +419,7 @@ TEST_F(IngestTest, ListedPathsStayUnderTheRootAndAreIngestedOnce) {
 // of the inputs per new domain, and nothing opened or written (the images here
 // do not even exist).
 TEST_F(IngestTest, PreviewCountsTheInputsAndTouchesNothing) {
+  if (!INSTRUCTFLIP_HAVE_OPENCV) GTEST_SKIP() << "the CSV lists a video, which needs OpenCV";
   WriteText("data/labels.csv",
             "path,label,domain,split\n"
             "a.jpg,0,x,train\n"
