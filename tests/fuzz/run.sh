@@ -4,11 +4,13 @@
 # also holds the inputs of every crash found so far, so each is re-checked).
 # New inputs go to a scratch directory, never into the committed corpus. Runs
 # as many targets at once as there are cores. Exit 1 if any target fails; its
-# log and the crashing input are printed (and kept under $FUZZ_ARTIFACTS).
+# log and the crashing input are printed and kept (under $FUZZ_ARTIFACTS if set,
+# else a temp directory, removed when every target passes).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-build-fuzz}"
 seconds="${2:-30}"
+keep_artifacts=${FUZZ_ARTIFACTS:+1}
 artifacts="${FUZZ_ARTIFACTS:-$(mktemp -d /tmp/instructflip-fuzz-artifacts.XXXXXX)}"
 mkdir -p "$artifacts"
 targets=()
@@ -53,4 +55,9 @@ if [ $status != 0 ]; then
   echo "fuzz: FAILED; artifacts in $artifacts" >&2
   exit 1
 fi
-echo "fuzz: all ${#targets[@]} targets ok (${seconds}s each); artifacts in $artifacts"
+if [ -n "$keep_artifacts" ]; then
+  echo "fuzz: all ${#targets[@]} targets ok (${seconds}s each); logs in $artifacts"
+else
+  rm -rf "$artifacts"
+  echo "fuzz: all ${#targets[@]} targets ok (${seconds}s each)"
+fi
