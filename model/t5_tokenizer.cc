@@ -8,13 +8,12 @@
 // state (log level, random seed), so training is serialised by a mutex.
 #include "model/t5_tokenizer.h"
 
-#include <fstream>
-#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <utility>
 
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 #include "model/sentencepiece_backend.h"
 
 namespace instructflip {
@@ -38,11 +37,10 @@ std::unique_ptr<T5Tokenizer> T5Tokenizer::Load(const std::string& model_proto,
 }
 
 std::unique_ptr<T5Tokenizer> T5Tokenizer::FromFile(const std::string& spiece_model_path) {
-  std::ifstream in(spiece_model_path, std::ios::binary);
-  IF_REQUIRE(in, "cannot open sentencepiece model '", spiece_model_path, "'");
-  const std::string proto((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  IF_REQUIRE(!in.bad(), "cannot read sentencepiece model '", spiece_model_path, "'");
-  return Load(proto, "'" + spiece_model_path + "'");
+  IF_REQUIRE(PathExists(spiece_model_path), "cannot open sentencepiece model '", spiece_model_path,
+             "': it does not exist");
+  // ReadFile refuses a directory, device or FIFO (whose read would never end).
+  return Load(ReadFile(spiece_model_path), "'" + spiece_model_path + "'");
 }
 
 std::unique_ptr<T5Tokenizer> T5Tokenizer::FromSerialized(const std::string& model_proto) {

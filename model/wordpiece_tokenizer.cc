@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <set>
@@ -31,6 +30,7 @@
 #include <utf8proc.h>
 
 #include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 namespace {
@@ -239,10 +239,9 @@ std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::FromVocab(std::vector<st
 
 std::unique_ptr<WordPieceTokenizer> WordPieceTokenizer::FromVocabFile(
     const std::string& vocab_txt) {
-  std::ifstream in(vocab_txt, std::ios::binary);
-  IF_REQUIRE(in, "cannot open WordPiece vocabulary '", vocab_txt, "'");
-  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  IF_REQUIRE(!in.bad(), "cannot read WordPiece vocabulary '", vocab_txt, "'");
+  IF_REQUIRE(PathExists(vocab_txt), "cannot open WordPiece vocabulary '", vocab_txt, "': it does not exist");
+  // ReadFile refuses a directory, device or FIFO (whose read would never end).
+  const std::string content = ReadFile(vocab_txt);
   // Lines as Python's text-mode readlines + rstrip("\n"): a final newline does
   // not start another token, and "\r\n" endings count as "\n".
   std::vector<std::string> tokens;

@@ -236,6 +236,11 @@ TEST(WordPiece, FromVocabFileUsesLineNumbers) {
             std::string::npos);
   const std::string bad = dir.Write("bad.txt", "[PAD]\n[CLS]\n");
   EXPECT_NE(ErrorOf([&] { WordPieceTokenizer::FromVocabFile(bad); }).find(bad), std::string::npos);
+  // A device (or FIFO) named as a tokenizer file is refused, not read for ever.
+  EXPECT_NE(ErrorOf([&] { WordPieceTokenizer::FromVocabFile("/dev/zero"); }).find("/dev/zero: not a regular file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { T5Tokenizer::FromFile("/dev/zero"); }).find("/dev/zero: not a regular file"),
+            std::string::npos);
 }
 
 TEST(WordPiece, BuiltVocabularyCoversInstructionTexts) {
