@@ -235,13 +235,7 @@ if command -v mpirun > /dev/null; then
       --set dist.timeout_s=30 --run-dir "$tmp/e" > "$tmp/e.log" 2>&1 &
   job=$!
   wait_for_steps "$tmp/e" 2
-  victim=$(rank_pid "instructflip train.*$tmp/e" 1)
-  [ -n "$victim" ] || fail "could not find rank 1"
-  kill -9 "$victim"
-  set +e; wait $job; rc=$?; set -e
-  elapsed=$(( $(date +%s) - start ))
-  [ "$rc" != 0 ] || fail "job with a killed rank exited 0"
-  [ "$elapsed" -lt 60 ] || fail "job with a killed rank took ${elapsed}s to end"
+  kill_rank_and_expect_end "instructflip train.*$tmp/e" "$job" "$start" "job with a killed rank"
 
   # Ctrl-C reaching one rank (SIGINT) stops every rank at the same step with a
   # checkpoint, as SIGTERM does; mpirun then exits 3 like its ranks. (SIGTERM or

@@ -44,6 +44,12 @@ class TrainerTest : public ::testing::Test {
     o.log_every = 1;
     return o;
   }
+  // Trains a fresh run in `run_dir` for `steps` steps (checkpoints as `o` says).
+  static void TrainSteps(const TrainerOptions& o, Communicator* communicator, const std::string& run_dir,
+                         int64_t steps) {
+    Trainer trainer(o, communicator, run_dir);
+    trainer.Run("", /*stop_after=*/steps);
+  }
   static std::vector<torch::Tensor> Snapshot(Trainer& trainer) {
     std::vector<torch::Tensor> out;
     for (const auto& p : trainer.model()->parameters()) out.push_back(p.detach().clone());
@@ -118,10 +124,7 @@ TEST(TensorBoard, EventRecordsRoundTripWithChecksums) {
 TEST_F(TrainerTest, ResumeWithAnotherGlobalBatchIsRefused) {
   auto single = MakeSingleProcessCommunicator();
   TempDir runs;
-  {
-    Trainer first(Options(), single.get(), runs.path);
-    first.Run("", 2);
-  }
+  TrainSteps(Options(), single.get(), runs.path, 2);
   TrainerOptions other = Options();
   other.accumulation = 3;
   Trainer second(other, single.get(), runs.path);
@@ -256,10 +259,7 @@ TEST_F(TrainerTest, EveryCheckpointDamagedIsRefusedNotRestarted) {
   TempDir runs;
   TrainerOptions o = Options();
   o.checkpoint_every = 2;
-  {
-    Trainer trainer(o, single.get(), runs.path);
-    trainer.Run("", /*stop_after=*/4);
-  }
+  TrainSteps(o, single.get(), runs.path, 4);
   const CheckpointStore store(runs.path, o.keep_last);
   ASSERT_EQ(store.Checkpoints().size(), 2u);
   for (const std::string& checkpoint : store.Checkpoints()) {
@@ -282,10 +282,7 @@ TEST_F(TrainerTest, MalformedOptimizerStateAndCompleteMarkerAreNamed) {
   TempDir runs;
   TrainerOptions o = Options();
   o.checkpoint_every = 2;
-  {
-    Trainer trainer(o, single.get(), runs.path);
-    trainer.Run("", /*stop_after=*/2);
-  }
+  TrainSteps(o, single.get(), runs.path, 2);
   const std::string checkpoint = CheckpointStore(runs.path, o.keep_last).Checkpoints().back();
   const std::string optimizer = JoinPath(checkpoint, "optimizer.pt");
   WriteFileAtomic(optimizer, "not a torch archive");
