@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
+#include <string>
+#include <utility>
 
 #include "dataio/base/check.h"
 #include "dataio/jpeg_codec.h"
@@ -21,11 +24,15 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
 
   const std::vector<int> domains = store_->ResolveDomains(o.domains);
   const SampleTable& table = store_->table();
+  // Both splits: a frame that a dataset's lists name in train and in test (the
+  // MCIO lists do) is one frame of the dataset, counted once (its first copy).
+  std::set<std::pair<int32_t, std::string>> seen;
   for (int64_t i = 0; i < table.size(); ++i) {
     const bool domain_ok =
         domains.empty() || std::find(domains.begin(), domains.end(), table.domain[i]) != domains.end();
     const bool split_ok = !o.split || table.split[i] == static_cast<int8_t>(*o.split);
-    if (domain_ok && split_ok) eligible_.push_back(i);
+    const bool first_copy = o.split || seen.emplace(table.domain[i], table.source[i]).second;
+    if (domain_ok && split_ok && first_copy) eligible_.push_back(i);
   }
   eligible_ = ApplyHoldout(eligible_, table, o.holdout);
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",

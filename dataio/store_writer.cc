@@ -23,6 +23,12 @@ struct StoreWriter::PendingShard {
 
 namespace {
 
+// The input a sample came from: a video frame's source is "<input>#frame=<k>".
+std::string InputOf(const std::string& source) {
+  const size_t frame = source.rfind("#frame=");
+  return frame == std::string::npos ? source : source.substr(0, frame);
+}
+
 std::string ShardName(int index) {
   char name[32];
   std::snprintf(name, sizeof(name), "shard-%05d.h5", index);
@@ -84,10 +90,39 @@ StoreWriter::~StoreWriter() {
 
 int StoreWriter::AddDomain(const std::string& name) {
   IF_REQUIRE(IsValidDomainName(name), "domain name '", name, "' is not allowed ", kDomainNameRule);
-  IF_REQUIRE(manifest_.FindDomain(name) < 0, "domain '", name, "' is already in store '",
-             options_.dir, "'");
-  manifest_.domains.push_back({name, {}});
-  return static_cast<int>(manifest_.domains.size()) - 1;
+  IF_REQUIRE(std::find(added_domains_.begin(), added_domains_.end(), name) == added_domains_.end(),
+             "domain '", name, "' is added twice to store '", options_.dir, "'");
+  added_domains_.push_back(name);
+  const int existing = manifest_.FindDomain(name);
+  if (existing < 0) {
+    manifest_.domains.push_back({name, {}});
+    return static_cast<int>(manifest_.domains.size()) - 1;
+  }
+  // Extending a domain: its stored inputs are what a duplicate is checked against.
+  HeldDomain& held = held_[existing];
+  for (const ShardEntry& shard : manifest_.shards) {
+    ShardHeader header;
+    const ShardColumns columns = ReadShardFile(JoinPath(options_.dir, shard.path), false, &header);
+    const SampleTable& t = columns.table;
+    for (int64_t i = 0; i < t.size(); ++i) {
+      if (t.domain[i] != existing) continue;
+      held.inputs.emplace(t.split[i], InputOf(t.source[i]));
+      held.next_video_id = std::max(held.next_video_id, t.video_id[i] + 1);
+    }
+  }
+  LOG(INFO) << "store '" << options_.dir << "': adding to domain '" << name << "', which holds "
+            << manifest_.domains[existing].counts.total() << " samples";
+  return existing;
+}
+
+bool StoreWriter::HeldBefore(int domain, Split split, const std::string& source) const {
+  const auto it = held_.find(domain);
+  return it != held_.end() && it->second.inputs.count({static_cast<int8_t>(split), InputOf(source)}) > 0;
+}
+
+int64_t StoreWriter::NextVideoId(int domain) const {
+  const auto it = held_.find(domain);
+  return it == held_.end() ? 0 : it->second.next_video_id;
 }
 
 void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttributes& a) {
@@ -95,6 +130,8 @@ void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttribute
   IF_REQUIRE(domain >= 0 && domain < static_cast<int>(manifest_.domains.size()),
              "unknown domain index ", domain);
   ValidateAttributes(a, a.source);
+  IF_REQUIRE(!HeldBefore(domain, a.split, a.source), a.source, ": already in domain '", manifest_.domains[domain].name,
+             "' (split ", SplitName(a.split), ") of store '", options_.dir, "'");
   int width = 0, height = 0;
   PeekJpegSize(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), a.source, &width, &height);
   IF_REQUIRE(width == options_.image_size && height == options_.image_size, a.source, ": image is ",

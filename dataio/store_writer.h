@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -38,11 +40,23 @@ class StoreWriter {
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
-  // Registers a new domain and returns its index. A name already in the store
-  // is an error (appending to a domain would change its split counts silently).
+  // Returns the index of domain `name`: a new one, or (append) one the store
+  // already holds, which then takes more samples: the MCIO preparation ingests
+  // a dataset's train list and its test list into one domain. Naming a domain
+  // twice in one writer is an error.
   int AddDomain(const std::string& name);
 
-  // Appends one sample: JPEG bytes at the store's image size. Not thread-safe:
+  // Whether the store, as it was before this writer, holds a sample of `domain`
+  // from input `source` in `split` (a video's frames count as their file:
+  // "v.avi#frame=6" is input "v.avi"). Such a sample is an exact duplicate.
+  bool HeldBefore(int domain, Split split, const std::string& source) const;
+  // One above the largest video id the store held in `domain` (0 if none): where
+  // an ingest into an existing domain starts numbering, so that a test list's
+  // videos never merge with the train list's.
+  int64_t NextVideoId(int domain) const;
+
+  // Appends one sample: JPEG bytes at the store's image size. An exact
+  // duplicate of a sample held before (HeldBefore) is an error. Not thread-safe:
   // producers decode/encode in parallel and add in a deterministic order.
   void Add(int domain, const std::string& jpeg, const SampleAttributes& attributes);
 
@@ -57,11 +71,17 @@ class StoreWriter {
 
  private:
   struct PendingShard;
+  struct HeldDomain {  // what an existing domain held before this writer
+    std::set<std::pair<int8_t, std::string>> inputs;  // (split, input)
+    int64_t next_video_id = 0;
+  };
   void FlushShard();
 
   StoreWriterOptions options_;
   Manifest manifest_;
   std::unique_ptr<PendingShard> pending_;
+  std::map<int, HeldDomain> held_;           // existing domains this writer extends
+  std::vector<std::string> added_domains_;   // names given to AddDomain, each once
   std::vector<std::string> written_shards_;  // final paths written by this writer
   std::unique_ptr<FileLock> lock_;  // DIR/.writer.lock, held while writing
   int next_shard_index_ = 0;

@@ -172,7 +172,7 @@ std::vector<Command> DataCommands() {
         Optional("threads", "T", "decode/encode threads, 1..256"),
         Optional("video_frames", "N", "frames sampled per video"),
         Optional("video_first_frame", "K", "first sampled frame of a video"),
-        Switch("append", "add the domain to an existing store"),
+        Switch("append", "add to an existing store: a new domain, or another split of one it holds"),
         Switch("allow_outside_root", "accept listed paths that leave the root ('../', absolute)"),
         Switch("dry_run", "check the label files and print what would be ingested; read no image, write nothing"),
         Switch("json", "print the store summary as JSON")},

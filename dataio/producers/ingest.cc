@@ -278,8 +278,8 @@ int64_t CelebASubject(const std::string& key) {
   return -1;
 }
 
-void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain,
-                         int64_t* next_video_id, Plan* plan, bool allow_outside_root) {
+void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain, Plan* plan,
+                         bool allow_outside_root) {
   const std::string name = fs::path(file).filename().string();
   IF_REQUIRE(name == "train_label.json" || name == "test_label.json", file,
              ": a CelebA-Spoof label file must be named train_label.json or test_label.json "
@@ -314,9 +314,9 @@ void PlanCelebALabelFile(const std::string& file, const std::string& root, int d
     a.label = static_cast<int8_t>(field(43, "label", 1));
     a.split = split;
     a.subject_id = CelebASubject(item.key());
-    a.video_id = (*next_video_id)++;  // still images: each is its own "video"
     a.source = item.key();
     Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where, allow_outside_root);
+    entry.video_key = "image:" + a.source;  // still images: each is its own "video"
     const fs::path image(entry.path);
     entry.box_path = (image.parent_path() / (image.stem().string() + "_BB.txt")).string();
     plan->entries.push_back(std::move(entry));
@@ -327,10 +327,9 @@ Plan PlanCelebASpoof(const IngestOptions& options) {
   const CelebALabelFiles labels = FindCelebALabelFiles(options);
   Plan plan;
   const int domain = DomainIndex(&plan, options.domain, "--domain");
-  int64_t next_video_id = 0;
   for (const std::string& file : labels.files) {
     LOG(INFO) << "ingest: reading CelebA-Spoof labels " << file;
-    PlanCelebALabelFile(file, labels.root, domain, &next_video_id, &plan, options.allow_outside_root);
+    PlanCelebALabelFile(file, labels.root, domain, &plan, options.allow_outside_root);
   }
   return plan;
 }
@@ -760,6 +759,28 @@ Plan PlanInputs(const IngestOptions& options, std::vector<Entry>* repeats) {
   return plan;
 }
 
+// For domains the store already holds: refuses exact duplicates (an input
+// stored in the same split), naming the first and how many; shifts automatic
+// video ids above the stored ones. Explicit ids (a CSV's video_id column) are
+// the user's and stay as given.
+void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& domain_codes,
+                           const IngestOptions& options, Plan* plan) {
+  int64_t duplicates = 0;
+  const Entry* first = nullptr;
+  for (Entry& e : plan->entries) {
+    const int code = domain_codes[e.domain];
+    if (writer.HeldBefore(code, e.attributes.split, e.attributes.source)) {
+      if (duplicates++ == 0) first = &e;
+      continue;
+    }
+    if (!e.video_key.empty()) e.attributes.video_id += writer.NextVideoId(code);
+  }
+  IF_REQUIRE(duplicates == 0, first->where, ": '", first->attributes.source, "' is already in domain '",
+             plan->domains[first->domain], "' (split ", SplitName(first->attributes.split), ") of store '",
+             options.out, "'", duplicates > 1 ? " (and " + std::to_string(duplicates - 1) + " more inputs)" : "",
+             "; the store is unchanged");
+}
+
 }  // namespace
 
 std::optional<IngestFormat> FindIngestFormat(const std::string& name) {
@@ -798,15 +819,18 @@ IngestPreview PreviewIngest(const IngestOptions& options) {
 IngestReport Ingest(const IngestOptions& options) {
   // 1. Plan: every label is parsed and checked before the store is opened.
   std::vector<Entry> repeats;
-  const Plan plan = PlanInputs(options, &repeats);
+  Plan plan = PlanInputs(options, &repeats);
   LOG(INFO) << "ingest: " << plan.entries.size() << " inputs into " << plan.domains.size()
             << " domain(s) of store " << options.out;
 
-  // 2. Open the store; a domain name it already holds fails here, before any pixel work.
+  // 2. Open the store. A domain it already holds takes the new samples (the
+  //    test list after the train list); an input it already holds in the same
+  //    split fails here, before any pixel work.
   StoreWriter writer(
       StoreWriterOptions{options.out, options.size, options.jpeg_quality, options.append});
   std::vector<int> domain_codes;
   for (const std::string& name : plan.domains) domain_codes.push_back(writer.AddDomain(name));
+  ExtendExistingDomains(writer, domain_codes, options, &plan);
 
   // 3. Decode/crop/resize/encode in parallel; add in input order.
   IngestReport report;

@@ -12,7 +12,7 @@
 //   [41] illumination 0..4 (0 = none) -> ours value-1, [42] environment 0..2
 //   (0 = none) -> ours value-1, [43] label 0 live / 1 spoof. camera_quality is
 //   unknown (-1). Split = the label file's (train/test). subject_id = the number
-//   in Data/<split>/<subject>/...; every image is its own video. The face is
+//   in Data/<split>/<subject>/...; every image is its own video (automatic id). The face is
 //   cropped with `<stem>_BB.txt` beside the image ("x y w h score" in a 224x224
 //   frame, scaled to the image); without one the whole image is used (logged).
 //   A wrong-length label or an out-of-range value is an error naming the file,
@@ -67,7 +67,9 @@ enum class IngestFormat { kCelebASpoof, kList, kCsv };
 
 struct IngestOptions {
   std::string out;      // store directory (StoreWriterOptions.dir)
-  bool append = false;  // add the new domain(s) to an existing store
+  // Add to an existing store: new domains, or more samples to one it holds
+  // (another split); an input held in the same domain and split is refused.
+  bool append = false;
   IngestFormat format = IngestFormat::kList;
   std::string input;   // celeba: dataset root or a label json; list/csv: the file
   std::string root;    // base of relative paths (default: see above)

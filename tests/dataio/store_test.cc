@@ -124,8 +124,8 @@ TEST(Store, FailedOrInterruptedWritesLeaveTheStoreAsItWas) {
     return std::distance(std::filesystem::directory_iterator(tmp / "s"), std::filesystem::directory_iterator());
   };
   const auto files_before = count_files();
-  // Appending a domain that already exists is refused.
-  EXPECT_NE(ErrorOf([&] { MakeStore(tmp / "s", {kTwoDomains[0]}, 32, true); }).find("already in store"),
+  // Appending samples the store already holds (same domain, split and source) is refused.
+  EXPECT_NE(ErrorOf([&] { MakeStore(tmp / "s", {kTwoDomains[0]}, 32, true); }).find("already in domain"),
             std::string::npos);
   // A writer that flushed shards but never committed (an interrupted ingest).
   {

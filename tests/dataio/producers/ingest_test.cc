@@ -20,6 +20,7 @@
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 #include "dataio/jpeg_codec.h"
+#include "dataio/loader.h"
 #include "dataio/store.h"
 #include "tests/dataio/test_util.h"
 
@@ -455,7 +456,7 @@ TEST_F(IngestTest, NothingReadableIsAnErrorAndWritesNoStore) {
   EXPECT_FALSE(PathExists(Path("store/manifest.json")));
 }
 
-TEST_F(IngestTest, AppendAddsADomainAndRejectsAnExistingName) {
+TEST_F(IngestTest, AppendAddsADomainAndRefusesAnExactDuplicate) {
   WriteUniformJpeg("data/a.jpg", {1, 2, 3});
   WriteText("data/list.txt", "a.jpg 0\n");
   Ingest(ListOptions("data/list.txt", "first"));
@@ -464,8 +465,69 @@ TEST_F(IngestTest, AppendAddsADomainAndRejectsAnExistingName) {
   EXPECT_EQ(Ingest(options).manifest.domains.size(), 2u);
   const std::string manifest = ReadFile(Path("store/manifest.json"));
   const std::string message = ErrorOf([&] { Ingest(options); });
-  EXPECT_NE(message.find("second"), std::string::npos) << message;
+  EXPECT_NE(message.find("'a.jpg' is already in domain 'second' (split train)"), std::string::npos) << message;
   EXPECT_EQ(ReadFile(Path("store/manifest.json")), manifest);
+}
+
+// The MCIO preparation: four datasets, each a train list and a test list
+// ingested into one domain. A test list may name frames of the train list
+// (msu's does here), as the reference's lists do.
+TEST_F(IngestTest, McioPreparationPutsBothListsOfADatasetIntoOneDomain) {
+  const std::vector<std::string> names = {"msu", "casia", "idiap", "oulu"};
+  for (const std::string& n : names) {
+    WriteUniformJpeg(n + "/train/live/v0_frame0.jpg", {10, 10, 10});
+    WriteUniformJpeg(n + "/train/live/v0_frame1.jpg", {20, 20, 20});
+    WriteUniformJpeg(n + "/train/spoof/v1_frame0.jpg", {30, 30, 30});
+    WriteUniformJpeg(n + "/test/live/v0_frame0.jpg", {40, 40, 40});  // a train video's name, another folder
+    WriteUniformJpeg(n + "/test/spoof/v2_frame0.jpg", {50, 50, 50});
+    WriteText(n + "/train.txt", "train/live/v0_frame0.jpg 0\ntrain/live/v0_frame1.jpg 0\ntrain/spoof/v1_frame0.jpg 1\n");
+    WriteText(n + "/test.txt", "test/live/v0_frame0.jpg 0\ntest/spoof/v2_frame0.jpg 1\n" +
+                                   std::string(n == "msu" ? "train/live/v0_frame1.jpg 0\n" : ""));
+  }
+  for (const std::string& n : names)
+    for (const Split split : {Split::kTrain, Split::kTest}) {
+      IngestOptions options = ListOptions(n + (split == Split::kTrain ? "/train.txt" : "/test.txt"), n);
+      options.split = split;
+      options.append = PathExists(Path("store/manifest.json"));
+      Ingest(options);
+    }
+  const auto store = Store::Open(Path("store"));
+  ASSERT_EQ(store->manifest().domains.size(), 4u);
+  for (const DomainEntry& d : store->manifest().domains) {
+    const auto& c = d.counts.counts;
+    EXPECT_EQ(c[0][0], 2) << d.name;
+    EXPECT_EQ(c[0][1], 1) << d.name;
+    EXPECT_EQ(c[1][0], d.name == "msu" ? 2 : 1) << d.name;
+    EXPECT_EQ(c[1][1], 1) << d.name;
+  }
+  // A test list's videos are numbered after the train list's: v0 of test/ is
+  // not v0 of train/.
+  const SampleTable& t = store->table();
+  std::vector<int64_t> msu_ids;
+  for (int64_t i = 0; i < t.size(); ++i)
+    if (t.domain[i] == 0) msu_ids.push_back(t.video_id[i]);
+  EXPECT_EQ(msu_ids, (std::vector<int64_t>{0, 0, 1, 2, 3, 4}));
+
+  // Ingesting msu's test list again is an exact duplicate: refused, nothing written.
+  const std::string manifest = ReadFile(Path("store/manifest.json"));
+  IngestOptions again = ListOptions("msu/test.txt", "msu");
+  again.split = Split::kTest;
+  again.append = true;
+  const std::string message = ErrorOf([&] { Ingest(again); });
+  EXPECT_NE(message.find("is already in domain 'msu' (split test)"), std::string::npos) << message;
+  EXPECT_NE(message.find("and 2 more inputs"), std::string::npos) << message;
+  EXPECT_EQ(ReadFile(Path("store/manifest.json")), manifest);
+
+  // All of msu (targets_split: all): the frame both lists name counts once.
+  LoaderOptions all;
+  all.domains = {"msu"};
+  all.batch_size = 1;
+  all.drop_last = false;
+  all.sampler.shuffle = false;
+  const Loader loader(store, all);
+  EXPECT_EQ(loader.eligible().size(), 5u);
+  all.split = Split::kTest;
+  EXPECT_EQ(Loader(store, all).eligible().size(), 3u);
 }
 
 TEST_F(IngestTest, ParallelIngestKeepsInputOrder) {
