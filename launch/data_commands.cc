@@ -34,16 +34,20 @@ void PrintDomainTable(const std::vector<DomainEntry>& domains) {
               << d.counts.total() << "\n";
 }
 
+nlohmann::json ManifestSummaryJson(const std::string& dir, const Manifest& m) {
+  nlohmann::json out;
+  out["store"] = dir;
+  out["num_samples"] = m.num_samples();
+  out["image_size"] = m.image_size;
+  out["shards"] = m.shards.size();
+  out["skipped"] = m.skipped.size();
+  out["domains"] = DomainCountsJson(m.domains);
+  return out;
+}
+
 void PrintManifestSummary(const std::string& dir, const Manifest& m, bool json) {
   if (json) {
-    nlohmann::json out;
-    out["store"] = dir;
-    out["num_samples"] = m.num_samples();
-    out["image_size"] = m.image_size;
-    out["shards"] = m.shards.size();
-    out["skipped"] = m.skipped.size();
-    out["domains"] = DomainCountsJson(m.domains);
-    std::cout << out.dump(2) << "\n";
+    std::cout << ManifestSummaryJson(dir, m).dump(2) << "\n";
     return;
   }
   std::cout << "store " << dir << ": " << m.num_samples() << " samples, " << m.domains.size()
@@ -52,6 +56,50 @@ void PrintManifestSummary(const std::string& dir, const Manifest& m, bool json) 
   PrintDomainTable(m.domains);
   for (size_t i = 0; i < m.skipped.size() && i < 10; ++i)
     std::cout << "skipped: " << m.skipped[i].source << ": " << m.skipped[i].reason << "\n";
+}
+
+// Per domain, how many samples hold each value of each style/content
+// attribute: what the questions about them can be trained on (-1 = unknown,
+// its answer masked).
+nlohmann::json AttributeValueCounts(const Store& store) {
+  struct Column {
+    const char* name;
+    const std::vector<int8_t>* values;
+    std::vector<const char*> names;
+  };
+  const SampleTable& t = store.table();
+  const std::vector<Column> columns = {
+      {"spoof_type", &t.spoof_type, {kSpoofTypeNames.begin(), kSpoofTypeNames.end()}},
+      {"illumination", &t.illumination, {kIlluminationNames.begin(), kIlluminationNames.end()}},
+      {"environment", &t.environment, {kEnvironmentNames.begin(), kEnvironmentNames.end()}},
+      {"camera_quality", &t.camera_quality, {kCameraQualityNames.begin(), kCameraQualityNames.end()}}};
+  nlohmann::json out = nlohmann::json::object();
+  for (size_t d = 0; d < store.manifest().domains.size(); ++d) {
+    nlohmann::json& domain = out[store.manifest().domains[d].name];
+    for (const Column& c : columns) {
+      std::vector<int64_t> count(c.names.size() + 1, 0);  // last: unknown
+      for (int64_t i = 0; i < t.size(); ++i)
+        if (t.domain[i] == static_cast<int32_t>(d)) {
+          const int8_t v = (*c.values)[i];
+          ++count[v >= 0 && v < static_cast<int8_t>(c.names.size()) ? v : c.names.size()];
+        }
+      nlohmann::json& values = domain[c.name] = nlohmann::json::object();
+      for (size_t v = 0; v < c.names.size(); ++v)
+        if (count[v] > 0) values[c.names[v]] = count[v];
+      if (count.back() > 0) values["unknown"] = count.back();
+    }
+  }
+  return out;
+}
+
+void PrintAttributeValueCounts(const nlohmann::json& counts) {
+  std::cout << "samples per attribute value (unknown: not annotated, its question is not trained on):\n";
+  for (const auto& [domain, columns] : counts.items())
+    for (const auto& [column, values] : columns.items()) {
+      std::cout << std::left << std::setw(16) << domain << std::setw(16) << column;
+      for (const auto& [value, count] : values.items()) std::cout << " " << value << " " << count.get<int64_t>();
+      std::cout << "\n";
+    }
 }
 
 // ingest --dry-run: the inputs every label file lists, checked, nothing read or written.
@@ -108,6 +156,7 @@ int RunIngest(const std::vector<std::string>& args) {
   o.video_frames = FLAGS_video_frames;
   o.video_first_frame = FLAGS_video_first_frame;
   o.allow_outside_root = FLAGS_allow_outside_root;
+  o.camera_quality_csv = FLAGS_camera_quality;
   if (FLAGS_dry_run) {
     PrintIngestPreview(o, PreviewIngest(o), FLAGS_json);
     return 0;
@@ -124,7 +173,15 @@ int RunStore(const std::vector<std::string>& args) {
   const std::string& dir = args[1];
   auto store = Store::Open(dir);
   if (args[0] == "info") {
-    PrintManifestSummary(dir, store->manifest(), FLAGS_json);
+    const nlohmann::json values = AttributeValueCounts(*store);
+    if (FLAGS_json) {
+      nlohmann::json out = ManifestSummaryJson(dir, store->manifest());
+      out["values"] = values;
+      std::cout << out.dump(2) << "\n";
+    } else {
+      PrintManifestSummary(dir, store->manifest(), false);
+      PrintAttributeValueCounts(values);
+    }
     return 0;
   }
   const VerifyReport report = store->Verify(FLAGS_deep);
@@ -174,10 +231,11 @@ std::vector<Command> DataCommands() {
         Optional("video_first_frame", "K", "first sampled frame of a video"),
         Switch("append", "add to an existing store: a new domain, or another split of one it holds"),
         Switch("allow_outside_root", "accept listed paths that leave the root ('../', absolute)"),
+        Optional("camera_quality", "CSV", "celeba: per-image camera quality (path,camera_quality) over the device lists"),
         Switch("dry_run", "check the label files and print what would be ingested; read no image, write nothing"),
         Switch("json", "print the store summary as JSON")},
        false, "", RunIngest},
-      {"store", "info|verify DIR", "counts per domain/split/label; verify re-checks every checksum",
+      {"store", "info|verify DIR", "counts per domain/split/label and per attribute value; verify re-checks every checksum",
        {Switch("json", "print JSON"),
         Switch("deep", "verify: also decode every image (slower; finds a JPEG damaged before its checksum was taken)")},
        false, "", RunStore},

@@ -30,6 +30,7 @@ DECLARE_bool(json);
 DECLARE_bool(deep);
 DECLARE_bool(allow_config_change);
 DECLARE_bool(allow_outside_root);
+DECLARE_string(camera_quality);
 DECLARE_string(model);
 DECLARE_int32(steps);
 DECLARE_string(precision);

@@ -218,155 +218,7 @@ std::string DefaultRoot(const IngestOptions& options) {
   return parent.empty() ? "." : parent.string();
 }
 
-// ---- CelebA-Spoof ----------------------------------------------------------
-
-constexpr size_t kCelebALabelLength = 44;
-
-// The label files to read and the dataset root their keys are relative to.
-struct CelebALabelFiles {
-  std::string root;
-  std::vector<std::string> files;
-};
-
-CelebALabelFiles FindCelebALabelFiles(const IngestOptions& options) {
-  const fs::path input(options.input);
-  if (fs::is_regular_file(input)) {
-    if (!options.root.empty()) return {options.root, {input.string()}};
-    // .../<root>/metas/<protocol>/train_label.json
-    for (fs::path dir = input.parent_path(); !dir.empty() && dir != dir.parent_path();
-         dir = dir.parent_path()) {
-      if (dir.filename() == "metas") {
-        const fs::path root = dir.parent_path();
-        return {root.empty() ? "." : root.string(), {input.string()}};
-      }
-    }
-    IF_FAIL(options.input,
-            ": cannot tell the CelebA-Spoof root (no enclosing metas/ folder); "
-            "give the root explicitly");
-  }
-  IF_REQUIRE(fs::is_directory(input), "CelebA-Spoof input '", options.input,
-             "' is neither a dataset root nor a label file");
-  const fs::path metas = input / "metas";
-  std::vector<fs::path> dirs;
-  if (fs::is_directory(metas)) {
-    for (const auto& item : fs::recursive_directory_iterator(metas))
-      if (item.is_directory()) dirs.push_back(item.path());
-  }
-  // The standard intra-dataset protocol first, then any other, deterministically.
-  std::sort(dirs.begin(), dirs.end(), [&](const fs::path& a, const fs::path& b) {
-    const bool a_intra = a == metas / "intra_test", b_intra = b == metas / "intra_test";
-    return a_intra != b_intra ? a_intra : a < b;
-  });
-  for (const fs::path& dir : dirs) {
-    CelebALabelFiles found{options.root.empty() ? input.string() : options.root, {}};
-    for (const char* name : {"train_label.json", "test_label.json"})
-      if (fs::is_regular_file(dir / name)) found.files.push_back((dir / name).string());
-    if (!found.files.empty()) return found;
-  }
-  IF_FAIL(options.input,
-          ": no metas/**/train_label.json or test_label.json (is this the "
-          "CelebA-Spoof root?)");
-}
-
-// "Data/<split>/<subject>/<live|spoof>/<file>" -> subject, or -1.
-int64_t CelebASubject(const std::string& key) {
-  std::vector<std::string> parts;
-  std::stringstream stream(key);
-  for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
-  int64_t subject = -1;
-  if (parts.size() >= 4 && parts[0] == "Data" && ParseInt(parts[2], &subject)) return subject;
-  return -1;
-}
-
-void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain, Plan* plan,
-                         bool allow_outside_root) {
-  const std::string name = fs::path(file).filename().string();
-  IF_REQUIRE(name == "train_label.json" || name == "test_label.json", file,
-             ": a CelebA-Spoof label file must be named train_label.json or test_label.json "
-             "(the name gives the split)");
-  const Split split = name == "train_label.json" ? Split::kTrain : Split::kTest;
-  nlohmann::json labels;
-  try {
-    labels = nlohmann::json::parse(ReadFile(file));
-  } catch (const nlohmann::json::exception& e) {
-    IF_FAIL(file, ": not valid JSON (", e.what(), ")");
-  }
-  IF_REQUIRE(labels.is_object(), file, ": expected an object mapping image paths to labels");
-  for (const auto& item : labels.items()) {
-    const std::string where = file + ": key '" + item.key() + "'";
-    const nlohmann::json& value = item.value();
-    IF_REQUIRE(value.is_array() && value.size() == kCelebALabelLength, where,
-               ": expected an array of ", kCelebALabelLength, " numbers, got ",
-               value.is_array() ? std::to_string(value.size()) + " values" : value.dump());
-    auto field = [&](size_t index, const char* field_name, int hi) {
-      const nlohmann::json& v = value[index];
-      const double number = v.is_number() ? v.get<double>() : -1.0;
-      IF_REQUIRE(v.is_number() && number == std::floor(number) && number >= 0 && number <= hi,
-                 where, ": field '", field_name, "' (index ", index, ") must be an integer in 0..",
-                 hi, ", got ", v.dump());
-      return static_cast<int>(number);
-    };
-    SampleAttributes a;
-    a.spoof_type = static_cast<int8_t>(field(40, "spoof_type", 10));
-    // CelebA-Spoof codes 0 as "none" (live); the store uses -1 for that.
-    a.illumination = static_cast<int8_t>(field(41, "illumination", 4) - 1);
-    a.environment = static_cast<int8_t>(field(42, "environment", 2) - 1);
-    a.label = static_cast<int8_t>(field(43, "label", 1));
-    a.split = split;
-    a.subject_id = CelebASubject(item.key());
-    a.source = item.key();
-    Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where, allow_outside_root);
-    entry.video_key = "image:" + a.source;  // still images: each is its own "video"
-    const fs::path image(entry.path);
-    entry.box_path = (image.parent_path() / (image.stem().string() + "_BB.txt")).string();
-    plan->entries.push_back(std::move(entry));
-  }
-}
-
-Plan PlanCelebASpoof(const IngestOptions& options) {
-  const CelebALabelFiles labels = FindCelebALabelFiles(options);
-  Plan plan;
-  const int domain = DomainIndex(&plan, options.domain, "--domain");
-  for (const std::string& file : labels.files) {
-    LOG(INFO) << "ingest: reading CelebA-Spoof labels " << file;
-    PlanCelebALabelFile(file, labels.root, domain, &plan, options.allow_outside_root);
-  }
-  return plan;
-}
-
-// ---- list file -------------------------------------------------------------
-
-Plan PlanList(const IngestOptions& options) {
-  Plan plan;
-  const int domain = DomainIndex(&plan, options.domain, "--domain");
-  IF_REQUIRE(options.split.has_value(), "ingest: a list file needs --split train|test");
-  const Split split = *options.split;
-  const std::string root = DefaultRoot(options);
-  std::istringstream lines(ReadFile(options.input));
-  int number = 0;
-  for (std::string line; std::getline(lines, line);) {
-    ++number;
-    std::istringstream words(line);
-    std::vector<std::string> fields;
-    for (std::string word; words >> word;) fields.push_back(word);
-    if (fields.empty() || fields[0][0] == '#') continue;
-    const std::string where = options.input + ":" + std::to_string(number);
-    IF_REQUIRE(fields.size() == 2 || fields.size() == 3, where,
-               ": expected 'path label [spoof_type]', got ", fields.size(), " fields in '", line,
-               "'");
-    SampleAttributes a;
-    a.source = fields[0];
-    a.label = static_cast<int8_t>(ParseIntField(fields[1], where, "label", 0, 1));
-    a.spoof_type = static_cast<int8_t>(fields.size() == 3
-                                           ? ParseIntField(fields[2], where, "spoof_type", kUnknownSpoofType, 10)
-                                           : (a.label == 1 ? kDefaultSpoofType : 0));
-    a.split = split;
-    plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where, options.allow_outside_root));
-  }
-  return plan;
-}
-
-// ---- CSV ---------------------------------------------------------------------
+// ---- CSV syntax (the csv format, --camera-quality) ---------------------------
 
 struct CsvRow {
   int line = 0;  // line the row starts on (1-based)
@@ -434,6 +286,258 @@ std::vector<CsvRow> ParseCsv(const std::string& text, const std::string& file) {
   }
   return rows;
 }
+
+// ---- CelebA-Spoof ----------------------------------------------------------
+
+constexpr size_t kCelebALabelLength = 44;
+
+// The label files to read and the dataset root their keys are relative to.
+struct CelebALabelFiles {
+  std::string root;
+  std::vector<std::string> files;
+};
+
+CelebALabelFiles FindCelebALabelFiles(const IngestOptions& options) {
+  const fs::path input(options.input);
+  if (fs::is_regular_file(input)) {
+    if (!options.root.empty()) return {options.root, {input.string()}};
+    // .../<root>/metas/<protocol>/train_label.json
+    for (fs::path dir = input.parent_path(); !dir.empty() && dir != dir.parent_path();
+         dir = dir.parent_path()) {
+      if (dir.filename() == "metas") {
+        const fs::path root = dir.parent_path();
+        return {root.empty() ? "." : root.string(), {input.string()}};
+      }
+    }
+    IF_FAIL(options.input,
+            ": cannot tell the CelebA-Spoof root (no enclosing metas/ folder); "
+            "give the root explicitly");
+  }
+  IF_REQUIRE(fs::is_directory(input), "CelebA-Spoof input '", options.input,
+             "' is neither a dataset root nor a label file");
+  const fs::path metas = input / "metas";
+  std::vector<fs::path> dirs;
+  if (fs::is_directory(metas)) {
+    for (const auto& item : fs::recursive_directory_iterator(metas))
+      if (item.is_directory()) dirs.push_back(item.path());
+  }
+  // The standard intra-dataset protocol first, then any other, deterministically.
+  std::sort(dirs.begin(), dirs.end(), [&](const fs::path& a, const fs::path& b) {
+    const bool a_intra = a == metas / "intra_test", b_intra = b == metas / "intra_test";
+    return a_intra != b_intra ? a_intra : a < b;
+  });
+  for (const fs::path& dir : dirs) {
+    CelebALabelFiles found{options.root.empty() ? input.string() : options.root, {}};
+    for (const char* name : {"train_label.json", "test_label.json"})
+      if (fs::is_regular_file(dir / name)) found.files.push_back((dir / name).string());
+    if (!found.files.empty()) return found;
+  }
+  IF_FAIL(options.input,
+          ": no metas/**/train_label.json or test_label.json (is this the "
+          "CelebA-Spoof root?)");
+}
+
+// "Data/<split>/<subject>/<live|spoof>/<file>" -> subject, or -1.
+int64_t CelebASubject(const std::string& key) {
+  std::vector<std::string> parts;
+  std::stringstream stream(key);
+  for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
+  int64_t subject = -1;
+  if (parts.size() >= 4 && parts[0] == "Data" && ParseInt(parts[2], &subject)) return subject;
+  return -1;
+}
+
+// A CelebA-Spoof label file: an object mapping image paths to labels.
+nlohmann::json ReadCelebALabelJson(const std::string& file) {
+  nlohmann::json labels;
+  try {
+    labels = nlohmann::json::parse(ReadFile(file));
+  } catch (const nlohmann::json::exception& e) {
+    IF_FAIL(file, ": not valid JSON (", e.what(), ")");
+  }
+  IF_REQUIRE(labels.is_object(), file, ": expected an object mapping image paths to labels");
+  return labels;
+}
+
+void PlanCelebALabelFile(const std::string& file, const std::string& root, int domain, Plan* plan,
+                         bool allow_outside_root) {
+  const std::string name = fs::path(file).filename().string();
+  IF_REQUIRE(name == "train_label.json" || name == "test_label.json", file,
+             ": a CelebA-Spoof label file must be named train_label.json or test_label.json "
+             "(the name gives the split)");
+  const Split split = name == "train_label.json" ? Split::kTrain : Split::kTest;
+  const nlohmann::json labels = ReadCelebALabelJson(file);
+  for (const auto& item : labels.items()) {
+    const std::string where = file + ": key '" + item.key() + "'";
+    const nlohmann::json& value = item.value();
+    IF_REQUIRE(value.is_array() && value.size() == kCelebALabelLength, where,
+               ": expected an array of ", kCelebALabelLength, " numbers, got ",
+               value.is_array() ? std::to_string(value.size()) + " values" : value.dump());
+    auto field = [&](size_t index, const char* field_name, int hi) {
+      const nlohmann::json& v = value[index];
+      const double number = v.is_number() ? v.get<double>() : -1.0;
+      IF_REQUIRE(v.is_number() && number == std::floor(number) && number >= 0 && number <= hi,
+                 where, ": field '", field_name, "' (index ", index, ") must be an integer in 0..",
+                 hi, ", got ", v.dump());
+      return static_cast<int>(number);
+    };
+    SampleAttributes a;
+    a.spoof_type = static_cast<int8_t>(field(40, "spoof_type", 10));
+    // CelebA-Spoof codes 0 as "none" (live); the store uses -1 for that.
+    a.illumination = static_cast<int8_t>(field(41, "illumination", 4) - 1);
+    a.environment = static_cast<int8_t>(field(42, "environment", 2) - 1);
+    a.label = static_cast<int8_t>(field(43, "label", 1));
+    a.split = split;
+    a.subject_id = CelebASubject(item.key());
+    a.source = item.key();
+    Entry entry = MakeEntry(root, domain, a, /*explicit_video_id=*/true, where, allow_outside_root);
+    entry.video_key = "image:" + a.source;  // still images: each is its own "video"
+    const fs::path image(entry.path);
+    entry.box_path = (image.parent_path() / (image.stem().string() + "_BB.txt")).string();
+    plan->entries.push_back(std::move(entry));
+  }
+}
+
+// The image paths (label keys) one label file lists: the keys of a .json, or
+// the first word of each line of a .txt ("path label").
+std::vector<std::string> CelebAListedImages(const std::string& file) {
+  std::vector<std::string> images;
+  if (fs::path(file).extension() == ".json") {
+    const nlohmann::json labels = ReadCelebALabelJson(file);
+    for (const auto& item : labels.items()) images.push_back(item.key());
+    return images;
+  }
+  std::istringstream lines(ReadFile(file));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string path;
+    if (words >> path) images.push_back(path);
+  }
+  return images;
+}
+
+// Camera quality per image key, from CelebA-Spoof's cross-device protocol:
+// metas/protocol2/test_on_<q>_quality_device/ tests on the images taken with
+// the <q> devices, so its test list (test_label.json, else test_label.txt)
+// names exactly the images of that quality. Absent protocol: an empty map.
+std::map<std::string, int8_t> CelebADeviceQuality(const std::string& root) {
+  std::map<std::string, int8_t> quality;
+  std::map<std::string, std::string> listed_in;  // image -> the list that named it
+  const fs::path protocol = fs::path(root) / "metas" / "protocol2";
+  for (int q = 0; q < static_cast<int>(kCameraQualityNames.size()); ++q) {
+    const std::string name = std::string(q == 1 ? "middle" : kCameraQualityNames[q]);
+    const fs::path dir = protocol / ("test_on_" + name + "_quality_device");
+    std::string file;
+    for (const char* candidate : {"test_label.json", "test_label.txt"})
+      if (file.empty() && fs::is_regular_file(dir / candidate)) file = (dir / candidate).string();
+    if (file.empty()) continue;
+    for (const std::string& image : CelebAListedImages(file)) {
+      const auto [it, inserted] = quality.emplace(image, static_cast<int8_t>(q));
+      IF_REQUIRE(inserted || it->second == q, file, ": '", image, "' is also in ", listed_in[image],
+                 ": one image cannot have two camera qualities");
+      listed_in.emplace(image, file);
+    }
+  }
+  return quality;
+}
+
+// --camera-quality FILE: a CSV with columns path (a label key) and
+// camera_quality (0 low, 1 medium, 2 high; -1 or empty = unknown) whose values
+// replace the derived ones.
+std::map<std::string, int8_t> ReadCameraQualityCsv(const std::string& file) {
+  const std::vector<CsvRow> rows = ParseCsv(ReadFile(file), file);
+  IF_REQUIRE(!rows.empty(), file, ": empty file (a header 'path,camera_quality' is required)");
+  const std::vector<std::string>& header = rows[0].fields;
+  const auto path_column = std::find(header.begin(), header.end(), "path");
+  const auto quality_column = std::find(header.begin(), header.end(), "camera_quality");
+  IF_REQUIRE(path_column != header.end() && quality_column != header.end(), file, ":", rows[0].line,
+             ": the header must name the columns 'path' and 'camera_quality'");
+  const size_t p = path_column - header.begin(), q = quality_column - header.begin();
+  std::map<std::string, int8_t> quality;
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const std::string where = file + ":" + std::to_string(rows[r].line);
+    const std::vector<std::string>& fields = rows[r].fields;
+    IF_REQUIRE(fields.size() == header.size(), where, ": ", fields.size(), " fields, the header has ",
+               header.size());
+    IF_REQUIRE(!fields[p].empty(), where, ": field 'path' is empty");
+    const int8_t value = static_cast<int8_t>(
+        fields[q].empty() ? -1
+                          : ParseIntField(fields[q], where, "camera_quality", -1,
+                                          static_cast<int64_t>(kCameraQualityNames.size()) - 1));
+    const auto [it, inserted] = quality.emplace(fields[p], value);
+    IF_REQUIRE(inserted || it->second == value, where, ": '", fields[p], "' is given another camera_quality earlier");
+  }
+  return quality;
+}
+
+// Sets each planned image's camera quality from the device lists, then the CSV.
+void AssignCelebACameraQuality(const IngestOptions& options, const std::string& root, Plan* plan) {
+  std::map<std::string, int8_t> quality = CelebADeviceQuality(root);
+  if (quality.empty())
+    LOG(WARNING) << "ingest: no " << (fs::path(root) / "metas/protocol2").string()
+                 << "/test_on_*_quality_device/ lists: camera quality stays unknown"
+                 << (options.camera_quality_csv.empty() ? "" : " except where --camera-quality gives it");
+  std::map<std::string, int8_t> overrides;
+  if (!options.camera_quality_csv.empty()) overrides = ReadCameraQualityCsv(options.camera_quality_csv);
+  int64_t used_overrides = 0;
+  for (Entry& e : plan->entries) {
+    int8_t& value = e.attributes.camera_quality;
+    if (const auto it = quality.find(e.attributes.source); it != quality.end()) value = it->second;
+    if (const auto it = overrides.find(e.attributes.source); it != overrides.end()) {
+      value = it->second;
+      ++used_overrides;
+    }
+  }
+  if (used_overrides < static_cast<int64_t>(overrides.size()))
+    LOG(WARNING) << "ingest: " << overrides.size() - used_overrides << " of " << overrides.size() << " rows of "
+                 << options.camera_quality_csv << " name no image of this ingest";
+}
+
+Plan PlanCelebASpoof(const IngestOptions& options) {
+  const CelebALabelFiles labels = FindCelebALabelFiles(options);
+  Plan plan;
+  const int domain = DomainIndex(&plan, options.domain, "--domain");
+  for (const std::string& file : labels.files) {
+    LOG(INFO) << "ingest: reading CelebA-Spoof labels " << file;
+    PlanCelebALabelFile(file, labels.root, domain, &plan, options.allow_outside_root);
+  }
+  AssignCelebACameraQuality(options, labels.root, &plan);
+  return plan;
+}
+
+// ---- list file -------------------------------------------------------------
+
+Plan PlanList(const IngestOptions& options) {
+  Plan plan;
+  const int domain = DomainIndex(&plan, options.domain, "--domain");
+  IF_REQUIRE(options.split.has_value(), "ingest: a list file needs --split train|test");
+  const Split split = *options.split;
+  const std::string root = DefaultRoot(options);
+  std::istringstream lines(ReadFile(options.input));
+  int number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    std::istringstream words(line);
+    std::vector<std::string> fields;
+    for (std::string word; words >> word;) fields.push_back(word);
+    if (fields.empty() || fields[0][0] == '#') continue;
+    const std::string where = options.input + ":" + std::to_string(number);
+    IF_REQUIRE(fields.size() == 2 || fields.size() == 3, where,
+               ": expected 'path label [spoof_type]', got ", fields.size(), " fields in '", line,
+               "'");
+    SampleAttributes a;
+    a.source = fields[0];
+    a.label = static_cast<int8_t>(ParseIntField(fields[1], where, "label", 0, 1));
+    a.spoof_type = static_cast<int8_t>(fields.size() == 3
+                                           ? ParseIntField(fields[2], where, "spoof_type", kUnknownSpoofType, 10)
+                                           : (a.label == 1 ? kDefaultSpoofType : 0));
+    a.split = split;
+    plan.entries.push_back(MakeEntry(root, domain, a, /*explicit_video_id=*/false, where, options.allow_outside_root));
+  }
+  return plan;
+}
+
+// ---- CSV ---------------------------------------------------------------------
 
 Plan PlanCsv(const IngestOptions& options) {
   const std::vector<CsvRow> rows = ParseCsv(ReadFile(options.input), options.input);
@@ -740,6 +844,8 @@ Plan PlanInputs(const IngestOptions& options, std::vector<Entry>* repeats) {
   IF_REQUIRE(options.video_frames >= 1, "ingest: video frames must be >= 1, got ", options.video_frames);
   IF_REQUIRE(options.video_first_frame >= 0, "ingest: video first frame must be >= 0, got ",
              options.video_first_frame);
+  IF_REQUIRE(options.camera_quality_csv.empty() || options.format == IngestFormat::kCelebASpoof,
+             "ingest: --camera-quality is for --format celeba (a CSV input has a camera_quality column)");
   Plan plan;
   switch (options.format) {
     case IngestFormat::kCelebASpoof:

@@ -10,8 +10,12 @@
 //   (in sorted order) under metas/ that holds one. A label file maps an image
 //   path (relative to the root) to 44 numbers: [40] spoof type 0..10,
 //   [41] illumination 0..4 (0 = none) -> ours value-1, [42] environment 0..2
-//   (0 = none) -> ours value-1, [43] label 0 live / 1 spoof. camera_quality is
-//   unknown (-1). Split = the label file's (train/test). subject_id = the number
+//   (0 = none) -> ours value-1, [43] label 0 live / 1 spoof. camera_quality
+//   comes from the cross-device protocol: an image that
+//   metas/protocol2/test_on_{low,middle,high}_quality_device/test_label.json
+//   (or .txt) lists is of that quality (0, 1, 2), one listed by two is an
+//   error, any other is unknown (-1); `camera_quality_csv` (path,camera_quality)
+//   overrides per image. Split = the label file's (train/test). subject_id = the number
 //   in Data/<split>/<subject>/...; every image is its own video (automatic id). The face is
 //   cropped with `<stem>_BB.txt` beside the image ("x y w h score" in a 224x224
 //   frame, scaled to the image); without one the whole image is used (logged).
@@ -81,6 +85,7 @@ struct IngestOptions {
   int video_frames = 2;       // frames sampled per video
   int video_first_frame = 6;  // the reference's first frame
   bool allow_outside_root = false;  // accept listed paths with '../' or absolute ones
+  std::string camera_quality_csv;   // celeba: per-image camera quality overrides
 };
 
 struct IngestReport {

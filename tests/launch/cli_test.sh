@@ -62,6 +62,15 @@ d = json.load(open(sys.argv[1]))
 assert d["num_samples"] == 48, d
 assert set(d["domains"]) == {"synA", "synB"}, d
 PY
+# Per-value counts: each attribute's values add up to the domain's samples; synth fills them all.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["values"]
+assert set(d) == {"synA", "synB"}, d
+for dom in d.values():
+    assert set(dom) == {"spoof_type", "illumination", "environment", "camera_quality"}, dom
+    assert all(sum(v.values()) == 24 for v in dom.values()), dom
+    assert "unknown" not in dom["camera_quality"] and set(dom["camera_quality"]) <= {"low", "medium", "high"}, dom' \
+  "$tmp/info.json" || fail "store info per-value counts: $(cat "$tmp/info.json")"
+"$bin" store info "$tmp/s" | grep -Eq "^synA +camera_quality( +[a-z_0-9]+ [0-9]+)+$" || fail "store info text lacks per-value counts"
 "$bin" store verify "$tmp/s" | grep -q "OK" || fail "verify of a fresh store"
 
 # Same seed => byte-identical store; different thread count too.

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 
 #if INSTRUCTFLIP_HAVE_OPENCV
@@ -61,6 +62,17 @@ class IngestTest : public ::testing::Test {
   }
   void WriteUniformJpeg(const std::string& relative, Rgb colour) const {
     WriteJpeg(relative, 40, 40, [&](int, int) { return colour; });
+  }
+
+  // The CelebA-Spoof root laid out under celeb/, into domain "celeba" of store/.
+  IngestOptions CelebAOptions() const {
+    IngestOptions options;
+    options.out = Path("store");
+    options.format = IngestFormat::kCelebASpoof;
+    options.input = Path("celeb");
+    options.domain = "celeba";
+    options.size = 32;
+    return options;
   }
 
   IngestOptions ListOptions(const std::string& list, const std::string& domain) const {
@@ -132,12 +144,7 @@ TEST_F(IngestTest, CelebASpoofMapsLabelsSplitsAndCropsToTheFaceBox) {
   WriteText("celeb/metas/intra_test/test_label.json",
             "{\"Data/test/7001/spoof/600001.jpg\": " + CelebALabel(7, 4, 2, 1) + "}");
 
-  IngestOptions options;
-  options.out = Path("store");
-  options.format = IngestFormat::kCelebASpoof;
-  options.input = Path("celeb");
-  options.domain = "celeba";
-  options.size = 32;
+  IngestOptions options = CelebAOptions();
   const IngestReport report = Ingest(options);
   EXPECT_EQ(report.added, 3);
   EXPECT_EQ(report.skipped, 0);
@@ -184,6 +191,68 @@ TEST_F(IngestTest, CelebASpoofMapsLabelsSplitsAndCropsToTheFaceBox) {
   const auto clamped = MeanColour(*store, 2);
   EXPECT_GT(clamped[0], 190);
   EXPECT_LT(clamped[2], 45);
+}
+
+// Camera quality from the cross-device protocol's lists (metas/protocol2), a
+// CSV overriding them, and the error for an image two lists claim.
+TEST_F(IngestTest, CelebASpoofCameraQualityComesFromTheDeviceProtocol) {
+  const std::vector<std::string> images = {"Data/train/1/live/1.jpg", "Data/train/1/spoof/2.jpg",
+                                           "Data/train/2/live/3.jpg", "Data/train/2/spoof/4.jpg",
+                                           "Data/train/3/live/5.jpg"};
+  std::string labels = "{";
+  for (size_t i = 0; i < images.size(); ++i) {
+    WriteUniformJpeg("celeb/" + images[i], {100, 100, 100});
+    const bool spoof = images[i].find("spoof") != std::string::npos;
+    labels += std::string(i ? ", " : "") + "\"" + images[i] + "\": " + CelebALabel(spoof ? 2 : 0, 1, 1, spoof);
+  }
+  WriteText("celeb/metas/intra_test/train_label.json", labels + "}");
+  const std::string devices = "celeb/metas/protocol2/test_on_";
+  // low: 1.jpg (json); middle: 2.jpg, 3.jpg (txt, as "path label"); high: 4.jpg. 5.jpg: none.
+  WriteText(devices + "low_quality_device/test_label.json", "{\"" + images[0] + "\": " + CelebALabel(0, 0, 0, 0) + "}");
+  WriteText(devices + "low_quality_device/train_label.json", "{\"" + images[3] + "\": " + CelebALabel(2, 1, 1, 1) + "}");
+  WriteText(devices + "middle_quality_device/test_label.txt", images[1] + " 1\n" + images[2] + " 0\n");
+  WriteText(devices + "high_quality_device/test_label.json", "{\"" + images[3] + "\": " + CelebALabel(2, 1, 1, 1) + "}");
+
+  IngestOptions options = CelebAOptions();
+  Ingest(options);
+  {
+    const auto store = Store::Open(options.out);
+    std::map<std::string, int> quality;
+    for (int64_t i = 0; i < store->size(); ++i) quality[store->table().source[i]] = store->table().camera_quality[i];
+    EXPECT_EQ(quality, (std::map<std::string, int>{
+                           {images[0], 0}, {images[1], 1}, {images[2], 1}, {images[3], 2}, {images[4], -1}}));
+  }
+
+  // The CSV wins over the lists, and an empty cell means unknown.
+  WriteText("quality.csv", "camera_quality,path\n2," + images[4] + "\n," + images[0] + "\n");
+  options.out = Path("store2");
+  options.camera_quality_csv = Path("quality.csv");
+  Ingest(options);
+  {
+    const auto store = Store::Open(options.out);
+    std::map<std::string, int> quality;
+    for (int64_t i = 0; i < store->size(); ++i) quality[store->table().source[i]] = store->table().camera_quality[i];
+    EXPECT_EQ(quality[images[4]], 2);
+    EXPECT_EQ(quality[images[0]], -1);
+    EXPECT_EQ(quality[images[1]], 1);
+  }
+
+  // Bad CSV values and an image in two device lists are errors naming file, line or image.
+  WriteText("quality.csv", "path,camera_quality\n" + images[0] + ",3\n");
+  options.out = Path("store3");
+  std::string message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("quality.csv:2: field 'camera_quality' must be an integer in -1..2, got '3'"),
+            std::string::npos) << message;
+  options.camera_quality_csv.clear();
+  WriteText(devices + "high_quality_device/test_label.json", "{\"" + images[1] + "\": " + CelebALabel(2, 1, 1, 1) + "}");
+  message = ErrorOf([&] { Ingest(options); });
+  EXPECT_NE(message.find("'" + images[1] + "' is also in"), std::string::npos) << message;
+  EXPECT_NE(message.find("middle_quality_device/test_label.txt"), std::string::npos) << message;
+  EXPECT_FALSE(PathExists(Path("store3/manifest.json")));
+  // Only the CelebA-Spoof format takes the option.
+  IngestOptions list = ListOptions("celeb/metas/protocol2/test_on_middle_quality_device/test_label.txt", "d");
+  list.camera_quality_csv = Path("quality.csv");
+  EXPECT_NE(ErrorOf([&] { Ingest(list); }).find("--camera-quality is for --format celeba"), std::string::npos);
 }
 
 TEST_F(IngestTest, CelebASpoofBadLabelIsAnErrorAndLeavesTheStoreUnchanged) {
