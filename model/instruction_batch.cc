@@ -7,10 +7,12 @@
 
 namespace instructflip {
 
-int64_t StyleClass(StyleQuestion question, int illumination, int environment, int camera_quality) {
+int64_t StyleClass(StyleQuestion question, int label, int illumination, int environment, int camera_quality) {
+  constexpr int64_t kNoIllumination = 0, kNoEnvironment = 5;
+  const bool live = label == 0;
   switch (question) {
-    case StyleQuestion::kIllumination: return illumination < 0 ? -100 : 1 + illumination;
-    case StyleQuestion::kEnvironment: return environment < 0 ? -100 : 6 + environment;
+    case StyleQuestion::kIllumination: return live ? kNoIllumination : illumination < 0 ? -100 : 1 + illumination;
+    case StyleQuestion::kEnvironment: return live ? kNoEnvironment : environment < 0 ? -100 : 6 + environment;
     case StyleQuestion::kCameraQuality: return camera_quality < 0 ? -100 : 8 + camera_quality;
   }
   return -100;
@@ -40,6 +42,7 @@ InstructionBatcher::InstructionBatcher(std::shared_ptr<const WordPieceTokenizer>
 }
 
 StyleQuestion InstructionBatcher::TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const {
+  if (!config_.asks_questions()) return UniformQuestion(key);
   return PickStyleQuestion(rule, static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}));
 }
 
@@ -63,9 +66,10 @@ TokenBatch InstructionBatcher::Pad(const std::vector<const std::vector<int64_t>*
 }
 
 InstructFlipInputs InstructionBatcher::Questions(const std::vector<StyleQuestion>& style) {
-  const std::string& content = ContentInstruction(0).question;  // one text for every sample
+  const bool prompts = config_.asks_questions();
+  const std::string content = prompts ? ContentInstruction(0).question : "";  // one text for every sample
   std::vector<std::string> style_texts;
-  for (StyleQuestion q : style) style_texts.push_back(StyleInstruction(q, -1, -1, -1).question);
+  for (StyleQuestion q : style) style_texts.push_back(prompts ? StyleInstruction(q, -1, -1, -1).question : "");
   auto tokens = [&](TokenCache& cache, int64_t pad, bool content_question) {
     std::vector<const std::vector<int64_t>*> rows;
     for (const std::string& text : style_texts) rows.push_back(&cache.Get(content_question ? content : text));
@@ -94,7 +98,7 @@ InstructFlipTargets InstructionBatcher::Targets(const SampleTexts& s, const std:
     content[i] = ContentInstruction(static_cast<int>(spoof_type));
     style_answers[i] = StyleInstruction(style[i], illumination, environment, camera);
     content_class[i] = spoof_type >= 0 ? spoof_type : -100;  // unknown: no class target
-    style_class[i] = StyleClass(style[i], illumination, environment, camera);
+    style_class[i] = StyleClass(style[i], static_cast<int>(get(s.label, i)), illumination, environment, camera);
   }
   auto answers = [&](const std::vector<Instruction>& texts) {
     std::vector<const std::vector<int64_t>*> rows;

@@ -29,9 +29,12 @@ struct SampleTexts {
   torch::Tensor keys;            // (B,) int64, per-sample key of the style-question draw
 };
 
-// The 11-way style class of the no_llm / mc heads (the reference's layout:
-// illumination 1..4, environment 6..7, camera quality 8..10), -100 if unknown.
-int64_t StyleClass(StyleQuestion question, int illumination, int environment, int camera_quality);
+// The 11-way style class of the no_llm / mc heads, the reference's layout
+// (CAMCDataset): illumination 0 none, 1..4; environment 5 none, 6..7; camera
+// quality 8..10. A live face (label 0) has no spoof illumination or
+// environment: its class is "none". -100 where the attribute is unknown (the
+// reference maps an unknown camera quality to 7, environment's "outdoor").
+int64_t StyleClass(StyleQuestion question, int label, int illumination, int environment, int camera_quality);
 
 class InstructionBatcher {
  public:
@@ -39,14 +42,16 @@ class InstructionBatcher {
                      const ModelConfig& config, uint64_t seed);
 
   // The question inputs of B samples (images left undefined): the content
-  // question, the same for all, and style[i] for sample i.
+  // question, the same for all, and style[i] for sample i. Empty prompts in
+  // the classifier variants (ModelConfig::asks_questions).
   InstructFlipInputs Questions(const std::vector<StyleQuestion>& style);
   // The answers and classes of B samples asked style[i].
   InstructFlipTargets Targets(const SampleTexts& samples, const std::vector<StyleQuestion>& style);
   // Questions and targets of a training batch under `rule` (images left undefined).
   InstructFlipExample TrainingExample(const SampleTexts& samples, StyleQuestionRule rule);
 
-  // The training question of a sample under `rule`.
+  // The training question of a sample under `rule`; in the classifier
+  // variants the reference's uniform draw for every sample, whatever the rule.
   StyleQuestion TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const;
   // A label-independent question per sample key (seeded by this batcher's seed).
   StyleQuestion UniformQuestion(int64_t key) const;

@@ -119,6 +119,9 @@ struct ModelConfig {
     return variant != Variant::kVisionOnly && variant != Variant::kVisionContent;
   }
   bool has_llm() const { return variant == Variant::kFull; }
+  // The reference's classifier ablations (no_llm, mc: its CAMCDataset) feed
+  // empty prompts and train 11-way attribute heads instead of asking questions.
+  bool asks_questions() const { return variant != Variant::kNoLlm && variant != Variant::kMultiClass; }
 };
 
 // The reference's loss weights of each variant (its configs/rgb/ablations/branch/).

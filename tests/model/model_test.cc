@@ -391,9 +391,8 @@ TEST(TinyModel, BatchesWithoutAnyQuestionGroundTruthStayFinite) {
     model->train();
     torch::manual_seed(14);
     std::vector<TinySample> samples(4);
-    for (size_t i = 0; i < samples.size(); ++i) samples[i] = {-1, -1, -1, -1, static_cast<int64_t>(i)};
+    for (size_t i = 0; i < samples.size(); ++i) samples[i] = {-1, -1, -1, -1, static_cast<int64_t>(i), 1};
     InstructFlipExample in = MakeTinyInputs(model->config(), samples);
-    in.targets.label = torch::ones({4}, torch::kLong);
     EXPECT_TRUE(in.targets.content_class.eq(-100).all().item<bool>());
     EXPECT_TRUE(in.targets.style_class.eq(-100).all().item<bool>());
     const InstructFlipLosses l = *model->forward(in.inputs, in.targets).losses;
@@ -402,6 +401,44 @@ TEST(TinyModel, BatchesWithoutAnyQuestionGroundTruthStayFinite) {
     ASSERT_TRUE(std::isfinite(l.total.item<double>()));
     l.total.backward();
     EXPECT_GT(model->cls_layer->layer->weight.grad().abs().max().item<double>(), 0.0);
+  }
+}
+
+// The reference's classifier ablations (no_llm, mc; its CAMCDataset): empty
+// prompts, the style attribute drawn uniformly for every sample (lives too),
+// and "none" classes for a live face's illumination and environment.
+TEST(TinyModel, ClassifierVariantsUseEmptyPromptsAndTheReferenceStyleClasses) {
+  EXPECT_EQ(StyleClass(StyleQuestion::kIllumination, 0, -1, -1, -1), 0);
+  EXPECT_EQ(StyleClass(StyleQuestion::kIllumination, 0, 2, 1, 0), 0);
+  EXPECT_EQ(StyleClass(StyleQuestion::kIllumination, 1, 2, 1, 0), 3);
+  EXPECT_EQ(StyleClass(StyleQuestion::kIllumination, 1, -1, 1, 0), -100);
+  EXPECT_EQ(StyleClass(StyleQuestion::kEnvironment, 0, -1, -1, -1), 5);
+  EXPECT_EQ(StyleClass(StyleQuestion::kEnvironment, 1, 0, 1, 0), 7);
+  EXPECT_EQ(StyleClass(StyleQuestion::kCameraQuality, 0, -1, -1, 2), 10);
+  EXPECT_EQ(StyleClass(StyleQuestion::kCameraQuality, 1, -1, -1, -1), -100);
+
+  const testutil::TinyTokenizers& tok = testutil::GetTinyTokenizers();
+  const std::vector<int64_t> empty_prompt = tok.bert->Encode("");
+  for (const char* name : {"no_llm", "mc", "full"}) {
+    SCOPED_TRACE(name);
+    const ModelConfig config = testutil::TinyConfig(ParseVariant(name));
+    InstructionBatcher batcher = testutil::MakeTinyBatcher(config);
+    const bool classifier = !config.asks_questions();
+    EXPECT_EQ(classifier, std::string(name) != "full");
+    const InstructFlipInputs q = batcher.Questions(
+        {StyleQuestion::kIllumination, StyleQuestion::kEnvironment, StyleQuestion::kCameraQuality});
+    for (const TokenBatch* t : {&q.content_question_qformer, &q.style_question_qformer})
+      for (int64_t i = 0; i < 3; ++i) {
+        const torch::Tensor row = t->ids[i].masked_select(t->keep[i].to(torch::kBool));
+        const std::vector<int64_t> ids(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+        EXPECT_EQ(ids == empty_prompt, classifier) << i;
+      }
+    // Live faces: the reference rule always asks camera quality, except in the
+    // classifier variants, which draw each of the three for lives too.
+    std::set<StyleQuestion> asked_of_lives;
+    for (int64_t key = 0; key < 60; ++key)
+      asked_of_lives.insert(batcher.TrainingQuestion(StyleQuestionRule::kReference, 0, key));
+    EXPECT_EQ(asked_of_lives.size(), classifier ? 3u : 1u);
   }
 }
 

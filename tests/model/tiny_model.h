@@ -92,6 +92,7 @@ struct TinySample {
   int environment = 0;      // 0..1 or -1
   int camera_quality = 0;   // 0..2 or -1
   int64_t key = 0;          // per-sample key of the style-question draw
+  int label = -1;           // 0 live, 1 spoof; -1: spoof_type > 0 (a spoof of unknown type needs 1)
 };
 
 inline constexpr uint64_t kTinyBatcherSeed = 11;
@@ -102,14 +103,14 @@ inline InstructionBatcher MakeTinyBatcher(const ModelConfig& config) {
 }
 
 // Inputs and targets for `samples`: images N(0, 1) of the config's size drawn
-// from torch's generator (seed it first), labels spoof_type > 0, and every text
+// from torch's generator (seed it first), labels as TinySample says, and every text
 // field filled by an InstructionBatcher (seed kTinyBatcherSeed) under `rule`.
 inline InstructFlipExample MakeTinyInputs(const ModelConfig& config, const std::vector<TinySample>& samples,
                                           StyleQuestionRule rule = StyleQuestionRule::kReference) {
   const int64_t B = static_cast<int64_t>(samples.size());
   std::vector<int64_t> label, spoof, illumination, environment, quality, keys;
   for (const TinySample& s : samples) {
-    label.push_back(s.spoof_type > 0 ? 1 : 0);
+    label.push_back(s.label >= 0 ? s.label : s.spoof_type > 0 ? 1 : 0);
     spoof.push_back(s.spoof_type);
     illumination.push_back(s.illumination);
     environment.push_back(s.environment);
