@@ -31,13 +31,15 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
     const bool domain_ok =
         domains.empty() || std::find(domains.begin(), domains.end(), table.domain[i]) != domains.end();
     const bool split_ok = !o.split || table.split[i] == static_cast<int8_t>(*o.split);
+    const bool type_ok = o.spoof_types.empty() || std::find(o.spoof_types.begin(), o.spoof_types.end(),
+                                                             table.spoof_type[i]) != o.spoof_types.end();
     const bool first_copy = o.split || seen.emplace(table.domain[i], table.source[i]).second;
-    if (domain_ok && split_ok && first_copy) eligible_.push_back(i);
+    if (domain_ok && split_ok && type_ok && first_copy) eligible_.push_back(i);
   }
   eligible_ = ApplyHoldout(eligible_, table, o.holdout);
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",
              o.domains.empty() ? "all" : "selected", "] split '",
-             o.split ? SplitName(*o.split) : "any", "'",
+             o.split ? SplitName(*o.split) : "any", "'", o.spoof_types.empty() ? "" : " of the selected spoof types",
              o.holdout.part == Holdout::Part::kValidation ? " in the validation hold-out" : "");
   order_ = BuildEpochOrder(eligible_, table, o.sampler, start_.epoch);
 

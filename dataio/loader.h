@@ -34,6 +34,7 @@ namespace instructflip {
 struct LoaderOptions {
   std::vector<std::string> domains;  // empty: every domain of the store
   std::optional<Split> split;        // empty: both splits, a source stored in both counted once
+  std::vector<int> spoof_types;      // empty: any; else only samples of these spoof types (0 = live)
   Holdout holdout;                   // validation hold-out of the selected samples
   SamplerOptions sampler;            // mode, shuffle, seed, epoch_size
   int batch_size = 24;               // per rank

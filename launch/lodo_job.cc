@@ -110,6 +110,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
       validation.domains = job.train;
       validation.split = Split::kTrain;
       validation.holdout = {Holdout::Part::kValidation, t.validation_fraction, t.validation_seed};
+      validation.spoof_types = t.spoof_types;  // the hold-out of the samples the run chose from
       const EvalResult validated = Evaluate(built, validation, communicator.get(), files.Validation(job.name));
       result["validation"] = MetricsToJson(validated.pooled);
       if (std::isfinite(validated.pooled.eer_threshold)) {

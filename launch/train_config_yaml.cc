@@ -1,6 +1,7 @@
 #include "launch/train_config_yaml.h"
 
 #include <cmath>
+#include <filesystem>
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -9,6 +10,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
+#include "dataio/schema.h"
 #include "launch/config_paths.h"
 #include "launch/model_config_yaml.h"
 #include "launch/version.h"
@@ -46,14 +48,63 @@ void ApplyOverride(YAML::Node root, const std::string& assignment) {
   chain.back()[keys.back()] = value;
 }
 
+// `over` laid onto `base`: mappings merge key by key, anything else replaces.
+YAML::Node Merge(YAML::Node base, const YAML::Node& over) {
+  if (!base.IsMap() || !over.IsMap()) return YAML::Clone(over);
+  for (const auto& item : over) {
+    const std::string key = item.first.as<std::string>();
+    base[key] = base[key] ? Merge(base[key], item.second) : YAML::Clone(item.second);
+  }
+  return base;
+}
+
+// A training config file with its `base:` chain resolved: the base (a name in
+// configs/train, or a path relative to this file's folder) is loaded first
+// and this file's keys are laid onto it. A model given by name or path is
+// inlined at each level, so a file can change one model field
+// (`model: {qformer: {layers: 4}}`) and `--set model.key=value` works alike.
+YAML::Node LoadTrainYaml(const std::string& path, std::vector<std::string>* chain) {
+  IF_REQUIRE(std::find(chain->begin(), chain->end(), path) == chain->end(), path, ": 'base' chain loops (",
+             absl::StrJoin(*chain, " -> "), " -> ", path, ")");
+  IF_REQUIRE(chain->size() < 16, path, ": 'base' chain deeper than 16 files");
+  chain->push_back(path);
+  YAML::Node root = LoadYamlFile(path);
+  const bool model_named = root["model"] && root["model"].IsScalar();  // a whole model, replacing the base's
+  if (model_named) root["model"] = LoadYamlFile(ResolveModelConfigPath(root["model"].as<std::string>()));
+  const YAML::Node base_name = root["base"];
+  if (!base_name) return root;
+  IF_REQUIRE(base_name.IsScalar() && !base_name.as<std::string>().empty(), path,
+             ": 'base' must name a training config");
+  const std::string name = base_name.as<std::string>();
+  const std::string beside = (std::filesystem::path(path).parent_path() / name).string();
+  const std::string base_path = PathExists(beside) ? beside : ResolveConfigPath(name, "train");
+  root.remove("base");
+  YAML::Node merged = Merge(LoadTrainYaml(base_path, chain), root);
+  if (model_named) merged["model"] = root["model"];
+  return merged;
+}
+
+// data.spoof_types: names (kSpoofTypeNames) or codes 0..10.
+std::vector<int> ParseSpoofTypes(const std::vector<std::string>& items, const std::string& path) {
+  std::vector<int> codes;
+  for (const std::string& item : items) {
+    int code = -1;
+    for (size_t t = 0; t < kSpoofTypeNames.size(); ++t)
+      if (item == kSpoofTypeNames[t] || item == std::to_string(t)) code = static_cast<int>(t);
+    IF_REQUIRE(code >= 0, path, ": 'data.spoof_types' has '", item, "', not a spoof type (",
+               absl::StrJoin(kSpoofTypeNames, ", "), ", or 0..10)");
+    IF_REQUIRE(std::find(codes.begin(), codes.end(), code) == codes.end(), path, ": 'data.spoof_types' names '",
+               item, "' twice");
+    codes.push_back(code);
+  }
+  return codes;
+}
+
 }  // namespace
 
 TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
-  YAML::Node root = LoadYamlFile(path);
-  // A model given by name or path is inlined first, so `--set model.key=value`
-  // overrides one of its fields like any other key.
-  if (root["model"] && root["model"].IsScalar())
-    root["model"] = LoadYamlFile(ResolveModelConfigPath(root["model"].as<std::string>()));
+  std::vector<std::string> chain;
+  YAML::Node root = LoadTrainYaml(path, &chain);
   for (const std::string& assignment : overrides) ApplyOverride(root, assignment);
 
   TrainConfig config;
@@ -84,6 +135,13 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   IF_REQUIRE(rule.has_value(), path, ": 'data.style_question' must be label_blind or reference, got '",
              style_question, "'");
   t.style_question = *rule;
+  data.Read("style_questions", &t.style_questions);
+  IF_REQUIRE(t.style_questions >= 1 && t.style_questions <= kNumStyleQuestions, path,
+             ": 'data.style_questions' must be 1 (illumination), 2 (and environment) or 3 (and camera quality), got ",
+             t.style_questions);
+  std::vector<std::string> spoof_types;
+  data.Read("spoof_types", &spoof_types);
+  t.spoof_types = ParseSpoofTypes(spoof_types, path);
   data.Read("loader_threads", &t.loader_threads);
   data.Read("prefetch", &t.prefetch);
   data.RejectUnknownKeys();

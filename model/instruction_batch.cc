@@ -41,9 +41,10 @@ InstructionBatcher::InstructionBatcher(std::shared_ptr<const WordPieceTokenizer>
   IF_CHECK(bert_ != nullptr && t5_ != nullptr);
 }
 
-StyleQuestion InstructionBatcher::TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const {
+StyleQuestion InstructionBatcher::TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key,
+                                                   int pool) const {
   if (!config_.asks_questions()) return UniformQuestion(key);
-  return PickStyleQuestion(rule, static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}));
+  return PickStyleQuestion(rule, static_cast<int>(label), HashKeys({seed_, static_cast<uint64_t>(key)}), pool);
 }
 
 StyleQuestion InstructionBatcher::UniformQuestion(int64_t key) const {
@@ -118,10 +119,10 @@ InstructFlipTargets InstructionBatcher::Targets(const SampleTexts& s, const std:
   return targets;
 }
 
-InstructFlipExample InstructionBatcher::TrainingExample(const SampleTexts& s, StyleQuestionRule rule) {
+InstructFlipExample InstructionBatcher::TrainingExample(const SampleTexts& s, StyleQuestionRule rule, int pool) {
   std::vector<StyleQuestion> style;
   for (int64_t i = 0; i < s.label.size(0); ++i)
-    style.push_back(TrainingQuestion(rule, s.label[i].item<int64_t>(), s.keys[i].item<int64_t>()));
+    style.push_back(TrainingQuestion(rule, s.label[i].item<int64_t>(), s.keys[i].item<int64_t>(), pool));
   return {Questions(style), Targets(s, style)};
 }
 

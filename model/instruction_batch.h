@@ -48,11 +48,14 @@ class InstructionBatcher {
   // The answers and classes of B samples asked style[i].
   InstructFlipTargets Targets(const SampleTexts& samples, const std::vector<StyleQuestion>& style);
   // Questions and targets of a training batch under `rule` (images left undefined).
-  InstructFlipExample TrainingExample(const SampleTexts& samples, StyleQuestionRule rule);
+  // `pool`: the style questions drawn from (PickStyleQuestion).
+  InstructFlipExample TrainingExample(const SampleTexts& samples, StyleQuestionRule rule,
+                                      int pool = kNumStyleQuestions);
 
   // The training question of a sample under `rule`; in the classifier
-  // variants the reference's uniform draw for every sample, whatever the rule.
-  StyleQuestion TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key) const;
+  // variants the reference's uniform draw over all three for every sample.
+  StyleQuestion TrainingQuestion(StyleQuestionRule rule, int64_t label, int64_t key,
+                                 int pool = kNumStyleQuestions) const;
   // A label-independent question per sample key (seeded by this batcher's seed).
   StyleQuestion UniformQuestion(int64_t key) const;
 

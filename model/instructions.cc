@@ -55,7 +55,7 @@ constexpr Question kStyleQuestions[] = {
     MakeQuestion("What is the environment in this image?", kEnvironmentOptions),
     MakeQuestion("What is the camera quality in this image?", kCameraQualityOptions),
 };
-constexpr int kNumStyleQuestions = static_cast<int>(std::size(kStyleQuestions));
+static_assert(std::size(kStyleQuestions) == kNumStyleQuestions);
 
 std::string QuestionText(const Question& q) {
   std::string text = std::string(kPrompt) + q.text + "\n";
@@ -102,9 +102,11 @@ const char* StyleQuestionName(StyleQuestion question) {
   IF_FAIL("unknown style question ", static_cast<int>(question));
 }
 
-StyleQuestion UniformStyleQuestion(uint64_t key) {
+StyleQuestion UniformStyleQuestion(uint64_t key, int pool) {
+  IF_REQUIRE(pool >= 1 && pool <= kNumStyleQuestions, "style question pool must be 1..", kNumStyleQuestions,
+             ", got ", pool);
   KeyedRng rng(HashKeys({kStyleQuestionStream, key}));
-  return static_cast<StyleQuestion>(rng.Below(kNumStyleQuestions));
+  return static_cast<StyleQuestion>(rng.Below(pool));
 }
 
 std::optional<StyleQuestionRule> FindStyleQuestionRule(const std::string& name) {
@@ -123,10 +125,10 @@ const char* StyleQuestionRuleName(StyleQuestionRule rule) {
   return rule == StyleQuestionRule::kReference ? "reference" : "label_blind";
 }
 
-StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key) {
+StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key, int pool) {
   IF_REQUIRE(label == 0 || label == 1, "label ", label, " is neither 0 (live) nor 1 (spoof)");
   if (rule == StyleQuestionRule::kReference && label == 0) return StyleQuestion::kCameraQuality;
-  return UniformStyleQuestion(key);
+  return UniformStyleQuestion(key, pool);
 }
 
 std::optional<ScoringStyleQuestion> FindScoringStyleQuestion(const std::string& name) {

@@ -22,6 +22,7 @@ inline constexpr char kNoGroundTruthAnswer[] = "No GT";
 
 // Order as the reference's style_keys.
 enum class StyleQuestion { kIllumination = 0, kEnvironment = 1, kCameraQuality = 2 };
+inline constexpr int kNumStyleQuestions = 3;
 
 struct Instruction {
   std::string question;
@@ -46,8 +47,10 @@ const char* StyleQuestionName(StyleQuestion question);
 
 // A question drawn uniformly from the three as a pure function of `key`,
 // independent of any label: the reference's rule for its target datasets
-// (rgb_dataset.py), and every sample's question under kLabelBlind.
-StyleQuestion UniformStyleQuestion(uint64_t key);
+// (rgb_dataset.py), and every sample's question under kLabelBlind. With
+// `pool` < 3 from the first `pool` of illumination, environment, camera
+// quality (the reference's num_style_prompt ablation).
+StyleQuestion UniformStyleQuestion(uint64_t key, int pool = kNumStyleQuestions);
 
 // How training picks each sample's style question (config data.style_question).
 enum class StyleQuestionRule {
@@ -66,7 +69,9 @@ const char* StyleQuestionRuleName(StyleQuestionRule rule);
 
 // The training question of a sample under `rule`. Throws instructflip::Error
 // for a label other than 0 or 1.
-StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key);
+// `pool` as UniformStyleQuestion's (a live face under kReference is still
+// asked camera quality, as the reference's ablation dataset does).
+StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key, int pool = kNumStyleQuestions);
 
 // How scoring (evaluation, validation, explanations) picks the style question
 // (config eval.style_question); never from the label.

@@ -165,6 +165,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     lo.domains = {domain};
     lo.split = o.split;
     lo.holdout = o.holdout;
+    lo.spoof_types = o.spoof_types;
     lo.sampler.shuffle = false;
     lo.batch_size = o.batch_per_rank;
     lo.rank = communicator->rank();

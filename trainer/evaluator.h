@@ -31,6 +31,7 @@ struct EvalOptions {
   std::vector<std::string> domains;  // targets; each evaluated on its own
   std::optional<Split> split = Split::kTest;
   Holdout holdout;                   // e.g. only the validation hold-out of the training split
+  std::vector<int> spoof_types;      // with a training hold-out: the run's data.spoof_types (same hold-out)
   int batch_per_rank = 32;
   int loader_threads = 2;
   uint64_t seed = 2;                 // style-question draws (per sample, reproducible)

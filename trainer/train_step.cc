@@ -55,7 +55,7 @@ InstructFlipExample MakeModelInputs(const TrainingBatch& training, InstructionBa
   // Question keys differ per epoch, so a sample is asked other questions in another epoch.
   SampleTexts texts{batch.label,       batch.spoof_type,     batch.illumination,
                     batch.environment, batch.camera_quality, batch.sample_index + training.epoch * rules.store_size};
-  InstructFlipExample example = batcher.TrainingExample(texts, rules.style_question);
+  InstructFlipExample example = batcher.TrainingExample(texts, rules.style_question, rules.style_questions);
   example.inputs.images = batch.images;
   if (c.cue_noise_weight > 0 && (c.variant == Variant::kFull || c.variant == Variant::kNoLlm)) {
     const int64_t grid = c.vision.image_size / c.vision.patch_size, B = batch.label.size(0);

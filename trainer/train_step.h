@@ -33,6 +33,7 @@ namespace instructflip {
 // How a training batch becomes model inputs, fixed for a run.
 struct InputRules {
   StyleQuestionRule style_question = StyleQuestionRule::kLabelBlind;
+  int style_questions = kNumStyleQuestions;  // the pool drawn from (data.style_questions)
   uint64_t seed = 2;        // cue noise and (through the batcher) question draws
   int64_t store_size = 0;   // samples in the store: per-epoch question keys
 };

@@ -177,6 +177,7 @@ LoaderOptions Trainer::TrainingLoaderOptions() const {
   LoaderOptions l;
   l.domains = o.train_domains;
   l.split = Split::kTrain;
+  l.spoof_types = o.spoof_types;
   l.holdout = {Holdout::Part::kTraining, o.validation_fraction, o.validation_seed};
   l.sampler = {o.sampling, /*shuffle=*/true, o.seed, o.epoch_size};
   l.batch_size = o.batch_per_rank;
@@ -214,7 +215,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
     return out;
   };
   TrainStep train_step(built_.model, parameters_, *optimizer_, *reducer_, scaler_, communicator_, *batcher_,
-                       {o.style_question, o.seed, store_->size()}, {o.accumulation, o.precision, o.clip_grad_norm});
+                       {o.style_question, o.style_questions, o.seed, store_->size()}, {o.accumulation, o.precision, o.clip_grad_norm});
   std::optional<TrainingLog> log;
   if (communicator_->rank() == 0) log.emplace(run_dir_);
 

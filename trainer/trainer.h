@@ -39,6 +39,12 @@ struct TrainerOptions {
   std::vector<std::string> train_domains;  // empty: every domain
   // How each sample's style question is picked (model/instructions.h).
   StyleQuestionRule style_question = StyleQuestionRule::kLabelBlind;
+  // Training draws from the first N of illumination, environment, camera
+  // quality (the reference's num_style_prompt ablation; 3 = all).
+  int style_questions = kNumStyleQuestions;
+  // Spoof types trained on (the reference's category_ab_mode ablation);
+  // empty: every sample. Applies to the validation hold-out too.
+  std::vector<int> spoof_types;
   SamplingMode sampling = SamplingMode::kBalanced;
   int64_t epoch_size = 0;                  // samples per epoch (0: eligible samples)
   // Videos of the training domains held out for validation (threshold and

@@ -72,6 +72,31 @@ TEST_F(LoaderTest, EverySampleExactlyOnceAcrossOneTwoThreeRanks) {
   }
 }
 
+// data.spoof_types: only samples of the chosen types are eligible, and the
+// validation hold-out is drawn from them too (training and validation stay disjoint).
+TEST_F(LoaderTest, SpoofTypeFilterKeepsOnlyThoseTypes) {
+  LoaderOptions o = Options(4, 0, 1, false);
+  o.spoof_types = {0, 3, 8};
+  const SampleTable& t = store_->table();
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < t.size(); ++i)
+    if (t.spoof_type[i] == 0 || t.spoof_type[i] == 3 || t.spoof_type[i] == 8) expected.push_back(i);
+  ASSERT_LT(expected.size(), static_cast<size_t>(t.size()));
+  EXPECT_EQ(Loader(store_, o).eligible(), expected);
+  o.holdout = {Holdout::Part::kTraining, 0.3, 5};
+  const std::vector<int64_t> training = Loader(store_, o).eligible();
+  o.holdout.part = Holdout::Part::kValidation;
+  const std::vector<int64_t> validation = Loader(store_, o).eligible();
+  std::vector<int64_t> both = training;
+  both.insert(both.end(), validation.begin(), validation.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, expected);
+  EXPECT_FALSE(validation.empty());
+  o.spoof_types = {-1};  // spoofs of unknown type: none in this store
+  o.holdout = {};
+  EXPECT_NE(testing::ErrorOf([&] { Loader(store_, o); }).find("of the selected spoof types"), std::string::npos);
+}
+
 TEST_F(LoaderTest, DropLastDropsOnlyTheShortTail) {
   Loader reference(store_, Options(1, 0, 1, false));
   const std::vector<int64_t>& order = reference.epoch_order();

@@ -5,6 +5,9 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "dataio/base/file_util.h"
@@ -144,6 +147,97 @@ TEST(TrainConfigYaml, ChangedKeysNameEveryDifference) {
   EXPECT_EQ(ChangedKeys(before, after),
             (std::vector<std::string>{"+ f: new", "- e: gone", "b.c: x -> y", "b.d: [1, 2] -> [1, 3]"}));
   EXPECT_TRUE(ChangedKeys(before, before).empty());
+}
+
+// A file with `base:` is its base with the file's keys laid on top: mappings
+// merge key by key, a model named by NAME replaces the base's whole model, and
+// a loop or a missing base is an error naming the files.
+TEST(TrainConfigYaml, BaseConfigsAreMergedKeyByKey) {
+  TempDir dir;
+  dir.Write("parent.yaml", "model: tiny\ndata: {store: /s, epoch_size: 64, train_domains: [a, b]}\n"
+                           "batch_per_rank: 4\ntotal_steps: 100\n");
+  const TrainConfig child = LoadTrainConfig(
+      dir.Write("child.yaml", "base: parent.yaml\nmodel: {qformer: {layers: 1}}\ndata: {train_domains: [c]}\n"), {});
+  EXPECT_EQ(child.trainer.model.name, "tiny");
+  EXPECT_EQ(child.trainer.model.qformer.layers, 1);
+  EXPECT_EQ(child.trainer.store, "/s");
+  EXPECT_EQ(child.trainer.epoch_size, 64);
+  EXPECT_EQ(child.trainer.train_domains, std::vector<std::string>{"c"});  // a list replaces, never appends
+  EXPECT_EQ(child.trainer.batch_per_rank, 4);
+  EXPECT_FALSE(YAML::Load(child.resolved_yaml)["base"]) << child.resolved_yaml;
+  // A model by name is that model, not the base's with the named one's keys on top.
+  const TrainConfig renamed = LoadTrainConfig(dir.Write("renamed.yaml", "base: child.yaml\nmodel: tiny\n"), {});
+  EXPECT_EQ(renamed.trainer.model.qformer.layers, LoadTrainConfig(dir.path + "/parent.yaml", {}).trainer.model.qformer.layers);
+  dir.Write("loop_a.yaml", "base: loop_b.yaml\n");
+  dir.Write("loop_b.yaml", "base: loop_a.yaml\n");
+  std::string e = ErrorOf([&] { LoadTrainConfig(dir.path + "/loop_a.yaml", {}); });
+  EXPECT_NE(e.find("'base' chain loops"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadTrainConfig(dir.Write("orphan.yaml", "base: no_such_config\n"), {}); });
+  EXPECT_NE(e.find("no_such_config"), std::string::npos) << e;
+}
+
+TEST(TrainConfigYaml, SpoofTypesAndStyleQuestionPoolAreReadAndChecked) {
+  TempDir dir;
+  const std::string path = dir.Write("t.yaml", "model: tiny\ndata: {store: /s}\n");
+  const TrainConfig defaults = LoadTrainConfig(path, {});
+  EXPECT_TRUE(defaults.trainer.spoof_types.empty());
+  EXPECT_EQ(defaults.trainer.style_questions, 3);
+  const TrainConfig set = LoadTrainConfig(path, {"data.spoof_types=[live, 3, pad, 3d_mask]", "data.style_questions=2"});
+  EXPECT_EQ(set.trainer.spoof_types, (std::vector<int>{0, 3, 8, 10}));
+  EXPECT_EQ(set.trainer.style_questions, 2);
+  std::string e = ErrorOf([&] { LoadTrainConfig(path, {"data.spoof_types=[live, paper]"}); });
+  EXPECT_NE(e.find("t.yaml: 'data.spoof_types' has 'paper', not a spoof type"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadTrainConfig(path, {"data.spoof_types=[pad, 8]"}); });
+  EXPECT_NE(e.find("names '8' twice"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadTrainConfig(path, {"data.style_questions=4"}); });
+  EXPECT_NE(e.find("t.yaml: 'data.style_questions' must be 1"), std::string::npos) << e;
+}
+
+// Every shipped training config loads; an ablation differs from the paper's
+// recipe in exactly the keys its own file sets, each to the file's value.
+TEST(TrainConfigYaml, EveryShippedConfigLoadsAndAnAblationChangesOnlyItsKeys) {
+  const TrainConfig paper = LoadTrainConfig(kPaperConfig, {});
+  int configs = 0, ablations = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(INSTRUCTFLIP_SOURCE_DIR) + "/configs/train")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    const TrainConfig c = LoadTrainConfig(entry.path().string(), {});
+    ++configs;
+    YAML::Node own = YAML::LoadFile(entry.path().string());
+    if (!own["base"] || own["base"].as<std::string>() != "../../instruct_flip.yaml") continue;
+    ++ablations;
+    own.remove("base");
+    std::set<std::string> own_keys;
+    for (const std::string& change : ChangedKeys("{}", YAML::Dump(own)))  // "+ key: value" for each leaf
+      own_keys.insert(change.substr(2, change.find(": ") - 2));
+    // Each change is one of the file's keys, changed or added (ql2 equals the paper: no change at all).
+    for (const std::string& change : ChangedKeys(paper.resolved_yaml, c.resolved_yaml)) {
+      ASSERT_NE(change.rfind("- ", 0), 0u) << change;  // nothing of the recipe removed
+      const size_t start = change.rfind("+ ", 0) == 0 ? 2 : 0;
+      EXPECT_TRUE(own_keys.count(change.substr(start, change.find(": ") - start))) << change;
+    }
+    // ... and each of the file's keys has the file's value (numbers compared as numbers: 0.10 is 0.1).
+    for (const std::string& change : ChangedKeys(YAML::Dump(own), c.resolved_yaml)) {
+      if (change.rfind("+ ", 0) == 0) continue;  // a key the file leaves to its base
+      const size_t colon = change.find(": "), arrow = change.find(" -> ");
+      ASSERT_NE(arrow, std::string::npos) << change;
+      EXPECT_DOUBLE_EQ(std::stod(change.substr(colon + 2, arrow - colon - 2)), std::stod(change.substr(arrow + 4)))
+          << change;
+    }
+  }
+  EXPECT_GE(configs, 34);
+  EXPECT_GE(ablations, 32);
+  const std::string dir = std::string(INSTRUCTFLIP_SOURCE_DIR) + "/configs/train/ablations/";
+  EXPECT_EQ(LoadTrainConfig(dir + "qformer_layers/ql4.yaml", {}).trainer.model.qformer.layers, 4);
+  EXPECT_EQ(LoadTrainConfig(dir + "data/spoof_types_mode1.yaml", {}).trainer.spoof_types,
+            (std::vector<int>{0, 3, 4, 8, 10}));
+  EXPECT_EQ(LoadTrainConfig(dir + "data/style_prompts1.yaml", {}).trainer.style_questions, 1);
+  const TrainerOptions mc = LoadTrainConfig(dir + "branch/mc.yaml", {}).trainer;
+  EXPECT_EQ(mc.model.variant, Variant::kMultiClass);
+  EXPECT_EQ(mc.accumulation, 1);
+  EXPECT_DOUBLE_EQ(mc.model.loss.cue, 0.0);
+  EXPECT_EQ(LoadTrainConfig(dir + "llm_size/flan_t5_xl.yaml", {}).trainer.model.t5.d_model, 2048);
 }
 
 }  // namespace

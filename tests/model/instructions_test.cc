@@ -124,6 +124,23 @@ TEST(Instructions, LabelBlindRuleIgnoresTheLabel) {
   EXPECT_THROW(PickStyleQuestion(StyleQuestionRule::kLabelBlind, -1, 0), Error);
 }
 
+// data.style_questions: a pool of N draws from the first N of illumination,
+// environment, camera quality; under the reference rule a live face is still
+// asked camera quality.
+TEST(Instructions, AStyleQuestionPoolDrawsFromItsFirstQuestions) {
+  for (int pool = 1; pool <= 3; ++pool) {
+    std::set<StyleQuestion> drawn;
+    for (uint64_t key = 0; key < 300; ++key) {
+      drawn.insert(PickStyleQuestion(StyleQuestionRule::kLabelBlind, 0, key, pool));
+      EXPECT_EQ(PickStyleQuestion(StyleQuestionRule::kReference, 0, key, pool), StyleQuestion::kCameraQuality);
+    }
+    EXPECT_EQ(drawn.size(), static_cast<size_t>(pool));
+    EXPECT_EQ(static_cast<int>(*drawn.rbegin()), pool - 1);
+  }
+  EXPECT_THROW(UniformStyleQuestion(0, 0), Error);
+  EXPECT_THROW(UniformStyleQuestion(0, 4), Error);
+}
+
 TEST(Instructions, RuleNamesRoundTripAndBadNamesAreNamed) {
   for (StyleQuestionRule r : {StyleQuestionRule::kReference, StyleQuestionRule::kLabelBlind})
     EXPECT_EQ(ParseStyleQuestionRule(StyleQuestionRuleName(r)), r);
