@@ -36,6 +36,8 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
     const bool first_copy = o.split || seen.emplace(table.domain[i], table.source[i]).second;
     if (domain_ok && split_ok && type_ok && first_copy) eligible_.push_back(i);
   }
+  IF_REQUIRE(o.first >= 0, "loader: first must be >= 0, got ", o.first);
+  if (o.first > 0 && static_cast<int64_t>(eligible_.size()) > o.first) eligible_.resize(o.first);
   eligible_ = ApplyHoldout(eligible_, table, o.holdout);
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",
              o.domains.empty() ? "all" : "selected", "] split '",

@@ -35,6 +35,7 @@ struct LoaderOptions {
   std::vector<std::string> domains;  // empty: every domain of the store
   std::optional<Split> split;        // empty: both splits, a source stored in both counted once
   std::vector<int> spoof_types;      // empty: any; else only samples of these spoof types (0 = live)
+  int64_t first = 0;                 // > 0: only the first N of those samples in store order
   Holdout holdout;                   // validation hold-out of the selected samples
   SamplerOptions sampler;            // mode, shuffle, seed, epoch_size
   int batch_size = 24;               // per rank

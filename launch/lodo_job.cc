@@ -130,7 +130,9 @@ int RunLodoJob(const std::string& run_dir, int index) {
     EvalOptions test = eval;
     test.domains = job.test;
     test.split = p.targets_split;
+    test.subsets = p.target_subsets;
     result["targets_split"] = TargetsSplitName(p.targets_split);
+    if (!p.target_subsets.empty()) result["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
     test.threshold = threshold;
     test.explain_per_domain = p.explain_per_domain;
     const EvalResult tested = Evaluate(built, test, communicator.get(), files.Evaluation(job.name));

@@ -28,8 +28,27 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
              targets_split, "'");
   if (targets_split == "all") p.targets_split.reset();
   top.Read("overrides", &p.overrides);
+  const YAML::Node subsets = top.Raw("target_subsets");
   const YAML::Node jobs = top.Raw("jobs");
   top.RejectUnknownKeys();
+  if (subsets.IsDefined() && !subsets.IsNull()) {
+    IF_REQUIRE(subsets.IsMap(), file, ": 'target_subsets' must map target domains to {split, first}");
+    for (const auto& item : subsets) {
+      IF_REQUIRE(item.first.IsScalar(), file, ": 'target_subsets' has a key that is not a domain name");
+      const std::string domain = item.first.as<std::string>();
+      YamlSection section(item.second, file, "target_subsets." + domain);
+      TargetSubset s;
+      std::string split = "all";
+      section.Read("split", &split);
+      IF_REQUIRE(split == "test" || split == "all", file, ": 'target_subsets.", domain,
+                 ".split' must be test or all, got '", split, "'");
+      if (split == "test") s.split = Split::kTest;
+      section.Read("first", &s.first);
+      section.RejectUnknownKeys();
+      IF_REQUIRE(s.first >= 0, file, ": 'target_subsets.", domain, ".first' must be >= 0, got ", s.first);
+      p.target_subsets[domain] = s;
+    }
+  }
   IF_REQUIRE(!p.name.empty(), file, ": missing key 'name'");
   IF_REQUIRE(!p.train_config.empty(), file, ": missing key 'train_config'");
   IF_REQUIRE(p.ranks >= 1, file, ": 'ranks' must be >= 1, got ", p.ranks);
@@ -48,11 +67,28 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
                where, ".name '", job.name, "' must be a non-empty file name");
     IF_REQUIRE(names.insert(job.name).second, file, ": job name '", job.name, "' appears twice");
     IF_REQUIRE(!job.train.empty() && !job.test.empty(), file, ": ", where, " needs non-empty 'train' and 'test'");
-    for (const std::string& t : job.test)
-      IF_REQUIRE(std::find(job.train.begin(), job.train.end(), t) == job.train.end(), file, ": ", where,
-                 ": target '", t, "' is also a training domain: it would not be held out");
+    for (const std::string& t : job.test) {
+      const auto subset = p.target_subsets.find(t);
+      const bool test_split_only = subset != p.target_subsets.end() && subset->second.split == Split::kTest;
+      IF_REQUIRE(std::find(job.train.begin(), job.train.end(), t) == job.train.end() || test_split_only, file, ": ",
+                 where, ": target '", t,
+                 "' is also a training domain: it would not be held out (a training domain may be scored on its "
+                 "test split only, as a seen domain: target_subsets: {",
+                 t, ": {split: test}})");
+    }
+    IF_REQUIRE(std::any_of(job.test.begin(), job.test.end(),
+                           [&](const std::string& t) {
+                             return std::find(job.train.begin(), job.train.end(), t) == job.train.end();
+                           }),
+               file, ": ", where, " tests no held-out domain (every target is a training domain)");
     p.jobs.push_back(std::move(job));
   }
+  for (const auto& [domain, subset] : p.target_subsets)
+    IF_REQUIRE(std::any_of(p.jobs.begin(), p.jobs.end(),
+                           [&](const LodoJob& j) {
+                             return std::find(j.test.begin(), j.test.end(), domain) != j.test.end();
+                           }),
+               file, ": 'target_subsets' names '", domain, "', which no job tests");
   return p;
 }
 
@@ -64,7 +100,11 @@ std::string ProtocolToYaml(const LodoProtocol& p) {
       << TargetsSplitName(p.targets_split) << YAML::Key << "overrides" << YAML::Value
       << YAML::BeginSeq;
   for (const std::string& o : p.overrides) out << o;
-  out << YAML::EndSeq << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
+  out << YAML::EndSeq << YAML::Key << "target_subsets" << YAML::Value << YAML::BeginMap;
+  for (const auto& [domain, s] : p.target_subsets)
+    out << YAML::Key << domain << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "split" << YAML::Value
+        << TargetsSplitName(s.split) << YAML::Key << "first" << YAML::Value << s.first << YAML::EndMap;
+  out << YAML::EndMap << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
   for (const LodoJob& j : p.jobs)
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << j.name << YAML::Key << "train"
         << YAML::Value << j.train << YAML::Key << "test" << YAML::Value << j.test << YAML::EndMap;
@@ -110,11 +150,13 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
     const std::vector<int> targets = store->ResolveDomains(job.test);
     for (size_t t = 0; t < targets.size(); ++t) {
       const DomainCounts& counts = store->manifest().domains[targets[t]].counts;
-      const int64_t scored = p.targets_split ? counts.counts[int(*p.targets_split)][0] +
-                                                   counts.counts[int(*p.targets_split)][1]
-                                             : counts.total();
+      const auto subset = p.target_subsets.find(job.test[t]);
+      const std::optional<Split> split = subset != p.target_subsets.end() ? subset->second.split : p.targets_split;
+      const int64_t scored = split ? counts.counts[int(*split)][0] + counts.counts[int(*split)][1] : counts.total();
       IF_REQUIRE(scored > 0, "lodo: job ", job.name, ": target domain '", job.test[t], "' has no samples to score (",
-                 DescribeTargetsSplit(p.targets_split), ") in ", config.trainer.store);
+                 subset != p.target_subsets.end() ? DescribeTargetSubsets({*subset})
+                                                  : DescribeTargetsSplit(p.targets_split),
+                 ") in ", config.trainer.store);
     }
   }
   const std::string text = ProtocolToYaml(p);

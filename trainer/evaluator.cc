@@ -164,6 +164,10 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     LoaderOptions lo;
     lo.domains = {domain};
     lo.split = o.split;
+    if (const auto subset = o.subsets.find(domain); subset != o.subsets.end()) {
+      lo.split = subset->second.split;
+      lo.first = subset->second.first;
+    }
     lo.holdout = o.holdout;
     lo.spoof_types = o.spoof_types;
     lo.sampler.shuffle = false;

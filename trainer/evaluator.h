@@ -14,6 +14,7 @@
 //                         spoof alternating)
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,10 +27,19 @@
 
 namespace instructflip {
 
+// Which samples of one target are scored when they are not `split` of it all:
+// the reference scores only the first 9,600 CelebA-Spoof test rows.
+struct TargetSubset {
+  std::optional<Split> split;  // nullopt: both splits
+  int64_t first = 0;           // > 0: the first N of them in store order
+  bool operator==(const TargetSubset& o) const { return split == o.split && first == o.first; }
+};
+
 struct EvalOptions {
   std::string store;
   std::vector<std::string> domains;  // targets; each evaluated on its own
   std::optional<Split> split = Split::kTest;
+  std::map<std::string, TargetSubset> subsets;  // per target, instead of `split`
   Holdout holdout;                   // e.g. only the validation hold-out of the training split
   std::vector<int> spoof_types;      // with a training hold-out: the run's data.spoof_types (same hold-out)
   int batch_per_rank = 32;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataio/schema.h"
+#include "trainer/evaluator.h"
 #include "trainer/run_files.h"
 
 namespace instructflip {
@@ -28,6 +29,10 @@ struct LodoProtocol {
   // Which samples of a target are scored (`targets_split`): its test split, or
   // (nullopt, "all") every sample of it, as the reference scores a target.
   std::optional<Split> targets_split = Split::kTest;
+  // Per target domain, another choice of scored samples (`target_subsets`).
+  // A training domain may be a target only through its test split here: it is
+  // then a seen domain, reported apart and left out of the held-out mean.
+  std::map<std::string, TargetSubset> target_subsets;
   std::vector<std::string> overrides;  // --set given when planning, applied to every job
   std::vector<LodoJob> jobs;
 };
@@ -35,6 +40,8 @@ struct LodoProtocol {
 // "test" or "all" (the protocol key's values), and the words tables use.
 std::string TargetsSplitName(const std::optional<Split>& split);
 std::string DescribeTargetsSplit(const std::optional<Split>& split);
+// "msu: the first 9600 samples of its test split; ..." ("" if none).
+std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& subsets);
 
 // How a job's evaluated checkpoint is chosen.
 inline constexpr char kCheckpointRule[] = "final step (chosen without target data)";

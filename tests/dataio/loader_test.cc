@@ -97,6 +97,20 @@ TEST_F(LoaderTest, SpoofTypeFilterKeepsOnlyThoseTypes) {
   EXPECT_NE(testing::ErrorOf([&] { Loader(store_, o); }).find("of the selected spoof types"), std::string::npos);
 }
 
+// `first`: the first N eligible samples in store order (the reference's first
+// 9,600 CelebA-Spoof test rows).
+TEST_F(LoaderTest, FirstKeepsTheFirstEligibleSamplesInStoreOrder) {
+  LoaderOptions o = Options(4, 0, 1, false);
+  o.domains = {"beta"};
+  o.split = Split::kTest;
+  const std::vector<int64_t> all = Loader(store_, o).eligible();
+  ASSERT_EQ(all.size(), 7u);
+  o.first = 5;
+  EXPECT_EQ(Loader(store_, o).eligible(), std::vector<int64_t>(all.begin(), all.begin() + 5));
+  o.first = 100;
+  EXPECT_EQ(Loader(store_, o).eligible(), all);
+}
+
 TEST_F(LoaderTest, DropLastDropsOnlyTheShortTail) {
   Loader reference(store_, Options(1, 0, 1, false));
   const std::vector<int64_t>& order = reference.epoch_order();

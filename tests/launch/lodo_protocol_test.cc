@@ -71,6 +71,32 @@ TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
             std::string::npos);
 }
 
+// target_subsets: per target, its test split or both and the first N samples;
+// a training domain may be a target only through its test split.
+TEST(LodoProtocol, TargetSubsetsAreParsedCheckedAndSaved) {
+  auto parse = [&](const std::string& text) { return ParseProtocol(YAML::Load(text), "p.yaml"); };
+  const std::string jobs = "jobs: [{name: J, train: [ca], test: [m, ca]}]\n";
+  const LodoProtocol p = parse("name: n\ntrain_config: x\ntargets_split: all\n"
+                               "target_subsets: {ca: {split: test, first: 9600}, m: {first: 5}}\n" + jobs);
+  ASSERT_EQ(p.target_subsets.size(), 2u);
+  EXPECT_EQ(p.target_subsets.at("ca"), (TargetSubset{Split::kTest, 9600}));
+  EXPECT_EQ(p.target_subsets.at("m"), (TargetSubset{std::nullopt, 5}));
+  const LodoProtocol again = parse(ProtocolToYaml(p));
+  EXPECT_EQ(again.target_subsets, p.target_subsets);
+  EXPECT_EQ(ProtocolToYaml(again), ProtocolToYaml(p));
+  auto error = [&](const std::string& text) { return ErrorOf([&] { parse(text); }); };
+  std::string e = error("name: n\ntrain_config: x\ntarget_subsets: {ca: {first: 9600}}\n" + jobs);
+  EXPECT_NE(e.find("target 'ca' is also a training domain"), std::string::npos) << e;
+  e = error("name: n\ntrain_config: x\ntarget_subsets: {ca: {split: test}, z: {first: 1}}\n" + jobs);
+  EXPECT_NE(e.find("'target_subsets' names 'z', which no job tests"), std::string::npos) << e;
+  e = error("name: n\ntrain_config: x\ntarget_subsets: {ca: {split: train}}\n" + jobs);
+  EXPECT_NE(e.find("'target_subsets.ca.split' must be test or all, got 'train'"), std::string::npos) << e;
+  e = error("name: n\ntrain_config: x\ntarget_subsets: {ca: {split: test, first: -1}}\n" + jobs);
+  EXPECT_NE(e.find("'target_subsets.ca.first' must be >= 0"), std::string::npos) << e;
+  e = error("name: n\ntrain_config: x\ntarget_subsets: {ca: {split: test}}\njobs: [{name: J, train: [ca], test: [ca]}]\n");
+  EXPECT_NE(e.find("tests no held-out domain"), std::string::npos) << e;
+}
+
 TEST(LodoProtocol, EveryShippedProtocolParses) {
   int protocols = 0;
   for (const auto& entry : std::filesystem::directory_iterator(std::string(INSTRUCTFLIP_SOURCE_DIR) + "/configs/protocols")) {

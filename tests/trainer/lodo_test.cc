@@ -70,6 +70,30 @@ TEST(Lodo, AggregatesRowsMeansAndCost) {
   EXPECT_TRUE(PathExists(files.Report()));
 }
 
+// The CA -> MCIO shape: CelebA-Spoof's own test rows scored beside the held-out
+// targets are a seen domain: listed and marked, never in the held-out mean.
+TEST(Lodo, ASeenDomainTargetIsListedButLeftOutOfTheMean) {
+  TempDir dir;
+  LodoProtocol p;
+  p.name = "unit";
+  p.targets_split.reset();
+  p.target_subsets["A"] = {Split::kTest, 9600};
+  p.jobs = {{"A_to_BC", {"A"}, {"B", "C", "A"}}};
+  const LodoRunFiles files{dir.path};
+  WriteJob(files, p.jobs[0], {10, 20, 1}, 100, 10);
+  const std::string md = AggregateLodo(dir.path, p);
+  const nlohmann::json t = nlohmann::json::parse(ReadFile(files.Json()));
+  ASSERT_EQ(t["rows"].size(), 3u);
+  EXPECT_EQ(t["rows"][2]["seen_domain"], true);
+  EXPECT_EQ(t["rows"][0]["seen_domain"], false);
+  EXPECT_DOUBLE_EQ(t["mean"]["hter"].get<double>(), 15.0);  // B and C only
+  EXPECT_DOUBLE_EQ(t["reference_mode"]["mean"]["hter"].get<double>(), 7.5);
+  EXPECT_EQ(t["cost"]["targets"], 2);
+  EXPECT_EQ(t["target_subsets"], "A: the first 9600 samples of its test split");
+  EXPECT_NE(md.find("| A (seen domain, not in the mean) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("except A: the first 9600 samples of its test split"), std::string::npos) << md;
+}
+
 TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
   const LodoRunFiles files{"/r"};
   const LodoJob job{"J", {"A"}, {"B"}};
