@@ -47,6 +47,7 @@ DEFINE_string(checkpoint, "", "");
 DEFINE_string(targets, "", "");
 DEFINE_string(protocol, "", "");
 DEFINE_int32(job, -1, "");
+DEFINE_string(seeds, "", "");
 DEFINE_bool(aggregate, false, "");
 DEFINE_bool(slurm, false, "");
 DEFINE_bool(dry_run, false, "");

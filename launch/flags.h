@@ -45,6 +45,7 @@ DECLARE_string(checkpoint);
 DECLARE_string(targets);
 DECLARE_string(protocol);
 DECLARE_int32(job);
+DECLARE_string(seeds);
 DECLARE_bool(aggregate);
 DECLARE_bool(slurm);
 DECLARE_bool(dry_run);

@@ -42,6 +42,18 @@ std::optional<int> RanksFlag() {
   return FLAGS_ranks;
 }
 
+// --seeds 2,3,4 (empty: the protocol's own seeds, if any).
+std::vector<uint64_t> SeedsFlag() {
+  if (FLAGS_seeds.empty()) return {};
+  std::vector<std::string> items;
+  for (size_t start = 0; start <= FLAGS_seeds.size();) {
+    const size_t comma = std::min(FLAGS_seeds.find(',', start), FLAGS_seeds.size());
+    items.push_back(FLAGS_seeds.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return ParseSeeds(items, "--seeds");
+}
+
 // The command that runs job `index` with `ranks` ranks.
 std::vector<std::string> JobCommand(const std::string& run_dir, int index, int ranks, const std::string& mpirun) {
   std::vector<std::string> argv;
@@ -147,7 +159,7 @@ int SubmitToSlurm(const std::string& run_dir, const LodoProtocol& p) {
 int RunLodo(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "lodo takes no positional arguments");
   if (FLAGS_job >= 0) {
-    IF_REQUIRE(FLAGS_protocol.empty() && SetOverrides().empty(),
+    IF_REQUIRE(FLAGS_protocol.empty() && SetOverrides().empty() && FLAGS_seeds.empty(),
                "lodo --job runs a planned job: give only --run-dir and --job");
     return RunLodoJob(FLAGS_run_dir, FLAGS_job);
   }
@@ -155,7 +167,7 @@ int RunLodo(const std::vector<std::string>& args) {
     std::cout << AggregateLodo(FLAGS_run_dir, LoadSavedProtocol(FLAGS_run_dir));
     return 0;
   }
-  const LodoProtocol p = PlanProtocol(FLAGS_run_dir, FLAGS_protocol, RanksFlag(), SetOverrides());
+  const LodoProtocol p = PlanProtocol(FLAGS_run_dir, FLAGS_protocol, RanksFlag(), SetOverrides(), SeedsFlag());
   PrintPlan(FLAGS_run_dir, p);
   if (FLAGS_dry_run) return 0;
   return FLAGS_slurm ? SubmitToSlurm(FLAGS_run_dir, p) : RunLocally(FLAGS_run_dir, p);
@@ -205,6 +217,8 @@ std::vector<Command> LodoCommands() {
             Optional("protocol", "NAME|FILE", "protocol name (configs/protocols/NAME.yaml) or YAML file")
                 .Absent("continue the run directory's plan"),
             Optional("ranks", "N", "MPI ranks per job").Absent("the protocol's"),
+            Optional("seeds", "S1,S2,...", "run every job once per seed; the table adds mean ± std over seeds")
+                .Absent("the protocol's seeds, or the training config's one seed"),
             Switch("slurm", "submit the unfinished jobs as a Slurm job array instead of running them here"),
             Switch("dry_run", "print the plan and stop"),
             Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank")

@@ -1,6 +1,7 @@
 #include "launch/lodo_protocol.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <set>
 
@@ -15,6 +16,20 @@
 
 namespace instructflip::launch {
 
+std::vector<uint64_t> ParseSeeds(const std::vector<std::string>& items, const std::string& where) {
+  std::vector<uint64_t> seeds;
+  for (const std::string& item : items) {
+    uint64_t seed = 0;
+    const char* end = item.data() + item.size();
+    const auto parsed = std::from_chars(item.data(), end, seed);
+    IF_REQUIRE(!item.empty() && parsed.ec == std::errc() && parsed.ptr == end, where, ": seed '", item,
+               "' is not a non-negative integer");
+    IF_REQUIRE(std::find(seeds.begin(), seeds.end(), seed) == seeds.end(), where, ": seed ", seed, " appears twice");
+    seeds.push_back(seed);
+  }
+  return seeds;
+}
+
 LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
   LodoProtocol p;
   YamlSection top(root, file, "");
@@ -28,6 +43,9 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
              targets_split, "'");
   if (targets_split == "all") p.targets_split.reset();
   top.Read("overrides", &p.overrides);
+  std::vector<std::string> seeds;
+  top.Read("seeds", &seeds);
+  p.seeds = ParseSeeds(seeds, file + ": 'seeds'");
   const YAML::Node subsets = top.Raw("target_subsets");
   const YAML::Node jobs = top.Raw("jobs");
   top.RejectUnknownKeys();
@@ -62,6 +80,13 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
     section.Read("name", &job.name);
     section.Read("train", &job.train);
     section.Read("test", &job.test);
+    if (section.Raw("seed").IsDefined()) {  // a saved plan's job, one seed of `group`
+      uint64_t seed = 0;
+      section.Read("seed", &seed);
+      job.seed = seed;
+      section.Read("group", &job.group);
+      IF_REQUIRE(!job.group.empty(), file, ": ", where, " has a seed but no 'group'");
+    }
     section.RejectUnknownKeys();
     IF_REQUIRE(!job.name.empty() && job.name.find('/') == std::string::npos && job.name[0] != '.', file, ": ",
                where, ".name '", job.name, "' must be a non-empty file name");
@@ -105,9 +130,12 @@ std::string ProtocolToYaml(const LodoProtocol& p) {
     out << YAML::Key << domain << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "split" << YAML::Value
         << TargetsSplitName(s.split) << YAML::Key << "first" << YAML::Value << s.first << YAML::EndMap;
   out << YAML::EndMap << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
-  for (const LodoJob& j : p.jobs)
+  for (const LodoJob& j : p.jobs) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << j.name << YAML::Key << "train"
-        << YAML::Value << j.train << YAML::Key << "test" << YAML::Value << j.test << YAML::EndMap;
+        << YAML::Value << j.train << YAML::Key << "test" << YAML::Value << j.test;
+    if (j.seed) out << YAML::Key << "seed" << YAML::Value << *j.seed << YAML::Key << "group" << YAML::Value << j.group;
+    out << YAML::EndMap;
+  }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string("# Resolved by `instructflip lodo`; every job of this run directory reads it.\n") + out.c_str() +
          "\n";
@@ -123,13 +151,14 @@ LodoProtocol LoadSavedProtocol(const std::string& run_dir) {
 TrainConfig JobTrainConfig(const LodoProtocol& p, const LodoJob& job) {
   std::vector<std::string> overrides = p.overrides;
   overrides.push_back("data.train_domains=[" + absl::StrJoin(job.train, ", ") + "]");
+  if (job.seed) overrides.push_back("seed=" + std::to_string(*job.seed));
   return LoadTrainConfig(p.train_config, overrides);
 }
 
 LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protocol, std::optional<int> ranks,
-                          const std::vector<std::string>& overrides) {
+                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds) {
   if (protocol.empty()) {
-    IF_REQUIRE(overrides.empty(), "lodo: --set is only accepted together with --protocol");
+    IF_REQUIRE(overrides.empty() && seeds.empty(), "lodo: --set and --seeds are only accepted together with --protocol");
     LodoProtocol saved = LoadSavedProtocol(run_dir);
     RecordVersion(run_dir, "lodo, continuing the plan of protocol " + saved.name);
     return saved;
@@ -142,6 +171,8 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
   if (ranks) p.ranks = *ranks;
   IF_REQUIRE(p.ranks >= 1, "lodo: --ranks must be >= 1, got ", p.ranks);
   p.overrides.insert(p.overrides.end(), overrides.begin(), overrides.end());
+  if (!seeds.empty()) p.seeds = seeds;
+  ExpandSeeds(&p);
   // Every job's configuration must load (unknown keys, types, store) before anything runs.
   for (const LodoJob& job : p.jobs) {
     const TrainConfig config = JobTrainConfig(p, job);

@@ -26,8 +26,12 @@ TrainConfig JobTrainConfig(const LodoProtocol& p, const LodoJob& job);
 // and `overrides` applied), saved into the run directory the first time and
 // checked against it afterwards; an empty `protocol` continues the saved plan.
 // Every job's configuration and domains are checked before anything runs.
+// `seeds` (lodo --seeds) replace the protocol's own; either expands each job
+// into one per seed.
 LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protocol, std::optional<int> ranks,
-                          const std::vector<std::string>& overrides);
+                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds = {});
+// "2,3,4" or a YAML list's items -> seeds; errors name `where` and the item.
+std::vector<uint64_t> ParseSeeds(const std::vector<std::string>& items, const std::string& where);
 
 // One job of a planned run directory, as one rank of an MPI job: train (or
 // resume), validate (threshold), test, result.json. Returns the exit code.

@@ -38,6 +38,26 @@ std::string DescribeTargetsSplit(const std::optional<Split>& split) {
                : "every sample of each target (train and test splits), as the reference scores them";
 }
 
+void ExpandSeeds(LodoProtocol* p) {
+  if (p->seeds.empty()) return;
+  std::vector<LodoJob> expanded;
+  for (const LodoJob& job : p->jobs) {
+    IF_REQUIRE(!job.seed, "lodo: job ", job.name, " is already one seed of ", job.group, "; seeds cannot be planned twice");
+    for (const uint64_t seed : p->seeds) {
+      LodoJob one = job;
+      one.name = job.name + "_seed" + std::to_string(seed);
+      one.seed = seed;
+      one.group = job.name;
+      expanded.push_back(std::move(one));
+    }
+  }
+  std::set<std::string> names;
+  for (const LodoJob& job : expanded)
+    IF_REQUIRE(names.insert(job.name).second, "lodo: two jobs would be named ", job.name, " once seeded");
+  p->jobs = std::move(expanded);
+  p->seeds.clear();
+}
+
 std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& subsets) {
   std::vector<std::string> parts;
   for (const auto& [domain, s] : subsets)
@@ -46,6 +66,82 @@ std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& sub
                              : std::string("both its splits")));
   return absl::StrJoin(parts, "; ");
 }
+
+namespace {
+
+// Over seeds: the mean and sample standard deviation (n - 1) of the paper's
+// three columns, per (job, target) and for the held-out mean of each seed.
+struct SeedSpread {
+  std::vector<double> hter, auc, tpr;
+  void Add(const DomainMetrics& m) {
+    hter.push_back(m.hter);
+    auc.push_back(m.auc);
+    tpr.push_back(m.tpr_at_fpr_1pct);
+  }
+};
+
+std::pair<double, double> MeanAndStd(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  const double mean = sum / static_cast<double>(v.size());
+  if (v.size() < 2) return {mean, std::nan("")};
+  double squares = 0;
+  for (double x : v) squares += (x - mean) * (x - mean);
+  return {mean, std::sqrt(squares / static_cast<double>(v.size() - 1))};
+}
+
+nlohmann::json SpreadJson(const SeedSpread& s) {
+  nlohmann::json out;
+  for (const auto& [key, values] : {std::pair<const char*, const std::vector<double>*>{"hter", &s.hter},
+                                    {"auc", &s.auc}, {"tpr_at_fpr_1pct", &s.tpr}}) {
+    const auto [mean, std] = MeanAndStd(*values);
+    out[key] = {{"mean", std::isfinite(mean) ? nlohmann::json(mean) : nlohmann::json()},
+                {"std", std::isfinite(std) ? nlohmann::json(std) : nlohmann::json()}};
+  }
+  return out;
+}
+
+std::string SpreadCell(const std::vector<double>& values) {
+  const auto [mean, std] = MeanAndStd(values);
+  std::ostringstream cell;
+  cell << std::fixed << std::setprecision(2);
+  if (std::isfinite(mean)) cell << mean; else cell << "–";
+  cell << " ± ";
+  if (std::isfinite(std)) cell << std; else cell << "–";
+  return cell.str();
+}
+
+// Rows of (job group, target) with each seed's metrics, in protocol order.
+struct SeededRows {
+  std::vector<std::pair<std::string, std::string>> order;
+  std::map<std::pair<std::string, std::string>, SeedSpread> rows;
+  std::map<uint64_t, std::vector<DomainMetrics>> held_out;  // seed -> its held-out targets
+  std::vector<uint64_t> seeds;
+};
+
+// The "mean ± std over seeds" table, and its JSON into *out.
+std::string SeedTable(const SeededRows& s, nlohmann::json* out) {
+  SeedSpread overall;
+  for (const auto& [seed, metrics] : s.held_out) overall.Add(MeanMetrics(metrics));
+  (*out)["seeds"] = s.seeds;
+  (*out)["mean"] = SpreadJson(overall);
+  std::ostringstream md;
+  md << "| job | target | HTER | AUC | TPR@FPR=1% |\n|---|---|---|---|---|\n";
+  for (const auto& key : s.order) {
+    const SeedSpread& r = s.rows.at(key);
+    nlohmann::json row = SpreadJson(r);
+    row["job"] = key.first;
+    row["target"] = key.second;
+    (*out)["rows"].push_back(row);
+    md << "| " << key.first << " | " << key.second << " | " << SpreadCell(r.hter) << " | " << SpreadCell(r.auc)
+       << " | " << SpreadCell(r.tpr) << " |\n";
+  }
+  md << "| **mean** | | " << SpreadCell(overall.hter) << " | " << SpreadCell(overall.auc) << " | "
+     << SpreadCell(overall.tpr) << " |\n";
+  return md.str();
+}
+
+}  // namespace
 
 std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   const LodoRunFiles files{run_dir};
@@ -68,6 +164,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   cost_rows << std::fixed << std::setprecision(4);
   std::map<std::string, std::set<std::string>> style_rules;  // key -> the jobs' rules
   std::vector<std::string> fixed_threshold_jobs;  // their validation hold-out had one class: 0.5
+  SeededRows seeded, seeded_reference;            // jobs planned with seeds, per threshold mode
   for (const LodoJob& job : p.jobs) {
     const std::string result_path = files.Result(job.name);
     nlohmann::json result;
@@ -96,6 +193,13 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
         md.push_back({{job.name, seen ? target + " (seen domain, not in the mean)" : target,
                        absl::StrJoin(job.train, "+")},
                       MetricsFromJson(r)});
+        if (!job.seed) return;
+        SeededRows& s = std::string(mode) == "domains" ? seeded : seeded_reference;
+        const auto key = std::make_pair(job.group, md.back().keys[1]);
+        if (!s.rows.count(key)) s.order.push_back(key);
+        s.rows[key].Add(md.back().metrics);
+        if (!seen) s.held_out[*job.seed].push_back(md.back().metrics);
+        if (std::find(s.seeds.begin(), s.seeds.end(), *job.seed) == s.seeds.end()) s.seeds.push_back(*job.seed);
       };
       for (const std::string& target : job.test) {
         add("domains", target, out["rows"], honest, rows);
@@ -151,6 +255,11 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
                  {"rank_hours_per_target", total_rank_seconds / 3600 / targets},
                  {"one_training_per_target_rank_hours", one_per_target / 3600},
                  {"saving_vs_one_training_per_target", total_rank_seconds > 0 ? one_per_target / total_rank_seconds : 1.0}};
+  std::string seed_table, seed_reference_table;
+  if (!seeded.seeds.empty()) {
+    seed_table = SeedTable(seeded, &out["over_seeds"]);
+    seed_reference_table = SeedTable(seeded_reference, &out["reference_mode"]["over_seeds"]);
+  }
   WriteFileAtomic(files.Json(), out.dump(2) + "\n");
 
   std::ostringstream md;
@@ -161,9 +270,15 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
      << ". Scored: " << DescribeTargetsSplit(p.targets_split)
      << (p.target_subsets.empty() ? "" : "; except " + DescribeTargetSubsets(p.target_subsets)) << ".\n\n"
      << MarkdownMetricsTable(kKeys, rows);
+  if (!seed_table.empty())
+    md << "\nOver seeds " << absl::StrJoin(seeded.seeds, ", ")
+       << ": mean ± sample standard deviation (n − 1) of each column; the mean row is each seed's mean over the "
+          "held-out targets, then mean ± std over seeds.\n\n"
+       << seed_table;
   md << "\nThe same checkpoints and scores at oracle thresholds, for comparison with the paper (threshold: "
      << out["reference_mode"]["threshold_mode"].get<std::string>() << "):\n\n"
      << MarkdownMetricsTable(kKeys, reference_rows);
+  if (!seed_reference_table.empty()) md << "\nOver seeds, at oracle thresholds:\n\n" << seed_reference_table;
   md << "\nCost: " << trainings << " training run(s) for " << targets << " target(s), " << std::setprecision(4)
      << total_rank_seconds / 3600 << " rank-hours in all (" << total_rank_seconds / 3600 / targets
      << " per target); one training per target would cost " << one_per_target / 3600 << " rank-hours ("

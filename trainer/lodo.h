@@ -19,6 +19,9 @@ namespace instructflip {
 struct LodoJob {
   std::string name;
   std::vector<std::string> train, test;
+  // Planned with seeds (`lodo --seeds`): this job is one seed of `group`.
+  std::optional<uint64_t> seed;
+  std::string group;  // the protocol's job name ("" without seeds)
 };
 
 struct LodoProtocol {
@@ -33,9 +36,16 @@ struct LodoProtocol {
   // A training domain may be a target only through its test split here: it is
   // then a seen domain, reported apart and left out of the held-out mean.
   std::map<std::string, TargetSubset> target_subsets;
+  // Each job once per seed (`seeds`, or `lodo --seeds`); planning expands
+  // them into jobs NAME_seedS (ExpandSeeds), the saved plan holds those.
+  std::vector<uint64_t> seeds;
   std::vector<std::string> overrides;  // --set given when planning, applied to every job
   std::vector<LodoJob> jobs;
 };
+
+// Replaces each job by one per seed of p->seeds (NAME_seedS, group NAME), then
+// clears the seeds. Jobs planned with seeds already are refused.
+void ExpandSeeds(LodoProtocol* p);
 
 // "test" or "all" (the protocol key's values), and the words tables use.
 std::string TargetsSplitName(const std::optional<Split>& split);

@@ -159,6 +159,36 @@ TEST_F(LodoPlanTest, PlansOnceAndHoldsLaterInvocationsToThePlan) {
             std::string::npos);
 }
 
+// --seeds 2,3 (or the protocol's seeds): each job once per seed, planned and
+// saved expanded, each seed's configuration trained with that seed.
+TEST_F(LodoPlanTest, SeedsPlanEachJobOncePerSeed) {
+  const std::string protocol = WriteProtocol("  - {name: AB_to_C, train: [synA, synB], test: [synC]}\n"
+                                             "  - {name: C_to_AB, train: [synC], test: [synA, synB]}\n");
+  const std::string run = Run("seeded");
+  const LodoProtocol p = PlanProtocol(run, protocol, 1, {store_override_}, {2, 3});
+  ASSERT_EQ(p.jobs.size(), 4u);
+  EXPECT_EQ(p.jobs[1].name, "AB_to_C_seed3");
+  EXPECT_EQ(p.jobs[1].group, "AB_to_C");
+  EXPECT_EQ(p.jobs[3].test, (std::vector<std::string>{"synA", "synB"}));
+  EXPECT_EQ(JobTrainConfig(p, p.jobs[1]).trainer.seed, 3u);
+  EXPECT_EQ(JobTrainConfig(p, p.jobs[2]).trainer.seed, 2u);
+  // The saved plan holds the expanded jobs; continuing it or planning it again agrees.
+  EXPECT_EQ(ProtocolToYaml(PlanProtocol(run, "", std::nullopt, {})), ProtocolToYaml(p));
+  EXPECT_EQ(ProtocolToYaml(PlanProtocol(run, protocol, 1, {store_override_}, {2, 3})), ProtocolToYaml(p));
+  EXPECT_NE(ErrorOf([&] { PlanProtocol(run, protocol, 1, {store_override_}, {2, 4}); }).find("another protocol"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { PlanProtocol(run, "", std::nullopt, {}, {5}); }).find("only accepted together"),
+            std::string::npos);
+  // The protocol's own `seeds` key does the same.
+  const std::string with_seeds = dir_.Write("s.yaml", ReadFile(protocol) + "seeds: [7]\n");
+  EXPECT_EQ(PlanProtocol(Run("own"), with_seeds, 1, {store_override_}).jobs[0].name, "AB_to_C_seed7");
+  EXPECT_EQ(ParseSeeds({"2", "3"}, "--seeds"), (std::vector<uint64_t>{2, 3}));
+  EXPECT_NE(ErrorOf([&] { ParseSeeds({"2", "-1"}, "--seeds"); }).find("--seeds: seed '-1' is not a non-negative"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { ParseSeeds({"2", "2"}, "--seeds"); }).find("seed 2 appears twice"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { ParseSeeds({""}, "--seeds"); }).find("seed '' is not"), std::string::npos);
+}
+
 TEST_F(LodoPlanTest, AJobThatCannotRunIsRefusedBeforeAnythingIsWritten) {
   const std::string unknown_target = WriteProtocol("  - {name: AB_to_C, train: [synA, synB], test: [synC]}\n"
                                                    "  - {name: A_to_Z, train: [synA], test: [synZ]}\n");

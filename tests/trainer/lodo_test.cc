@@ -94,6 +94,44 @@ TEST(Lodo, ASeenDomainTargetIsListedButLeftOutOfTheMean) {
   EXPECT_NE(md.find("except A: the first 9600 samples of its test split"), std::string::npos) << md;
 }
 
+// Jobs planned with seeds: besides the per-seed rows, mean ± sample std over
+// seeds per (job, target), and of each seed's held-out mean.
+TEST(Lodo, SeedsGiveMeanAndStdPerColumn) {
+  TempDir dir;
+  LodoProtocol p;
+  p.name = "unit";
+  p.jobs = {{"A_to_BC", {"A"}, {"B", "C"}}};
+  p.seeds = {2, 3, 4};
+  ExpandSeeds(&p);
+  ASSERT_EQ(p.jobs.size(), 3u);
+  const LodoRunFiles files{dir.path};
+  WriteJob(files, p.jobs[0], {10, 20}, 10, 1);
+  WriteJob(files, p.jobs[1], {12, 24}, 10, 1);
+  WriteJob(files, p.jobs[2], {14, 28}, 10, 1);
+  const std::string md = AggregateLodo(dir.path, p);
+  const nlohmann::json t = nlohmann::json::parse(ReadFile(files.Json()));
+  EXPECT_EQ(t["rows"].size(), 6u);
+  const nlohmann::json& s = t["over_seeds"];
+  EXPECT_EQ(s["seeds"], (std::vector<uint64_t>{2, 3, 4}));
+  ASSERT_EQ(s["rows"].size(), 2u);
+  EXPECT_EQ(s["rows"][1]["job"], "A_to_BC");
+  EXPECT_EQ(s["rows"][1]["target"], "C");
+  EXPECT_DOUBLE_EQ(s["rows"][1]["hter"]["mean"].get<double>(), 24.0);
+  EXPECT_DOUBLE_EQ(s["rows"][1]["hter"]["std"].get<double>(), 4.0);  // sample std of 20, 24, 28
+  EXPECT_DOUBLE_EQ(s["mean"]["hter"]["mean"].get<double>(), 18.0);   // seed means 15, 18, 21
+  EXPECT_DOUBLE_EQ(s["mean"]["hter"]["std"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(t["reference_mode"]["over_seeds"]["mean"]["hter"]["mean"].get<double>(), 9.0);
+  EXPECT_NE(md.find("| A_to_BC | C | 24.00 ± 4.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| **mean** | | 18.00 ± 3.00 |"), std::string::npos) << md;
+  // Without seeds there is no such table.
+  LodoProtocol plain = p;
+  plain.jobs = {{"A_to_BC_seed2", {"A"}, {"B", "C"}}};
+  AggregateLodo(dir.path, plain);
+  EXPECT_FALSE(nlohmann::json::parse(ReadFile(files.Json())).contains("over_seeds"));
+  p.seeds = {5};
+  EXPECT_NE(ErrorOf([&] { ExpandSeeds(&p); }).find("seeds cannot be planned twice"), std::string::npos);
+}
+
 TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
   const LodoRunFiles files{"/r"};
   const LodoJob job{"J", {"A"}, {"B"}};
