@@ -1,14 +1,17 @@
 // One LODO job as one rank of an MPI job (`instructflip lodo --run-dir DIR
-// --job K`), in DIR/jobs/NAME/:
+// --job K`), in DIR/jobs/NAME/, at each evaluation point (the final step, and
+// every `eval_every` steps when the protocol asks for it):
 //   1. train         a training run directory (checkpoints, metrics.jsonl),
 //                    resumed from its newest checkpoint; SIGUSR1 -> exit 3
 //   2. validate      score the source domains' held-out validation videos;
 //                    their pooled EER threshold is the job's threshold (no
-//                    target data is used to pick it or the checkpoint: the
-//                    final step's weights are evaluated)
+//                    target data is used to pick it)
 //   3. test          score the targets at that threshold (eval/), also with each
-//                    target's own EER threshold (oracle: the reference's mode)
-//   4. result.json   written last: a job with it is finished and skipped
+//                    target's own EER threshold (oracle: the reference's mode);
+//                    with several points each goes to steps/step-N/
+//   4. result.json   the point `selection` picks (final; source_validation;
+//                    target_oracle, labelled ORACLE), written last: a job
+//                    with it is finished and skipped
 // Scoring never sees a label: each sample's style question follows
 // eval.style_question (model/scoring.h). cost.json accumulates each run
 // segment's wall time x ranks.
@@ -36,6 +39,61 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+
+// Validation (the threshold, from source videos never trained on) and test of
+// one checkpoint; the summary a job's result is made of.
+nlohmann::json EvaluateCheckpoint(const std::string& checkpoint, const std::string& rule, const TrainConfig& config,
+                                  const LodoProtocol& p, const LodoJob& job, Communicator* communicator,
+                                  const std::string& validation_dir, const std::string& eval_dir) {
+  const TrainerOptions& t = config.trainer;
+  BuiltModel built = BuildModel(t.model);
+  LoadModelWeights(*built.model, JoinPath(checkpoint, "model.safetensors"));
+  built.model->to(t.device);
+  EvalOptions eval;
+  eval.store = t.store;
+  eval.batch_per_rank = t.batch_per_rank;
+  eval.loader_threads = t.loader_threads;
+  eval.seed = t.seed;
+  eval.style_question = config.eval_style_question;
+  eval.checkpoint = std::filesystem::path(checkpoint).filename().string() + ", " + rule;
+  nlohmann::json summary{{"step", CheckpointStore::StepOf(checkpoint)},
+                         {"checkpoint", std::filesystem::path(checkpoint).filename().string()}};
+  double threshold = 0.5;
+  if (t.validation_fraction > 0) {
+    EvalOptions validation = eval;
+    validation.domains = job.train;
+    validation.split = Split::kTrain;
+    validation.holdout = {Holdout::Part::kValidation, t.validation_fraction, t.validation_seed};
+    validation.spoof_types = t.spoof_types;  // the hold-out of the samples the run chose from
+    const EvalResult validated = Evaluate(built, validation, communicator, validation_dir);
+    summary["validation"] = MetricsToJson(validated.pooled);
+    if (std::isfinite(validated.pooled.eer_threshold)) {
+      threshold = validated.pooled.eer_threshold;
+      summary["threshold_mode"] = "EER threshold of the source domains' held-out validation videos (" +
+                                  std::to_string(validated.pooled.videos) + " videos)";
+    } else {  // still chosen without target data, and said so
+      summary["threshold_mode"] = "fixed 0.5: the validation hold-out (" + std::to_string(validated.pooled.videos) +
+                                  " videos) has one class only, so it has no EER threshold; raise "
+                                  "data.validation_fraction";
+    }
+  } else {
+    summary["threshold_mode"] = "fixed 0.5 (data.validation_fraction is 0: no validation hold-out)";
+  }
+  summary["threshold"] = threshold;
+  EvalOptions test = eval;
+  test.domains = job.test;
+  test.split = p.targets_split;
+  test.subsets = p.target_subsets;
+  test.threshold = threshold;
+  test.explain_per_domain = p.explain_per_domain;
+  const EvalResult tested = Evaluate(built, test, communicator, eval_dir);
+  for (size_t d = 0; d < tested.domains.size(); ++d) {
+    summary["domains"][tested.domains[d].first] = MetricsToJson(tested.domains[d].second);
+    summary["reference_mode"][tested.domains[d].first] = MetricsToJson(tested.own_threshold[d]);
+  }
+  return summary;
 }
 
 }  // namespace
@@ -74,77 +132,76 @@ int RunLodoJob(const std::string& run_dir, int index) {
       RecordVersion(job_dir, "lodo job " + job.name + ", " + std::to_string(world.size) + " rank(s)");
     }
     communicator->Barrier();
-    // 1. Train (or resume) unless the final checkpoint is already there.
+    // 1.-3. At each evaluation point (the last step, and every eval_every
+    // steps for `selection`): train up to it (resuming from the newest
+    // checkpoint), validate, test. A point already evaluated is not redone.
     const CheckpointStore checkpoints(job_dir, t.keep_last);
-    std::optional<std::string> final_checkpoint = checkpoints.FindLatestComplete();
-    if (!final_checkpoint || CheckpointStore::StepOf(*final_checkpoint) < t.total_steps) {
-      Trainer trainer(t, communicator.get(), job_dir);
-      const TrainResult trained = trainer.Run("auto");
-      if (writer) RecordCost(files.Cost(job.name), "train", SecondsSince(start), world.size);
-      // Stopped, or signalled at the very last step: evaluate after the requeue.
-      if (trained.interrupted || StopWasRequested()) return kExitRequeue;
-      final_checkpoint = checkpoints.FindLatestComplete();
-    }
-    IF_REQUIRE(final_checkpoint && CheckpointStore::StepOf(*final_checkpoint) == t.total_steps, "lodo: job ",
-               job.name, " has no final checkpoint in ", job_dir);
-    start = std::chrono::steady_clock::now();
-    BuiltModel built = BuildModel(t.model);
-    LoadModelWeights(*built.model, JoinPath(*final_checkpoint, "model.safetensors"));
-    built.model->to(t.device);
-    EvalOptions eval;
-    eval.store = t.store;
-    eval.batch_per_rank = t.batch_per_rank;
-    eval.loader_threads = t.loader_threads;
-    eval.seed = t.seed;
-    eval.style_question = config.eval_style_question;
-    eval.checkpoint = std::filesystem::path(*final_checkpoint).filename().string() + ", the " + kCheckpointRule;
-    // 2. Validate: the threshold comes from source-domain videos never trained on.
-    nlohmann::json result{{"job", job.name}, {"train_domains", job.train}, {"targets", job.test},
-                          {"checkpoint", std::filesystem::path(*final_checkpoint).filename().string()},
-                          {"checkpoint_rule", kCheckpointRule},
-                          {"training_style_question", StyleQuestionRuleName(t.style_question)},
-                          {"style_question", ScoringStyleQuestionName(eval.style_question)}};
-    double threshold = 0.5;
-    if (t.validation_fraction > 0) {
-      EvalOptions validation = eval;
-      validation.domains = job.train;
-      validation.split = Split::kTrain;
-      validation.holdout = {Holdout::Part::kValidation, t.validation_fraction, t.validation_seed};
-      validation.spoof_types = t.spoof_types;  // the hold-out of the samples the run chose from
-      const EvalResult validated = Evaluate(built, validation, communicator.get(), files.Validation(job.name));
-      result["validation"] = MetricsToJson(validated.pooled);
-      if (std::isfinite(validated.pooled.eer_threshold)) {
-        threshold = validated.pooled.eer_threshold;
-        result["threshold_mode"] = "EER threshold of the source domains' held-out validation videos (" +
-                                   std::to_string(validated.pooled.videos) + " videos)";
-      } else {  // still chosen without target data, and said so
-        result["threshold_mode"] = "fixed 0.5: the validation hold-out (" + std::to_string(validated.pooled.videos) +
-                                   " videos) has one class only, so it has no EER threshold; raise "
-                                   "data.validation_fraction";
+    const std::vector<int64_t> points = EvaluationSteps(t.total_steps, p.eval_every);
+    const bool final_only = points.size() == 1;
+    std::vector<nlohmann::json> evaluated;
+    for (const int64_t point : points) {
+      const std::string step_dir = files.EvaluationStep(job.name, point);
+      const std::string summary_path = JoinPath(step_dir, "summary.json");
+      if (!final_only && PathExists(summary_path)) {
+        evaluated.push_back(nlohmann::json::parse(ReadFile(summary_path)));
+        continue;
       }
-    } else {
-      result["threshold_mode"] = "fixed 0.5 (data.validation_fraction is 0: no validation hold-out)";
+      std::optional<std::string> checkpoint = checkpoints.FindLatestComplete();
+      if (!checkpoint || CheckpointStore::StepOf(*checkpoint) < point) {
+        Trainer trainer(t, communicator.get(), job_dir);
+        const TrainResult trained = trainer.Run("auto", point);
+        if (writer) RecordCost(files.Cost(job.name), "train", SecondsSince(start), world.size);
+        // Stopped, or signalled at the very last step: evaluate after the requeue.
+        if (trained.interrupted || StopWasRequested()) return kExitRequeue;
+        checkpoint = checkpoints.FindLatestComplete();
+      }
+      IF_REQUIRE(checkpoint && CheckpointStore::StepOf(*checkpoint) == point, "lodo: job ", job.name,
+                 " has no checkpoint of step ", point, " in ", job_dir, " to evaluate",
+                 checkpoint ? " (its newest is " + *checkpoint + ")" : std::string());
+      start = std::chrono::steady_clock::now();
+      const std::string rule = final_only ? DescribeCheckpointSelection(p.selection, p.eval_every)
+                                          : "evaluated for selection " + std::string(CheckpointSelectionName(p.selection));
+      nlohmann::json summary = EvaluateCheckpoint(
+          *checkpoint, rule, config, p, job, communicator.get(),
+          final_only ? files.Validation(job.name) : JoinPath(step_dir, "validation"),
+          final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
+      if (writer) {
+        RecordCost(files.Cost(job.name), "eval", SecondsSince(start), world.size);
+        if (!final_only) WriteFileAtomic(summary_path, summary.dump(2) + "\n");
+      }
+      evaluated.push_back(std::move(summary));
+      start = std::chrono::steady_clock::now();
     }
-    result["threshold"] = threshold;
-    // 3. Test the held-out targets at that threshold.
-    EvalOptions test = eval;
-    test.domains = job.test;
-    test.split = p.targets_split;
-    test.subsets = p.target_subsets;
-    result["targets_split"] = TargetsSplitName(p.targets_split);
-    if (!p.target_subsets.empty()) result["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
-    test.threshold = threshold;
-    test.explain_per_domain = p.explain_per_domain;
-    const EvalResult tested = Evaluate(built, test, communicator.get(), files.Evaluation(job.name));
     if (writer) {
-      for (size_t d = 0; d < tested.domains.size(); ++d) {
-        result["domains"][tested.domains[d].first] = MetricsToJson(tested.domains[d].second);
-        result["reference_mode"][tested.domains[d].first] = MetricsToJson(tested.own_threshold[d]);
+      // 4. The selected step's evaluation is the job's result, written last.
+      const size_t chosen = SelectEvaluation(evaluated, p.selection, job);
+      nlohmann::json result{{"job", job.name},
+                            {"train_domains", job.train},
+                            {"targets", job.test},
+                            {"selection", CheckpointSelectionName(p.selection)},
+                            {"checkpoint_rule", DescribeCheckpointSelection(p.selection, p.eval_every)},
+                            {"training_style_question", StyleQuestionRuleName(t.style_question)},
+                            {"style_question", ScoringStyleQuestionName(config.eval_style_question)},
+                            {"targets_split", TargetsSplitName(p.targets_split)}};
+      if (!p.target_subsets.empty()) result["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
+      result.update(evaluated[chosen]);
+      if (!final_only) {
+        for (const nlohmann::json& e : evaluated)
+          result["evaluated_steps"].push_back({{"step", e["step"]},
+                                               {"validation_eer", e.value(nlohmann::json::json_pointer("/validation/eer"), nlohmann::json())},
+                                               {"mean_target_hter", MeanTargetHter(e, "domains", job)},
+                                               {"mean_target_hter_oracle", MeanTargetHter(e, "reference_mode", job)}});
+        // The selected step's files where a job's evaluation lives (report, explanations).
+        const std::string chosen_dir = files.EvaluationStep(job.name, evaluated[chosen]["step"].get<int64_t>());
+        for (const auto& [from, to] : {std::pair{JoinPath(chosen_dir, "eval"), files.Evaluation(job.name)},
+                                       std::pair{JoinPath(chosen_dir, "validation"), files.Validation(job.name)}}) {
+          std::filesystem::remove_all(to);
+          if (PathExists(from)) std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+        }
       }
-      RecordCost(files.Cost(job.name), "eval", SecondsSince(start), world.size);
-      // 4. The marker of a finished job, written last.
       WriteFileAtomic(files.Result(job.name), result.dump(2) + "\n");
-      std::cout << "lodo: job " << job.name << " finished: " << ReadFile(EvalFiles{files.Evaluation(job.name)}.Table());
+      std::cout << "lodo: job " << job.name << " finished (step " << result["step"] << ", "
+                << CheckpointSelectionName(p.selection) << "): " << ReadFile(EvalFiles{files.Evaluation(job.name)}.Table());
     }
     return 0;
   });

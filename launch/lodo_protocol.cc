@@ -43,6 +43,14 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
              targets_split, "'");
   if (targets_split == "all") p.targets_split.reset();
   top.Read("overrides", &p.overrides);
+  top.Read("eval_every", &p.eval_every);
+  std::string selection = CheckpointSelectionName(p.selection);
+  top.Read("selection", &selection);
+  const std::optional<CheckpointSelection> found = FindCheckpointSelection(selection);
+  IF_REQUIRE(found.has_value(), file, ": 'selection' must be final, source_validation or target_oracle, got '",
+             selection, "'");
+  p.selection = *found;
+  IF_REQUIRE(p.eval_every >= 0, file, ": 'eval_every' must be >= 0 (0: only the final step), got ", p.eval_every);
   std::vector<std::string> seeds;
   top.Read("seeds", &seeds);
   p.seeds = ParseSeeds(seeds, file + ": 'seeds'");
@@ -122,7 +130,8 @@ std::string ProtocolToYaml(const LodoProtocol& p) {
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "train_config"
       << YAML::Value << p.train_config << YAML::Key << "ranks" << YAML::Value << p.ranks << YAML::Key
       << "explain_per_domain" << YAML::Value << p.explain_per_domain << YAML::Key << "targets_split" << YAML::Value
-      << TargetsSplitName(p.targets_split) << YAML::Key << "overrides" << YAML::Value
+      << TargetsSplitName(p.targets_split) << YAML::Key << "eval_every" << YAML::Value << p.eval_every << YAML::Key
+      << "selection" << YAML::Value << CheckpointSelectionName(p.selection) << YAML::Key << "overrides" << YAML::Value
       << YAML::BeginSeq;
   for (const std::string& o : p.overrides) out << o;
   out << YAML::EndSeq << YAML::Key << "target_subsets" << YAML::Value << YAML::BeginMap;
@@ -176,6 +185,9 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
   // Every job's configuration must load (unknown keys, types, store) before anything runs.
   for (const LodoJob& job : p.jobs) {
     const TrainConfig config = JobTrainConfig(p, job);
+    IF_REQUIRE(p.selection != CheckpointSelection::kSourceValidation || config.trainer.validation_fraction > 0,
+               "lodo: selection source_validation needs a validation hold-out, but job ", job.name,
+               " has data.validation_fraction 0");
     const auto store = Store::Open(config.trainer.store);
     store->ResolveDomains(job.train);
     const std::vector<int> targets = store->ResolveDomains(job.test);

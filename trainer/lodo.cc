@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <iomanip>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -36,6 +37,76 @@ std::string TargetsSplitName(const std::optional<Split>& split) {
 std::string DescribeTargetsSplit(const std::optional<Split>& split) {
   return split ? std::string("the ") + kSplitNames[static_cast<int>(*split)] + " split of each target"
                : "every sample of each target (train and test splits), as the reference scores them";
+}
+
+std::optional<CheckpointSelection> FindCheckpointSelection(const std::string& name) {
+  for (const CheckpointSelection s :
+       {CheckpointSelection::kFinal, CheckpointSelection::kSourceValidation, CheckpointSelection::kTargetOracle})
+    if (name == CheckpointSelectionName(s)) return s;
+  return std::nullopt;
+}
+
+const char* CheckpointSelectionName(CheckpointSelection selection) {
+  switch (selection) {
+    case CheckpointSelection::kFinal: return "final";
+    case CheckpointSelection::kSourceValidation: return "source_validation";
+    case CheckpointSelection::kTargetOracle: return "target_oracle";
+  }
+  return "final";
+}
+
+std::string DescribeCheckpointSelection(CheckpointSelection selection, int64_t eval_every) {
+  const std::string among =
+      eval_every > 0 ? "the step, of those evaluated every " + std::to_string(eval_every) + " steps and the last, "
+                     : "the step ";
+  switch (selection) {
+    case CheckpointSelection::kFinal: return "final step (chosen without target data)";
+    case CheckpointSelection::kSourceValidation:
+      return among + "with the lowest EER on the source domains' validation hold-out (chosen without target data)";
+    case CheckpointSelection::kTargetOracle:
+      return "ORACLE: " + among +
+             "with the lowest mean target HTER at each target's own EER threshold, chosen on the target labels "
+             "(the reference's rule)";
+  }
+  return "";
+}
+
+std::vector<int64_t> EvaluationSteps(int64_t total_steps, int64_t eval_every) {
+  std::vector<int64_t> steps;
+  if (eval_every > 0)
+    for (int64_t s = eval_every; s < total_steps; s += eval_every) steps.push_back(s);
+  steps.push_back(total_steps);
+  return steps;
+}
+
+nlohmann::json MeanTargetHter(const nlohmann::json& summary, const char* mode, const LodoJob& job) {
+  double sum = 0;
+  int count = 0;
+  for (const std::string& target : job.test) {
+    if (std::find(job.train.begin(), job.train.end(), target) != job.train.end()) continue;
+    const nlohmann::json hter = summary.value(nlohmann::json::json_pointer("/" + std::string(mode) + "/" + target + "/hter"),
+                                              nlohmann::json());
+    if (hter.is_number()) sum += hter.get<double>(), ++count;
+  }
+  return count > 0 ? nlohmann::json(sum / count) : nlohmann::json();
+}
+
+size_t SelectEvaluation(const std::vector<nlohmann::json>& evaluated, CheckpointSelection selection,
+                        const LodoJob& job) {
+  size_t chosen = evaluated.size() - 1;
+  if (selection == CheckpointSelection::kFinal) return chosen;
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < evaluated.size(); ++i) {
+    const nlohmann::json value =
+        selection == CheckpointSelection::kSourceValidation
+            ? evaluated[i].value(nlohmann::json::json_pointer("/validation/eer"), nlohmann::json())
+            : MeanTargetHter(evaluated[i], "reference_mode", job);
+    if (value.is_number() && value.get<double>() < best) {
+      best = value.get<double>();
+      chosen = i;
+    }
+  }
+  return chosen;
 }
 
 void ExpandSeeds(LodoProtocol* p) {
@@ -152,7 +223,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
              absl::StrJoin(unfinished, ", "));
   nlohmann::json out{{"protocol", p.name},
                      {"threshold_mode", "validation: EER threshold on held-out videos of each job's source domains"},
-                     {"checkpoint_rule", kCheckpointRule},
+                     {"checkpoint_rule", DescribeCheckpointSelection(p.selection, p.eval_every)},
                      {"targets_split", TargetsSplitName(p.targets_split)}};
   if (!p.target_subsets.empty()) out["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
   out["reference_mode"]["threshold_mode"] = kOracleThresholdMode;
@@ -264,7 +335,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
 
   std::ostringstream md;
   md << std::fixed << std::setprecision(2) << "## " << p.name << ": held-out targets\n\n"
-     << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << kCheckpointRule
+     << "Threshold: " << out["threshold_mode"].get<std::string>() << ". Checkpoint: " << out["checkpoint_rule"].get<std::string>()
      << ". Style question at test: " << DescribeScoringStyleQuestion(out["style_question"].get<std::string>())
      << "; in training: " << out["training_style_question"].get<std::string>()
      << ". Scored: " << DescribeTargetsSplit(p.targets_split)

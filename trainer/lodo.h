@@ -10,11 +10,27 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dataio/schema.h"
 #include "trainer/evaluator.h"
 #include "trainer/run_files.h"
 
 namespace instructflip {
+
+// How a job's evaluated checkpoint is chosen (`selection`), among the steps
+// evaluated every `eval_every` steps and at the end.
+enum class CheckpointSelection {
+  kFinal,             // the last step (default; no data chooses it)
+  kSourceValidation,  // lowest EER on the source domains' validation hold-out (honest)
+  kTargetOracle,      // lowest mean target HTER at each target's own EER threshold: the reference's, oracle
+};
+std::optional<CheckpointSelection> FindCheckpointSelection(const std::string& name);
+const char* CheckpointSelectionName(CheckpointSelection selection);  // final | source_validation | target_oracle
+// What the tables say about the rule ("ORACLE: ..." for target_oracle).
+std::string DescribeCheckpointSelection(CheckpointSelection selection, int64_t eval_every);
+// The steps evaluated: eval_every, 2 x eval_every, ... and always total_steps.
+std::vector<int64_t> EvaluationSteps(int64_t total_steps, int64_t eval_every);
 
 struct LodoJob {
   std::string name;
@@ -39,9 +55,23 @@ struct LodoProtocol {
   // Each job once per seed (`seeds`, or `lodo --seeds`); planning expands
   // them into jobs NAME_seedS (ExpandSeeds), the saved plan holds those.
   std::vector<uint64_t> seeds;
+  int64_t eval_every = 0;  // > 0: evaluate every N optimizer steps too (for `selection`)
+  CheckpointSelection selection = CheckpointSelection::kFinal;
   std::vector<std::string> overrides;  // --set given when planning, applied to every job
   std::vector<LodoJob> jobs;
 };
+
+// One evaluated step of a job (launch/lodo_job.cc writes it): "step",
+// "validation" (metrics, when there is a hold-out), "domains" (at the
+// validation threshold) and "reference_mode" (each target's own EER threshold).
+// Mean HTER over the job's held-out targets (not its seen ones) in `mode`;
+// null if no target has one.
+nlohmann::json MeanTargetHter(const nlohmann::json& summary, const char* mode, const LodoJob& job);
+// The index of the evaluation `selection` picks: source_validation the lowest
+// validation EER, target_oracle the lowest oracle-mode mean target HTER; the
+// earliest of equals, and the last when none has the value compared.
+size_t SelectEvaluation(const std::vector<nlohmann::json>& evaluated, CheckpointSelection selection,
+                        const LodoJob& job);
 
 // Replaces each job by one per seed of p->seeds (NAME_seedS, group NAME), then
 // clears the seeds. Jobs planned with seeds already are refused.
@@ -53,8 +83,6 @@ std::string DescribeTargetsSplit(const std::optional<Split>& split);
 // "msu: the first 9600 samples of its test split; ..." ("" if none).
 std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& subsets);
 
-// How a job's evaluated checkpoint is chosen.
-inline constexpr char kCheckpointRule[] = "final step (chosen without target data)";
 
 // Adds one run segment (a training launch, or the evaluation) to the job's cost.json.
 void RecordCost(const std::string& cost_json, const std::string& phase, double wall_s, int ranks);

@@ -1,5 +1,7 @@
 #include "trainer/run_files.h"
 
+#include <cstdio>
+
 #include "dataio/base/file_util.h"
 
 namespace instructflip {
@@ -33,6 +35,13 @@ std::string LodoRunFiles::Cost(const std::string& job) const { return JoinPath(J
 std::string LodoRunFiles::Log(const std::string& job) const { return JoinPath(Job(job), "log.txt"); }
 std::string LodoRunFiles::Evaluation(const std::string& job) const { return JoinPath(Job(job), "eval"); }
 std::string LodoRunFiles::Validation(const std::string& job) const { return JoinPath(Job(job), "validation"); }
+
+std::string LodoRunFiles::EvaluationStep(const std::string& job, int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%08lld", static_cast<long long>(step));
+  return JoinPath(JoinPath(Job(job), "steps"), name);
+}
+
 bool LodoRunFiles::Finished(const std::string& job) const { return PathExists(Result(job)); }
 
 }  // namespace instructflip

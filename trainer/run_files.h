@@ -49,6 +49,9 @@ struct LodoRunFiles {
   std::string Log(const std::string& job) const;      // jobs/NAME/log.txt
   std::string Evaluation(const std::string& job) const;  // jobs/NAME/eval/
   std::string Validation(const std::string& job) const;  // jobs/NAME/validation/
+  // jobs/NAME/steps/step-NNNNNNNN/: an evaluation during training (validation/,
+  // eval/, summary.json); the selected one is copied to eval/ and validation/.
+  std::string EvaluationStep(const std::string& job, int64_t step) const;
   bool Finished(const std::string& job) const;        // result.json exists
 };
 

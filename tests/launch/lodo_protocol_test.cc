@@ -66,6 +66,12 @@ TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
   EXPECT_NE(error("name: n\ntrain_config: x\nranks: 0\njobs: [{name: A, train: [a], test: [b]}]\n").find("'ranks'"),
             std::string::npos);
   EXPECT_NE(error("name: n\ntrain_config: x\njobs: []\n").find("'jobs' must be a non-empty list"), std::string::npos);
+  EXPECT_NE(error("name: n\ntrain_config: x\nselection: best\njobs: [{name: A, train: [a], test: [b]}]\n")
+                .find("'selection' must be final, source_validation or target_oracle, got 'best'"),
+            std::string::npos);
+  EXPECT_NE(error("name: n\ntrain_config: x\neval_every: -2\njobs: [{name: A, train: [a], test: [b]}]\n")
+                .find("'eval_every' must be >= 0"),
+            std::string::npos);
   EXPECT_NE(error("name: n\ntrain_config: x\ntargets_split: train\njobs: [{name: A, train: [a], test: [b]}]\n")
                 .find("p.yaml: 'targets_split' must be test or all, got 'train'"),
             std::string::npos);
@@ -182,6 +188,12 @@ TEST_F(LodoPlanTest, SeedsPlanEachJobOncePerSeed) {
   // The protocol's own `seeds` key does the same.
   const std::string with_seeds = dir_.Write("s.yaml", ReadFile(protocol) + "seeds: [7]\n");
   EXPECT_EQ(PlanProtocol(Run("own"), with_seeds, 1, {store_override_}).jobs[0].name, "AB_to_C_seed7");
+  // source_validation needs a hold-out to choose on.
+  const std::string validated = dir_.Write("v.yaml", ReadFile(protocol) + "selection: source_validation\n");
+  EXPECT_NE(ErrorOf([&] {
+              PlanProtocol(Run("no_holdout"), validated, 1, {store_override_, "data.validation_fraction=0"});
+            }).find("selection source_validation needs a validation hold-out"),
+            std::string::npos);
   EXPECT_EQ(ParseSeeds({"2", "3"}, "--seeds"), (std::vector<uint64_t>{2, 3}));
   EXPECT_NE(ErrorOf([&] { ParseSeeds({"2", "-1"}, "--seeds"); }).find("--seeds: seed '-1' is not a non-negative"),
             std::string::npos);

@@ -118,6 +118,47 @@ PY
 grep -q "Scored: every sample of each target (train and test splits)" "$tmp/unified/lodo.md" &&
   grep -q "Scored: the test split of each target" "$tmp/run/lodo.md" || fail "lodo.md does not say which samples were scored"
 
+# Seeds, checkpoint selection and a seen-domain target in one run: each job
+# twice (seeds 5, 6), evaluated at steps 2 and 4, the step with the lowest mean
+# target HTER at oracle thresholds selected (labelled ORACLE everywhere), synA's
+# own first 10 test samples scored beside the held-out synB, outside the mean.
+cat > "$tmp/selected.yaml" <<EOF
+name: selected
+train_config: configs/train/synthetic_tiny.yaml
+ranks: 1
+eval_every: 2
+selection: target_oracle
+target_subsets: {synA: {split: test, first: 10}}
+jobs:
+  - {name: A_to_B, train: [synA], test: [synB, synA]}
+EOF
+"$bin" lodo --protocol "$tmp/selected.yaml" --run-dir "$tmp/selected" --seeds 5,6 "${short[@]}" > "$tmp/selected.log" 2>&1 ||
+  fail "selected run: $(tail -5 "$tmp/selected.log")"
+python3 - "$tmp/selected" <<'PY' || fail "seeds, selection or the seen-domain target"
+import json, os, sys, filecmp
+run = sys.argv[1]
+t = json.load(open(os.path.join(run, "lodo.json")))
+assert [r["job"] for r in t["rows"]] == ["A_to_B_seed5", "A_to_B_seed5", "A_to_B_seed6", "A_to_B_seed6"], t["rows"]
+assert [r["seen_domain"] for r in t["rows"]] == [False, True, False, True], t["rows"]
+assert t["rows"][1]["videos"] <= 10, t["rows"][1]
+assert t["checkpoint_rule"].startswith("ORACLE:"), t["checkpoint_rule"]
+assert t["over_seeds"]["seeds"] == [5, 6], t["over_seeds"]
+hters = [r["hter"] for r in t["rows"] if not r["seen_domain"]]
+assert abs(t["over_seeds"]["mean"]["hter"]["mean"] - sum(hters) / 2) < 1e-9, (t["over_seeds"], hters)
+for job in ("A_to_B_seed5", "A_to_B_seed6"):
+    res = json.load(open(os.path.join(run, "jobs", job, "result.json")))
+    steps = res["evaluated_steps"]
+    assert [s["step"] for s in steps] == [2, 4], steps
+    best = min(steps, key=lambda s: (s["mean_target_hter_oracle"], s["step"]))
+    assert res["step"] == best["step"] and res["selection"] == "target_oracle", (res["step"], steps)
+    chosen = os.path.join(run, "jobs", job, "steps", "step-%08d" % res["step"], "eval", "metrics.json")
+    assert filecmp.cmp(chosen, os.path.join(run, "jobs", job, "eval", "metrics.json"), shallow=False)
+cfg = [l for l in open(os.path.join(run, "jobs", "A_to_B_seed6", "config.yaml")) if l.startswith("seed:")]
+assert cfg == ["seed: 6\n"], cfg
+PY
+grep -q "Checkpoint: ORACLE" "$tmp/selected/lodo.md" && grep -q "Over seeds 5, 6" "$tmp/selected/lodo.md" &&
+  grep -q "synA (seen domain, not in the mean)" "$tmp/selected/lodo.md" || fail "lodo.md: $(cat "$tmp/selected/lodo.md")"
+
 # Re-running a finished run trains nothing and rebuilds the same table.
 before=$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")
 "$bin" lodo --run-dir "$tmp/run" > "$tmp/rerun.log" 2>&1 || fail "re-run: $(tail -3 "$tmp/rerun.log")"

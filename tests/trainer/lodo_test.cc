@@ -132,6 +132,37 @@ TEST(Lodo, SeedsGiveMeanAndStdPerColumn) {
   EXPECT_NE(ErrorOf([&] { ExpandSeeds(&p); }).find("seeds cannot be planned twice"), std::string::npos);
 }
 
+// Checkpoint selection over evaluated steps: final takes the last, source
+// validation the lowest validation EER, target_oracle the lowest oracle-mode
+// mean HTER of the held-out targets (a seen target does not count).
+TEST(Lodo, SelectionPicksByItsOwnRule) {
+  const LodoJob job{"A_to_BC", {"A"}, {"B", "C", "A"}};
+  auto step = [](int64_t s, double validation_eer, double b, double c, double seen) {
+    nlohmann::json e{{"step", s}, {"validation", {{"eer", validation_eer}}}};
+    e["reference_mode"]["B"]["hter"] = b;
+    e["reference_mode"]["C"]["hter"] = c;
+    e["reference_mode"]["A"]["hter"] = seen;
+    e["domains"] = e["reference_mode"];
+    return e;
+  };
+  const std::vector<nlohmann::json> evaluated = {step(2, 9, 30, 30, 0), step(4, 5, 20, 40, 50), step(6, 7, 10, 20, 90)};
+  EXPECT_EQ(SelectEvaluation(evaluated, CheckpointSelection::kFinal, job), 2u);
+  EXPECT_EQ(SelectEvaluation(evaluated, CheckpointSelection::kSourceValidation, job), 1u);
+  EXPECT_EQ(SelectEvaluation(evaluated, CheckpointSelection::kTargetOracle, job), 2u);
+  EXPECT_DOUBLE_EQ(MeanTargetHter(evaluated[1], "reference_mode", job).get<double>(), 30.0);
+  // Equal values: the earliest; no value to compare: the last.
+  const std::vector<nlohmann::json> equal = {step(2, 5, 20, 20, 0), step(4, 5, 20, 20, 0)};
+  EXPECT_EQ(SelectEvaluation(equal, CheckpointSelection::kSourceValidation, job), 0u);
+  const std::vector<nlohmann::json> none = {nlohmann::json{{"step", 2}}, nlohmann::json{{"step", 4}}};
+  EXPECT_EQ(SelectEvaluation(none, CheckpointSelection::kTargetOracle, job), 1u);
+  EXPECT_EQ(EvaluationSteps(10, 4), (std::vector<int64_t>{4, 8, 10}));
+  EXPECT_EQ(EvaluationSteps(8, 4), (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(EvaluationSteps(8, 0), (std::vector<int64_t>{8}));
+  EXPECT_EQ(DescribeCheckpointSelection(CheckpointSelection::kTargetOracle, 4).rfind("ORACLE: ", 0), 0u);
+  EXPECT_EQ(FindCheckpointSelection("source_validation"), CheckpointSelection::kSourceValidation);
+  EXPECT_FALSE(FindCheckpointSelection("best").has_value());
+}
+
 TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {
   const LodoRunFiles files{"/r"};
   const LodoJob job{"J", {"A"}, {"B"}};
