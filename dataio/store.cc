@@ -8,7 +8,7 @@
 #include "dataio/base/check.h"
 #include "dataio/base/crc32c.h"
 #include "dataio/base/file_util.h"
-#include "dataio/jpeg_codec.h"
+#include "dataio/image_codec.h"
 
 namespace instructflip {
 
@@ -74,7 +74,7 @@ std::string Store::Describe(int64_t i) const {
   return out.str();
 }
 
-void Store::ReadJpeg(int64_t i, std::vector<uint8_t>* out) const {
+void Store::ReadImageBytes(int64_t i, std::vector<uint8_t>* out) const {
   IF_CHECK(i >= 0 && i < size()) << "sample index " << i << " outside 0.." << size();
   const ShardHandle& shard = shards_[sample_shard_[i]];
   const size_t length = static_cast<size_t>(sample_length_[i]);
@@ -106,17 +106,17 @@ std::vector<int> Store::ResolveDomains(const std::vector<std::string>& names) co
   return out;
 }
 
-void Store::ReadCheckedJpeg(int64_t i, std::vector<uint8_t>* bytes) const {
-  ReadJpeg(i, bytes);
+void Store::ReadCheckedImage(int64_t i, std::vector<uint8_t>* bytes) const {
+  ReadImageBytes(i, bytes);
   int width = 0, height = 0;
-  PeekJpegSize(bytes->data(), bytes->size(), Describe(i), &width, &height);
-  IF_REQUIRE(width == image_size() && height == image_size(), Describe(i), ": the JPEG header claims ", width, "x",
+  PeekStoredImageSize(bytes->data(), bytes->size(), Describe(i), &width, &height);
+  IF_REQUIRE(width == image_size() && height == image_size(), Describe(i), ": the image header claims ", width, "x",
              height, " pixels; every image of store '", dir_, "' is ", image_size(), "x", image_size());
 }
 
 void Store::DecodeSample(int64_t i, std::vector<uint8_t>* bytes, RgbImage* out) const {
-  ReadCheckedJpeg(i, bytes);
-  DecodeJpeg(bytes->data(), bytes->size(), Describe(i), out);
+  ReadCheckedImage(i, bytes);
+  DecodeStoredImage(bytes->data(), bytes->size(), Describe(i), out);
 }
 
 VerifyReport Store::Verify(bool deep) const {
@@ -140,7 +140,7 @@ VerifyReport Store::Verify(bool deep) const {
       if (deep) {
         DecodeSample(i, &bytes, &decoded);
       } else {
-        ReadCheckedJpeg(i, &bytes);
+        ReadCheckedImage(i, &bytes);
       }
       ++report.samples_checked;
     } catch (const Error& e) {

@@ -36,8 +36,8 @@ class Store {
   int64_t size() const { return table_.size(); }
   int image_size() const { return manifest_.image_size; }
 
-  // JPEG bytes of sample i, CRC-checked (error names shard and sample).
-  void ReadJpeg(int64_t i, std::vector<uint8_t>* out) const;
+  // Image bytes (JPEG or PNG, image_codec.h) of sample i, CRC-checked (error names shard and sample).
+  void ReadImageBytes(int64_t i, std::vector<uint8_t>* out) const;
   // "shard-00002.h5 sample 17 (source ...)" for messages.
   std::string Describe(int64_t i) const;
 
@@ -49,13 +49,13 @@ class Store {
   // Errors name shard and sample. `bytes` is scratch space.
   void DecodeSample(int64_t i, std::vector<uint8_t>* bytes, RgbImage* out) const;
 
-  // Re-checks each shard file's CRC32C and every sample's CRC32C and JPEG
+  // Re-checks each shard file's CRC32C and every sample's CRC32C and image
   // header (its size included); `deep` also decodes every image.
   VerifyReport Verify(bool deep = false) const;
 
  private:
-  // ReadJpeg, then the header's size against the store's image size.
-  void ReadCheckedJpeg(int64_t i, std::vector<uint8_t>* bytes) const;
+  // ReadImageBytes, then the header's size against the store's image size.
+  void ReadCheckedImage(int64_t i, std::vector<uint8_t>* bytes) const;
 
   struct ShardHandle {
     std::string path;

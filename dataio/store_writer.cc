@@ -10,7 +10,7 @@
 #include "dataio/base/check.h"
 #include "dataio/base/crc32c.h"
 #include "dataio/base/file_util.h"
-#include "dataio/jpeg_codec.h"
+#include "dataio/image_codec.h"
 #include "dataio/shard_file.h"
 
 namespace instructflip {
@@ -133,7 +133,7 @@ void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttribute
   IF_REQUIRE(!HeldBefore(domain, a.split, a.source), a.source, ": already in domain '", manifest_.domains[domain].name,
              "' (split ", SplitName(a.split), ") of store '", options_.dir, "'");
   int width = 0, height = 0;
-  PeekJpegSize(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), a.source, &width, &height);
+  PeekStoredImageSize(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), a.source, &width, &height);
   IF_REQUIRE(width == options_.image_size && height == options_.image_size, a.source, ": image is ",
              width, "x", height, ", the store holds ", options_.image_size, "x", options_.image_size);
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
+#include "dataio/image_codec.h"
 #include "dataio/loader.h"
 #include "dataio/base/rng.h"
 #include "dataio/store.h"
@@ -66,8 +67,9 @@ struct TempDir {
 };
 
 // Synthetic faces at a single JPEG quality (the store that `synth` writes
-// varies quality per domain as part of its style; the benchmark pins it).
-void WriteBenchStore(const std::string& dir, int images, int size, int quality) {
+// varies quality per domain as part of its style; the benchmark pins it), or
+// the same faces as lossless PNG.
+void WriteBenchStore(const std::string& dir, int images, int size, int quality, ImageEncoding encoding) {
   StoreWriterOptions options;
   options.dir = dir;
   options.image_size = size;
@@ -80,7 +82,7 @@ void WriteBenchStore(const std::string& dir, int images, int size, int quality) 
   for (int d = 0; d < synth.domains; ++d) writer.AddDomain("bench" + std::to_string(d));
   for (int i = 0; i < images; ++i) {
     const SynthSample sample = RenderSynthSample(synth, i % synth.domains, i / synth.domains);
-    writer.Add(i % synth.domains, EncodeJpeg(sample.image, quality), sample.attributes);
+    writer.Add(i % synth.domains, EncodeStoredImage(sample.image, encoding, quality), sample.attributes);
   }
   writer.Commit();
 }
@@ -92,7 +94,7 @@ int RunBenchData() {
   std::string store_dir = FLAGS_store;
   if (store_dir.empty()) {
     store_dir = temp.path + "/store";
-    WriteBenchStore(store_dir, FLAGS_images, FLAGS_size, FLAGS_quality);
+    WriteBenchStore(store_dir, FLAGS_images, FLAGS_size, FLAGS_quality, ImageEncoding::kJpeg);
   }
   auto store = Store::Open(store_dir);
   const int64_t n = store->size();
@@ -114,12 +116,30 @@ int RunBenchData() {
     while (auto batch = loader.Next()) images += batch->valid.sum().item<int64_t>();
     return images;
   };
-  run_epoch(0);  // untimed warm-up
-  int64_t loaded = 0;
-  const auto loader_start = Clock::now();
-  for (int e = 1; e <= FLAGS_epochs; ++e) loaded += run_epoch(e);
-  const double loader_seconds = Seconds(loader_start);
-  const double loader_rate = loaded / loader_seconds;
+  auto measure = [&](const std::shared_ptr<const Store>& measured) {
+    store = measured;
+    run_epoch(0);  // untimed warm-up
+    int64_t loaded = 0;
+    const auto loader_start = Clock::now();
+    for (int e = 1; e <= FLAGS_epochs; ++e) loaded += run_epoch(e);
+    return loaded / Seconds(loader_start);
+  };
+  auto store_bytes = [](const Store& s) {
+    int64_t bytes = 0;
+    for (const ShardEntry& shard : s.manifest().shards) bytes += shard.bytes;
+    return bytes;
+  };
+  // The same faces stored losslessly (ingest --encoding png): decode cost and size.
+  nlohmann::json per_encoding;
+  if (FLAGS_store.empty()) {
+    const std::string png_dir = temp.path + "/store-png";
+    WriteBenchStore(png_dir, FLAGS_images, FLAGS_size, FLAGS_quality, ImageEncoding::kPng);
+    const auto png_store = Store::Open(png_dir);
+    per_encoding["png"] = {{"loader_images_per_s", measure(png_store)}, {"store_bytes", store_bytes(*png_store)}};
+  }
+  const std::shared_ptr<const Store> jpeg_store = Store::Open(store_dir);
+  const double loader_rate = measure(jpeg_store);
+  per_encoding["jpeg"] = {{"loader_images_per_s", loader_rate}, {"store_bytes", store_bytes(*jpeg_store)}};
 
   nlohmann::json out;
   out["benchmark"] = "data";
@@ -130,6 +150,9 @@ int RunBenchData() {
   out["jpeg_quality"] = store->manifest().jpeg_quality;
   out["loader_images_per_s"] = loader_rate;
   out["loader_images_per_s_per_thread"] = loader_rate / FLAGS_threads;
+  out["per_encoding"] = per_encoding;
+  if (per_encoding.contains("png"))
+    out["png_vs_jpeg_loader_speed"] = per_encoding["png"]["loader_images_per_s"].get<double>() / loader_rate;
 #if INSTRUCTFLIP_HAVE_OPENCV
   // Baseline: the same JPEG bytes as individual files, one cv::imread at a time,
   // same transforms (same parameters per position), collated into a batch tensor.
@@ -137,7 +160,7 @@ int RunBenchData() {
   fs::create_directories(files);
   std::vector<uint8_t> bytes;
   for (int64_t i = 0; i < n; ++i) {
-    store->ReadJpeg(i, &bytes);
+    store->ReadImageBytes(i, &bytes);
     std::ofstream(files + "/" + std::to_string(i) + ".jpg", std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   }

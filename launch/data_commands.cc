@@ -157,6 +157,9 @@ int RunIngest(const std::vector<std::string>& args) {
   o.video_first_frame = FLAGS_video_first_frame;
   o.allow_outside_root = FLAGS_allow_outside_root;
   o.camera_quality_csv = FLAGS_camera_quality;
+  const std::optional<IngestEncoding> encoding = FindIngestEncoding(FLAGS_encoding);
+  IF_REQUIRE(encoding.has_value(), "--encoding must be jpeg, png or keep, got '", FLAGS_encoding, "'");
+  o.encoding = *encoding;
   if (FLAGS_dry_run) {
     PrintIngestPreview(o, PreviewIngest(o), FLAGS_json);
     return 0;
@@ -226,6 +229,8 @@ std::vector<Command> DataCommands() {
         Optional("root", "DIR", "directory relative paths are resolved against"),
         Optional("size", "PX", "image side in pixels"),
         Optional("quality", "Q", "JPEG quality, 1..100"),
+        Optional("encoding", "jpeg|png|keep",
+                 "stored pixels: JPEG at --quality, lossless PNG, or the source bytes where nothing changes them"),
         Optional("threads", "T", "decode/encode threads, 1..256"),
         Optional("video_frames", "N", "frames sampled per video"),
         Optional("video_first_frame", "K", "first sampled frame of a video"),

@@ -33,6 +33,7 @@ DEFINE_bool(deep, false, "");
 DEFINE_bool(allow_config_change, false, "");
 DEFINE_bool(allow_outside_root, false, "");
 DEFINE_string(camera_quality, "", "");
+DEFINE_string(encoding, "jpeg", "");
 DEFINE_string(model, "tiny", "");
 DEFINE_int32(steps, 5, "");
 DEFINE_string(precision, "fp32", "");

@@ -31,6 +31,7 @@ DECLARE_bool(deep);
 DECLARE_bool(allow_config_change);
 DECLARE_bool(allow_outside_root);
 DECLARE_string(camera_quality);
+DECLARE_string(encoding);
 DECLARE_string(model);
 DECLARE_int32(steps);
 DECLARE_string(precision);

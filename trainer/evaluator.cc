@@ -10,7 +10,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
-#include "dataio/png_writer.h"
+#include "dataio/png_codec.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
 #include "model/scoring.h"

@@ -52,6 +52,7 @@
 #include "dataio/base/check.h"
 #include "dataio/base/ordered_parallel.h"
 #include "dataio/base/file_util.h"
+#include "dataio/image_codec.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/schema.h"
 #include "dataio/store_writer.h"
@@ -760,6 +761,27 @@ std::string DecodeImage(const std::string& bytes, const std::string& what, RgbIm
 #endif
 }
 
+// The stored bytes of one decoded image file (`source` its bytes): the source
+// itself under `keep` when it is a JPEG or PNG of the store's size with nothing
+// to crop (and our decoder reads it), else the face cropped, resized, encoded.
+std::string EncodeSample(const std::string& source, const RgbImage& image, const Box& box,
+                         const IngestOptions& options) {
+  if (options.encoding == IngestEncoding::kKeep && box.x == 0 && box.y == 0 && box.width == image.width &&
+      box.height == image.height && image.width == options.size && image.height == options.size) {
+    try {
+      RgbImage check;
+      const auto* data = reinterpret_cast<const uint8_t*>(source.data());
+      DecodeStoredImage(data, source.size(), "source", &check);
+      if (check.width == options.size && check.height == options.size) return source;
+    } catch (const Error&) {
+      // Another format (BMP, TIFF, ...) or a stream our decoder refuses: re-encoded losslessly below.
+    }
+  }
+  return EncodeStoredImage(CropAndResize(image, box, options.size),
+                           options.encoding == IngestEncoding::kJpeg ? ImageEncoding::kJpeg : ImageEncoding::kPng,
+                           options.jpeg_quality);
+}
+
 Outcome ProcessImage(const Entry& entry, const IngestOptions& options) {
   Outcome out;
   std::string bytes;
@@ -780,8 +802,7 @@ Outcome ProcessImage(const Entry& entry, const IngestOptions& options) {
       if (!out.skip_reason.empty()) return out;
     }
   }
-  out.samples.push_back({EncodeJpeg(CropAndResize(image, box, options.size), options.jpeg_quality),
-                         entry.attributes});
+  out.samples.push_back({EncodeSample(bytes, image, box, options), entry.attributes});
   return out;
 }
 
@@ -817,8 +838,9 @@ Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
       SampleAttributes attributes = entry.attributes;
       attributes.source += "#frame=" + std::to_string(index);
       out.samples.push_back(
-          {EncodeJpeg(CropAndResize(image, {0, 0, image.width, image.height}, options.size),
-                      options.jpeg_quality),
+          {EncodeStoredImage(CropAndResize(image, {0, 0, image.width, image.height}, options.size),
+                             options.encoding == IngestEncoding::kJpeg ? ImageEncoding::kJpeg : ImageEncoding::kPng,
+                             options.jpeg_quality),
            attributes});
     }
   } catch (const cv::Exception& e) {
@@ -888,6 +910,13 @@ void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& do
 }
 
 }  // namespace
+
+std::optional<IngestEncoding> FindIngestEncoding(const std::string& name) {
+  if (name == "jpeg") return IngestEncoding::kJpeg;
+  if (name == "png") return IngestEncoding::kPng;
+  if (name == "keep") return IngestEncoding::kKeep;
+  return std::nullopt;
+}
 
 std::optional<IngestFormat> FindIngestFormat(const std::string& name) {
   if (name == "celeba") return IngestFormat::kCelebASpoof;

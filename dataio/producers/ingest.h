@@ -50,7 +50,7 @@
 // "<path>#frame=<index>".
 //
 // Every sample is cropped (CelebA-Spoof), resized to size x size (aspect not
-// kept, as the reference's cv2.resize) and JPEG-encoded. An input that cannot
+// kept, as the reference's cv2.resize) and encoded as `encoding` says. An input that cannot
 // be read or decoded (missing file, corrupt or truncated JPEG, broken video) is
 // skipped and listed in the manifest; label and format errors throw
 // instructflip::Error before the store is touched. Nothing is visible in the
@@ -69,6 +69,16 @@ namespace instructflip {
 
 enum class IngestFormat { kCelebASpoof, kList, kCsv };
 
+// How each sample's pixels are stored (dataio/image_codec.h). FAS cues are
+// texture (moiré, halftone, blur) that JPEG re-encoding blurs.
+enum class IngestEncoding {
+  kJpeg,  // re-encoded as JPEG at `jpeg_quality` (default; about 5x smaller than PNG)
+  kPng,   // lossless PNG of the cropped, resized pixels
+  kKeep,  // the source file's own bytes when it is a JPEG or PNG already at the
+          // store size with nothing to crop; otherwise lossless PNG
+};
+std::optional<IngestEncoding> FindIngestEncoding(const std::string& name);  // jpeg | png | keep
+
 struct IngestOptions {
   std::string out;      // store directory (StoreWriterOptions.dir)
   // Add to an existing store: new domains, or more samples to one it holds
@@ -81,6 +91,7 @@ struct IngestOptions {
   std::optional<Split> split;  // list (required), csv (rows without a split)
   int size = 224;      // output side (square)
   int jpeg_quality = 90;
+  IngestEncoding encoding = IngestEncoding::kJpeg;
   int threads = 2;            // decode/resize/encode workers
   int video_frames = 2;       // frames sampled per video
   int video_first_frame = 6;  // the reference's first frame

@@ -43,7 +43,7 @@ TEST(Store, RoundTripKeepsLabelsExactAndPixelsWithinJpegTolerance) {
     EXPECT_EQ(a.subject_id, i / 4);
     EXPECT_EQ(store->table().domain[i], i < 10 ? 0 : 1);
     EXPECT_EQ(a.source, (i < 10 ? "alpha/" : "beta/") + std::to_string(i) + ".jpg");
-    store->ReadJpeg(i, &bytes);
+    store->ReadImageBytes(i, &bytes);
     DecodeJpeg(bytes.data(), bytes.size(), "sample", &decoded);
     const RgbImage original = TaggedImage(i, 32);
     double diff = 0;
@@ -94,7 +94,7 @@ TEST(Store, ShardsAreStandardHdf5) {
   H5Fclose(file);
   auto store = Store::Open(tmp / "s");
   std::vector<uint8_t> bytes;
-  store->ReadJpeg(5, &bytes);
+  store->ReadImageBytes(5, &bytes);
   EXPECT_EQ(std::vector<uint8_t>(jpeg.begin() + offsets[5], jpeg.begin() + offsets[6]), bytes);
   // h5dump (hdf5-tools) reads it too.
   const std::string command = "h5dump -H " + shard + " > /dev/null 2>&1";
@@ -173,7 +173,7 @@ TEST(Store, DamagedShardIsReportedWithShardAndSample) {
   auto store = Store::Open(tmp / "s");
   EXPECT_TRUE(store->Verify().ok);
   std::vector<uint8_t> sample7;
-  store->ReadJpeg(7, &sample7);
+  store->ReadImageBytes(7, &sample7);
   // Flip one byte inside sample 7's JPEG bytes, in place (same file size).
   const std::string shard = tmp / "s/shard-00000.h5";
   std::string bytes = ReadFile(shard);
@@ -188,10 +188,10 @@ TEST(Store, DamagedShardIsReportedWithShardAndSample) {
   EXPECT_NE(report.first_error.find("shard-00000.h5"), std::string::npos) << report.first_error;
   EXPECT_NE(report.first_error.find("sample 7"), std::string::npos) << report.first_error;
   std::vector<uint8_t> out;
-  const std::string error = ErrorOf([&] { damaged->ReadJpeg(7, &out); });
+  const std::string error = ErrorOf([&] { damaged->ReadImageBytes(7, &out); });
   EXPECT_NE(error.find("checksum mismatch"), std::string::npos) << error;
   EXPECT_NE(error.find("sample 7"), std::string::npos) << error;
-  EXPECT_NO_THROW(damaged->ReadJpeg(6, &out));
+  EXPECT_NO_THROW(damaged->ReadImageBytes(6, &out));
 }
 
 TEST(Store, BadStoresGiveOneClearError) {
@@ -325,7 +325,7 @@ TEST(Store, BombsAndDamagedContentAreFoundNamingTheSample) {
   TempDir tmp;
   MakeStore(tmp / "s", kTwoDomains, 32);
   std::vector<uint8_t> bytes;
-  Store::Open(tmp / "s")->ReadJpeg(3, &bytes);
+  Store::Open(tmp / "s")->ReadImageBytes(3, &bytes);
   std::vector<uint8_t> bomb = bytes;
   size_t sof = 0;
   while (sof + 9 < bomb.size() && !(bomb[sof] == 0xFF && (bomb[sof + 1] == 0xC0 || bomb[sof + 1] == 0xC2))) ++sof;

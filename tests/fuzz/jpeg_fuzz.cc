@@ -1,13 +1,13 @@
-// The JPEG path every stored image takes (dataio/jpeg_codec.h): header peek,
-// then decode. Any bytes either decode to an image of the size the header
-// states or are refused with instructflip::Error; a header over the pixel limit
-// is refused before its pixels are allocated.
+// The path every stored image takes (dataio/image_codec.h: JPEG or PNG by its
+// signature): header peek, then decode. Any bytes either decode to an image of
+// the size the header states or are refused with instructflip::Error; a header
+// over the pixel limit is refused before its pixels are allocated.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "dataio/base/check.h"
-#include "dataio/jpeg_codec.h"
+#include "dataio/image_codec.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -18,6 +18,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       RgbImage image{side, side, std::vector<uint8_t>(static_cast<size_t>(side) * side * 3)};
       for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<uint8_t>(i * 37);
       seeds.push_back(EncodeJpeg(image, side == 8 ? 50 : 90));
+      seeds.push_back(EncodeStoredImage(image, ImageEncoding::kPng, 90));
     }
     return seeds;
   });
@@ -31,14 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr int64_t kMaxPixels = int64_t{1} << 22;
   int width = 0, height = 0;
   try {
-    PeekJpegSize(data, size, "fuzz input", &width, &height);
+    PeekStoredImageSize(data, size, "fuzz input", &width, &height);
   } catch (const Error&) {
     return 0;
   }
-  if (width <= 0 || height <= 0) fuzz::Broken("PeekJpegSize accepted a non-positive size");
+  if (width <= 0 || height <= 0) fuzz::Broken("PeekStoredImageSize accepted a non-positive size");
   RgbImage image;
   try {
-    DecodeJpeg(data, size, "fuzz input", &image, kMaxPixels);
+    DecodeStoredImage(data, size, "fuzz input", &image, kMaxPixels);
   } catch (const Error&) {
     return 0;
   }

@@ -107,6 +107,12 @@ for key in threads loader_images_per_s loader_images_per_s_per_thread baseline_i
   grep -q "\"$key\"" "$tmp/bench.json" || fail "bench JSON lacks $key"
 done
 grep -q '"threads":2' "$tmp/bench.json" || fail "bench JSON threads"
+# Per encoding: the same faces as JPEG and as lossless PNG, PNG the larger store.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["per_encoding"]
+assert set(e) == {"jpeg", "png"} and all(v["loader_images_per_s"] > 0 for v in e.values()), e
+assert e["png"]["store_bytes"] > e["jpeg"]["store_bytes"] > 0, e
+assert abs(d["png_vs_jpeg_loader_speed"] - e["png"]["loader_images_per_s"] / e["jpeg"]["loader_images_per_s"]) < 1e-9, d' \
+  "$tmp/bench.json" || fail "bench data per encoding: $(cat "$tmp/bench.json")"
 # metrics: the hand-computed example of tests/trainer/metrics_test.cc, two domains.
 cat > "$tmp/scores.csv" <<CSV
 score,label,video_id,domain

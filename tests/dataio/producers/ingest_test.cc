@@ -20,7 +20,9 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
+#include "dataio/image_codec.h"
 #include "dataio/jpeg_codec.h"
+#include "dataio/png_codec.h"
 #include "dataio/loader.h"
 #include "dataio/store.h"
 #include "tests/dataio/test_util.h"
@@ -92,9 +94,9 @@ class IngestTest : public ::testing::Test {
 // Mean RGB of stored sample i.
 std::array<double, 3> MeanColour(const Store& store, int64_t i) {
   std::vector<uint8_t> jpeg;
-  store.ReadJpeg(i, &jpeg);
+  store.ReadImageBytes(i, &jpeg);
   RgbImage image;
-  DecodeJpeg(jpeg.data(), jpeg.size(), "sample", &image);
+  DecodeStoredImage(jpeg.data(), jpeg.size(), "sample", &image);
   std::array<double, 3> mean{};
   for (size_t p = 0; p < image.pixels.size(); ++p) mean[p % 3] += image.pixels[p];
   for (double& m : mean) m /= static_cast<double>(image.width) * image.height;
@@ -599,6 +601,50 @@ TEST_F(IngestTest, McioPreparationPutsBothListsOfADatasetIntoOneDomain) {
   EXPECT_EQ(Loader(store, all).eligible().size(), 3u);
 }
 
+// --encoding: JPEG re-encodes (lossy), png stores the exact pixels, keep
+// stores a source already at the store size byte for byte (JPEG or PNG) and
+// anything it would have to change as lossless PNG. The store reads all three.
+TEST_F(IngestTest, EncodingKeepsTexturesExactWhereAsked) {
+  if (!INSTRUCTFLIP_HAVE_OPENCV) GTEST_SKIP() << "the list has a PNG source, which needs OpenCV";
+  RgbImage texture{32, 32, std::vector<uint8_t>(32 * 32 * 3)};
+  for (size_t i = 0; i < texture.pixels.size(); ++i) texture.pixels[i] = static_cast<uint8_t>((i * 53) ^ (i >> 4));
+  WriteText("data/exact.png", EncodePng(texture.pixels.data(), 32, 32, 3));
+  WriteText("data/exact.jpg", EncodeJpeg(texture, 95));
+  WriteJpeg("data/large.jpg", 40, 40, [](int x, int y) { return Rgb{uint8_t(x * 6), uint8_t(y * 6), 99}; });
+  WriteText("data/list.txt", "exact.png 0\nexact.jpg 0\nlarge.jpg 1\n");
+  auto ingest = [&](IngestEncoding encoding, const std::string& out) {
+    IngestOptions options = ListOptions("data/list.txt", "d");
+    options.encoding = encoding;
+    options.out = Path(out);
+    Ingest(options);
+    return Store::Open(Path(out));
+  };
+  auto stored = [](const Store& store, int64_t i) {
+    std::vector<uint8_t> bytes;
+    store.ReadImageBytes(i, &bytes);
+    return std::string(bytes.begin(), bytes.end());
+  };
+  auto pixels = [](const std::string& bytes) {
+    RgbImage image;
+    DecodeStoredImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "stored", &image);
+    return image.pixels;
+  };
+  const auto jpeg = ingest(IngestEncoding::kJpeg, "jpeg");
+  const auto png = ingest(IngestEncoding::kPng, "png");
+  const auto keep = ingest(IngestEncoding::kKeep, "keep");
+  EXPECT_NE(pixels(stored(*jpeg, 0)), texture.pixels);  // JPEG q90 loses the texture
+  EXPECT_EQ(pixels(stored(*png, 0)), texture.pixels);   // PNG keeps it exactly
+  EXPECT_TRUE(IsPng(reinterpret_cast<const uint8_t*>(stored(*png, 1).data()), stored(*png, 1).size()));
+  EXPECT_EQ(stored(*keep, 0), ReadFile(Path("data/exact.png")));  // the source bytes themselves
+  EXPECT_EQ(stored(*keep, 1), ReadFile(Path("data/exact.jpg")));
+  const std::string resized = stored(*keep, 2);  // 40x40: resized, so stored losslessly
+  EXPECT_TRUE(IsPng(reinterpret_cast<const uint8_t*>(resized.data()), resized.size()));
+  EXPECT_EQ(pixels(resized), pixels(stored(*png, 2)));
+  for (const auto* store : {jpeg.get(), png.get(), keep.get()}) EXPECT_TRUE(store->Verify(/*deep=*/true).ok);
+  EXPECT_FALSE(FindIngestEncoding("webp").has_value());
+  EXPECT_EQ(FindIngestEncoding("keep"), IngestEncoding::kKeep);
+}
+
 TEST_F(IngestTest, ParallelIngestKeepsInputOrder) {
   std::string list;
   for (int i = 0; i < 40; ++i) {
@@ -622,8 +668,8 @@ TEST_F(IngestTest, ParallelIngestKeepsInputOrder) {
   std::vector<uint8_t> jpeg_a, jpeg_b;
   for (int64_t i = 0; i < 40; ++i) {
     EXPECT_EQ(b->table().source[i], "img" + std::to_string(i) + ".jpg");
-    a->ReadJpeg(i, &jpeg_a);
-    b->ReadJpeg(i, &jpeg_b);
+    a->ReadImageBytes(i, &jpeg_a);
+    b->ReadImageBytes(i, &jpeg_b);
     EXPECT_EQ(jpeg_a, jpeg_b) << "sample " << i;
   }
 }

@@ -394,8 +394,8 @@ TEST(Synth, WritesAStoreWhoseSamplesMatchTheRendersWhateverTheThreads) {
   ASSERT_EQ(three->size(), 60);
   std::vector<uint8_t> a, b;
   for (int64_t i = 0; i < 60; ++i) {
-    one->ReadJpeg(i, &a);
-    three->ReadJpeg(i, &b);
+    one->ReadImageBytes(i, &a);
+    three->ReadImageBytes(i, &b);
     EXPECT_TRUE(a == b) << "sample " << i << " differs between 1 and 3 threads";
     const SampleAttributes stored = one->table().Attributes(i);
     EXPECT_EQ(one->table().domain[i], i / 20);
