@@ -96,6 +96,14 @@ ModelConfig ParseModelConfig(const YAML::Node& node, const std::string& file, co
     std::visit([&](auto* pointer) { target->Read(key, pointer); }, field);
   });
   for (const auto& [name, section] : sections) section.RejectUnknownKeys();
+  // LoRA on the frozen T5: written only when enabled, so configurations from
+  // before it resume unchanged.
+  YamlSection lora = root.Section("lora");
+  lora.Read("rank", &c.t5.lora.rank);
+  lora.Read("alpha", &c.t5.lora.alpha);
+  lora.Read("dropout", &c.t5.lora.dropout);
+  lora.Read("targets", &c.t5.lora.targets);
+  lora.RejectUnknownKeys();
   root.RejectUnknownKeys();
   ValidateModelConfig(c);
   return c;
@@ -110,6 +118,12 @@ YAML::Node ModelConfigToYaml(const ModelConfig& config) {
   ForEachField(c, [&](const char* section, const char* key, FieldRef field) {
     std::visit([&](auto* pointer) { (*section == '\0' ? n[key] : n[section][key]) = *pointer; }, field);
   });
+  if (c.t5.lora.enabled()) {
+    n["lora"]["rank"] = c.t5.lora.rank;
+    n["lora"]["alpha"] = c.t5.lora.alpha;
+    n["lora"]["dropout"] = c.t5.lora.dropout;
+    n["lora"]["targets"] = c.t5.lora.targets;
+  }
   return n;
 }
 

@@ -65,7 +65,7 @@ InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
     if (c.has_llm() || v == Variant::kVisionContent || v == Variant::kVisionContentStyle) {
       t5_proj = register_module("t5_proj", nn::Linear(c.qformer.hidden, c.t5.d_model));
       t5_model = register_module("t5_model", T5Model(c.t5));
-      for (auto& p : t5_model->parameters()) p.set_requires_grad(false);
+      FreezeT5BaseWeights(*t5_model);  // frozen, but for LoRA adapters (t5.lora)
     }
     if (v == Variant::kNoLlm) {
       content_head = register_module("content_head", NormalizedClassifier(c.qformer.hidden, kSpoofTypeClasses));

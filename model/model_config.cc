@@ -1,6 +1,8 @@
 #include "model/model_config.h"
 
+#include <algorithm>
 #include <array>
+#include <string>
 #include <utility>
 
 #include "dataio/base/check.h"
@@ -29,6 +31,15 @@ const char* VariantName(Variant variant) {
   for (const auto& [v, text] : kVariantNames)
     if (v == variant) return text;
   return "?";
+}
+
+bool LoraConfig::Targets(const std::string& name) const {
+  for (size_t start = 0; start <= targets.size();) {
+    const size_t comma = std::min(targets.find(',', start), targets.size());
+    if (targets.compare(start, comma - start, name) == 0 && comma - start == name.size()) return true;
+    start = comma + 1;
+  }
+  return false;
 }
 
 LossWeights DefaultLossWeights(Variant variant) {
@@ -103,6 +114,19 @@ void ValidateModelConfig(const ModelConfig& c) {
   IF_REQUIRE(c.t5_warmup.steps >= 0, "model config: t5_warmup.steps must be >= 0, got ", c.t5_warmup.steps);
   IF_REQUIRE(c.t5_warmup.steps == 0 || c.t5_warmup.lr > 0, "model config: t5_warmup.lr must be > 0, got ",
              c.t5_warmup.lr);
+  const LoraConfig& lora = c.t5.lora;
+  IF_REQUIRE(lora.rank >= 0 && lora.rank <= 4096, "model config: lora.rank must be in 0..4096 (0: off), got ",
+             lora.rank);
+  IF_REQUIRE(lora.alpha > 0 && lora.dropout >= 0 && lora.dropout < 1, "model config: lora.alpha must be > 0 and "
+             "lora.dropout in [0, 1), got ", lora.alpha, " and ", lora.dropout);
+  for (size_t start = 0; lora.enabled() && start <= lora.targets.size();) {
+    const size_t comma = std::min(lora.targets.find(',', start), lora.targets.size());
+    const std::string name = lora.targets.substr(start, comma - start);
+    IF_REQUIRE(name == "q" || name == "k" || name == "v" || name == "o" || name == "wi_0" || name == "wi_1" ||
+                   name == "wo",
+               "model config: lora.targets names '", name, "'; the T5 layers are q, k, v, o, wi_0, wi_1, wo");
+    start = comma + 1;
+  }
 }
 
 }  // namespace instructflip

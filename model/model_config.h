@@ -30,6 +30,19 @@ struct QFormerConfig {
   double dropout = 0.1;          // hidden and attention-probability dropout (BERT's), training only
 };
 
+// LoRA on the frozen T5 (the reference's enable_qlora_on_llm, PEFT's
+// LoraConfig): rank 0 = off (the reference's default and every paper run).
+// The reference loads the T5 in 4-bit (bitsandbytes); LibTorch has no such
+// loader, so the base weights stay in the run's precision.
+struct LoraConfig {
+  int rank = 0;
+  double alpha = 16;
+  double dropout = 0.1;  // never active: the frozen T5 always runs in eval mode, as the reference's
+  std::string targets = "q,k,v,o,wi_0,wi_1,wo";  // the T5 Linear layers adapted
+  bool enabled() const { return rank > 0; }
+  bool Targets(const std::string& name) const;
+};
+
 struct T5Config {
   int vocab_size = 32128;
   int d_model = 768;
@@ -46,6 +59,7 @@ struct T5Config {
   int max_output_length = 16;        // answer tokens kept (truncation from the right)
   // The reference switches FLAN-T5's "gelu_new" (tanh) to exact "gelu".
   std::string feed_forward_activation = "gelu";
+  LoraConfig lora;
 };
 
 struct FusionConfig {

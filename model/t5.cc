@@ -41,6 +41,38 @@ torch::Tensor RelativePositionBucket(const torch::Tensor& relative_position, boo
   return bucket + torch::where(is_small, n, large);
 }
 
+LoraAdapterImpl::LoraAdapterImpl(int in_features, int out_features, const LoraConfig& c)
+    : scale_(c.alpha / c.rank), dropout_(c.dropout) {
+  // PEFT's initialisation: A as nn.Linear's default (kaiming-uniform, a = sqrt(5)), B zero.
+  A = register_parameter("A", torch::empty({c.rank, in_features}));
+  torch::nn::init::kaiming_uniform_(A, std::sqrt(5.0));
+  B = register_parameter("B", torch::zeros({out_features, c.rank}));
+}
+
+torch::Tensor LoraAdapterImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor in = dropout_ > 0 && is_training() ? torch::dropout(x, dropout_, true) : x;
+  return torch::matmul(torch::matmul(in, A.to(in.scalar_type()).t()), B.to(in.scalar_type()).t()) * scale_;
+}
+
+torch::Tensor WithLora(nn::Linear& linear, LoraAdapter& adapter, const torch::Tensor& x) {
+  const torch::Tensor out = linear(x);
+  return adapter.is_empty() ? out : out + adapter(x).to(out.scalar_type());
+}
+
+bool IsLoraParameter(const std::string& name) { return name.find("_lora.") != std::string::npos; }
+
+void FreezeT5BaseWeights(T5ModelImpl& t5) {
+  for (auto& item : t5.named_parameters()) item.value().set_requires_grad(IsLoraParameter(item.key()));
+}
+
+namespace {
+// An adapter for `name` when the config targets it, else none.
+LoraAdapter MaybeLora(nn::Module& owner, const std::string& name, int in, int out, const LoraConfig& c) {
+  if (!c.enabled() || !c.Targets(name)) return LoraAdapter(nullptr);
+  return owner.register_module(name + "_lora", LoraAdapter(in, out, c));
+}
+}  // namespace
+
 T5AttentionImpl::T5AttentionImpl(const T5Config& c, bool has_relative_bias, bool bidirectional)
     : config_(c), bidirectional_(bidirectional) {
   const int inner = c.heads * c.d_kv;
@@ -48,6 +80,10 @@ T5AttentionImpl::T5AttentionImpl(const T5Config& c, bool has_relative_bias, bool
   k = register_module("k", nn::Linear(nn::LinearOptions(c.d_model, inner).bias(false)));
   v = register_module("v", nn::Linear(nn::LinearOptions(c.d_model, inner).bias(false)));
   o = register_module("o", nn::Linear(nn::LinearOptions(inner, c.d_model).bias(false)));
+  q_lora = MaybeLora(*this, "q", c.d_model, inner, c.lora);
+  k_lora = MaybeLora(*this, "k", c.d_model, inner, c.lora);
+  v_lora = MaybeLora(*this, "v", c.d_model, inner, c.lora);
+  o_lora = MaybeLora(*this, "o", inner, c.d_model, c.lora);
   if (has_relative_bias)
     relative_attention_bias = register_module("relative_attention_bias", nn::Embedding(c.relative_buckets, c.heads));
 }
@@ -64,13 +100,16 @@ torch::Tensor T5AttentionImpl::PositionBias(int64_t query_length, int64_t key_le
 }
 
 std::pair<torch::Tensor, torch::Tensor> T5AttentionImpl::KeyValues(const torch::Tensor& context) {
-  return {SplitHeads(k(context), config_.heads), SplitHeads(v(context), config_.heads)};
+  return {SplitHeads(WithLora(k, k_lora, context), config_.heads),
+          SplitHeads(WithLora(v, v_lora, context), config_.heads)};
 }
 
 torch::Tensor T5AttentionImpl::Attend(const torch::Tensor& x, const torch::Tensor& keys,
                                       const torch::Tensor& values, const torch::Tensor& bias) {
   // T5 folds the 1/sqrt(d) scale into its initialisation: scores are unscaled.
-  return o(MergeHeads(Attention(SplitHeads(q(x), config_.heads), keys, values, bias, /*scale=*/1.0)));
+  const torch::Tensor attended =
+      MergeHeads(Attention(SplitHeads(WithLora(q, q_lora, x), config_.heads), keys, values, bias, /*scale=*/1.0));
+  return WithLora(o, o_lora, attended);
 }
 
 T5DenseGatedGeluImpl::T5DenseGatedGeluImpl(const T5Config& c) {
@@ -80,10 +119,13 @@ T5DenseGatedGeluImpl::T5DenseGatedGeluImpl(const T5Config& c) {
   wi_0 = register_module("wi_0", nn::Linear(nn::LinearOptions(c.d_model, c.d_ff).bias(false)));
   wi_1 = register_module("wi_1", nn::Linear(nn::LinearOptions(c.d_model, c.d_ff).bias(false)));
   wo = register_module("wo", nn::Linear(nn::LinearOptions(c.d_ff, c.d_model).bias(false)));
+  wi_0_lora = MaybeLora(*this, "wi_0", c.d_model, c.d_ff, c.lora);
+  wi_1_lora = MaybeLora(*this, "wi_1", c.d_model, c.d_ff, c.lora);
+  wo_lora = MaybeLora(*this, "wo", c.d_ff, c.d_model, c.lora);
 }
 
 torch::Tensor T5DenseGatedGeluImpl::forward(const torch::Tensor& x) {
-  return wo(torch::gelu(wi_0(x), approximate_) * wi_1(x));
+  return WithLora(wo, wo_lora, torch::gelu(WithLora(wi_0, wi_0_lora, x), approximate_) * WithLora(wi_1, wi_1_lora, x));
 }
 
 T5SubLayerImpl::T5SubLayerImpl(const T5Config& c, Kind kind, bool has_relative_bias, bool bidirectional) {

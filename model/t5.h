@@ -29,6 +29,23 @@ TORCH_MODULE(T5LayerNorm);
 torch::Tensor RelativePositionBucket(const torch::Tensor& relative_position, bool bidirectional,
                                      int num_buckets, int max_distance);
 
+// LoRA's low-rank update (alpha / rank) * B A x of one frozen Linear (PEFT's
+// LoraConfig): A kaiming-uniform, B zero, so a fresh adapter changes nothing.
+// Its parameters are the only ones of the T5 that train (FreezeT5BaseWeights).
+class LoraAdapterImpl : public torch::nn::Module {
+ public:
+  LoraAdapterImpl(int in_features, int out_features, const LoraConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);  // the update only
+  torch::Tensor A, B;  // (rank, in), (out, rank)
+
+ private:
+  double scale_, dropout_;
+};
+TORCH_MODULE(LoraAdapter);
+
+// linear(x), plus the adapter's update where there is one.
+torch::Tensor WithLora(torch::nn::Linear& linear, LoraAdapter& adapter, const torch::Tensor& x);
+
 class T5AttentionImpl : public torch::nn::Module {
  public:
   T5AttentionImpl(const T5Config& config, bool has_relative_bias, bool bidirectional);
@@ -42,6 +59,7 @@ class T5AttentionImpl : public torch::nn::Module {
                        const torch::Tensor& bias);
 
   torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
+  LoraAdapter q_lora{nullptr}, k_lora{nullptr}, v_lora{nullptr}, o_lora{nullptr};  // t5.lora's targets
   torch::nn::Embedding relative_attention_bias{nullptr};  // only in the first layer
 
  private:
@@ -55,6 +73,7 @@ class T5DenseGatedGeluImpl : public torch::nn::Module {
   explicit T5DenseGatedGeluImpl(const T5Config& config);
   torch::Tensor forward(const torch::Tensor& x);  // wo(act(wi_0 x) * wi_1 x)
   torch::nn::Linear wi_0{nullptr}, wi_1{nullptr}, wo{nullptr};
+  LoraAdapter wi_0_lora{nullptr}, wi_1_lora{nullptr}, wo_lora{nullptr};
 
  private:
   std::string approximate_;  // "none" (exact GELU) or "tanh" (gelu_new)
@@ -126,5 +145,10 @@ class T5ModelImpl : public torch::nn::Module {
   T5Config config_;
 };
 TORCH_MODULE(T5Model);
+
+// Freezes the T5's own weights; its LoRA adapters (if any) stay trainable.
+void FreezeT5BaseWeights(T5ModelImpl& t5);
+// Whether a T5 parameter name belongs to a LoRA adapter ("..._lora.A").
+bool IsLoraParameter(const std::string& name);
 
 }  // namespace instructflip

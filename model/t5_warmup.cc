@@ -64,10 +64,12 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(w.seed);
     prompts = torch::randn({N, Q, config.t5.d_model}, generator, torch::TensorOptions()).to(device).requires_grad_(true);
   }
+  // The stand-in for pretraining teaches the T5's own weights, not its LoRA adapters.
   std::vector<torch::Tensor> params = {prompts};
-  for (auto& p : t5->parameters()) {
-    p.set_requires_grad(true);
-    params.push_back(p);
+  for (auto& item : t5->named_parameters()) {
+    if (IsLoraParameter(item.key())) continue;
+    item.value().set_requires_grad(true);
+    params.push_back(item.value());
   }
   t5->train();
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(w.lr));
@@ -82,10 +84,8 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
     loss.backward();
     optimizer.step();
   }
-  for (auto& p : t5->parameters()) {
-    p.set_requires_grad(false);
-    p.mutable_grad() = torch::Tensor();
-  }
+  for (auto& p : t5->parameters()) p.mutable_grad() = torch::Tensor();
+  FreezeT5BaseWeights(*t5);
   t5->eval();
   return result;
 }
@@ -152,7 +152,7 @@ T5WarmupResult WarmUpT5Cached(T5Model& t5, const ModelConfig& config, const T5To
   const std::string weights = stem + ".safetensors", summary = stem + ".json";
   if (PathExists(weights) && PathExists(summary)) {
     LoadModelWeights(*t5, weights);
-    for (auto& p : t5->parameters()) p.set_requires_grad(false);
+    FreezeT5BaseWeights(*t5);
     t5->eval();
     const nlohmann::json j = nlohmann::json::parse(ReadFile(summary));
     if (from_cache != nullptr) *from_cache = true;

@@ -57,6 +57,27 @@ TEST(ModelConfigYaml, VariantSetsTheReferenceLossWeights) {
   EXPECT_DOUBLE_EQ(c.loss.style_lm, 0.0);
 }
 
+// LoRA on the frozen T5: read, validated, written only when enabled (a
+// configuration from before it round-trips unchanged).
+TEST(ModelConfigYaml, LoraIsReadCheckedAndWrittenOnlyWhenOn) {
+  TempDir tmp;
+  std::ofstream(tmp / "lora.yaml") << "lora: {rank: 8, alpha: 32, targets: \"q,v\"}\n";
+  const ModelConfig c = LoadModelConfig(tmp / "lora.yaml");
+  EXPECT_EQ(c.t5.lora.rank, 8);
+  EXPECT_DOUBLE_EQ(c.t5.lora.alpha, 32);
+  EXPECT_DOUBLE_EQ(c.t5.lora.dropout, 0.1);
+  EXPECT_TRUE(c.t5.lora.Targets("v"));
+  EXPECT_FALSE(c.t5.lora.Targets("wo"));
+  EXPECT_EQ(ModelConfigToYaml(c)["lora"]["rank"].as<int>(), 8);
+  EXPECT_EQ(ParseModelConfig(ModelConfigToYaml(c), "again").t5.lora.targets, "q,v");
+  EXPECT_FALSE(ModelConfigToYaml(LoadModelConfig(kConfigs + "base.yaml"))["lora"]);
+  std::ofstream(tmp / "bad.yaml") << "lora: {rank: 4, targets: \"q,mlp\"}\n";
+  const std::string e = ErrorOf([&] { LoadModelConfig(tmp / "bad.yaml"); });
+  EXPECT_NE(e.find("lora.targets names 'mlp'"), std::string::npos) << e;
+  std::ofstream(tmp / "neg.yaml") << "lora: {rank: -1}\n";
+  EXPECT_NE(ErrorOf([&] { LoadModelConfig(tmp / "neg.yaml"); }).find("lora.rank must be in 0..4096"), std::string::npos);
+}
+
 TEST(ModelConfigYaml, BadInputNamesFileAndKey) {
   TempDir tmp;
   auto error_of = [&](const std::string& text) {

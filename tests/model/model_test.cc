@@ -18,6 +18,8 @@
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
 #include "model/t5_warmup.h"
+#include "model/weights.h"
+#include "tests/common/test_util.h"
 #include "tests/model/tiny_model.h"
 
 namespace instructflip {
@@ -440,6 +442,70 @@ TEST(TinyModel, ClassifierVariantsUseEmptyPromptsAndTheReferenceStyleClasses) {
       asked_of_lives.insert(batcher.TrainingQuestion(StyleQuestionRule::kReference, 0, key));
     EXPECT_EQ(asked_of_lives.size(), classifier ? 3u : 1u);
   }
+}
+
+// LoRA on the frozen T5 (t5.lora): adapters on the targeted layers only, a
+// fresh adapter (B = 0) changes nothing, only adapters of the T5 train, and
+// they are saved and loaded with the model.
+TEST(TinyModel, LoraAdaptersAreTheOnlyTrainedPartOfTheT5) {
+  ModelConfig config = TinyConfig(Variant::kFull);
+  config.t5.lora.rank = 4;
+  config.t5.lora.targets = "q,v,wo";
+  torch::manual_seed(21);
+  InstructFlip model(config);
+  model->train();
+  std::set<std::string> adapters, trainable_t5;
+  for (const auto& item : model->named_parameters()) {
+    if (item.key().rfind("t5_model.", 0) != 0) continue;
+    if (IsLoraParameter(item.key())) adapters.insert(item.key());
+    if (item.value().requires_grad()) trainable_t5.insert(item.key());
+  }
+  EXPECT_EQ(trainable_t5, adapters);
+  // q, v in every attention (encoder self; decoder self and cross) and wo in every feed-forward, A and B each.
+  const int attentions = config.t5.encoder_layers + 2 * config.t5.decoder_layers;
+  const int feed_forwards = config.t5.encoder_layers + config.t5.decoder_layers;
+  EXPECT_EQ(adapters.size(), static_cast<size_t>(2 * (2 * attentions + feed_forwards)));
+  EXPECT_TRUE(adapters.count("t5_model.encoder.block.0.layer.0.SelfAttention.q_lora.A"));
+  EXPECT_FALSE(adapters.count("t5_model.encoder.block.0.layer.0.SelfAttention.k_lora.A"));
+
+  torch::manual_seed(22);
+  const InstructFlipExample in = MakeTinyInputs(model->config(), testutil::MixedSamples());
+  torch::manual_seed(23);
+  const InstructFlipOutputs before = model->forward(in.inputs, in.targets);
+  {
+    torch::NoGradGuard no_grad;
+    for (const std::string& name : adapters)
+      if (name.back() == 'A') model->named_parameters()[name].normal_();  // B = 0: still no change
+  }
+  torch::manual_seed(23);
+  const InstructFlipOutputs fresh = model->forward(in.inputs, in.targets);
+  EXPECT_EQ(MaxAbsDiff(before.losses->content_lm, fresh.losses->content_lm), 0.0);
+  fresh.losses->total.backward();
+  double adapter_grad = 0;
+  for (const std::string& name : adapters) {
+    const torch::Tensor& grad = model->named_parameters()[name].grad();
+    if (grad.defined()) adapter_grad = std::max(adapter_grad, grad.abs().max().item<double>());
+  }
+  EXPECT_GT(adapter_grad, 0.0);  // B's gradient (A's is 0 while B is 0)
+  {
+    torch::NoGradGuard no_grad;
+    for (const std::string& name : adapters)
+      if (name.back() == 'B') model->named_parameters()[name].fill_(0.05);
+  }
+  torch::manual_seed(23);
+  const InstructFlipOutputs adapted = model->forward(in.inputs, in.targets);
+  EXPECT_GT(MaxAbsDiff(before.losses->content_lm, adapted.losses->content_lm), 1e-6);
+
+  instructflip::testing::TempDir dir;
+  const std::string path = dir.path + "/lora.safetensors";
+  SaveModelWeights(*model, path);
+  torch::manual_seed(99);
+  InstructFlip loaded(config);
+  LoadModelWeights(*loaded, path);
+  for (const std::string& name : adapters)
+    EXPECT_TRUE(torch::equal(loaded->named_parameters()[name], model->named_parameters()[name])) << name;
+  config.t5.lora.targets = "q,ffn";
+  EXPECT_THROW(ValidateModelConfig(config), Error);
 }
 
 TEST(TinyModel, VariantsHaveTheirBranchesAndTrain) {
