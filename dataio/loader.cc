@@ -8,6 +8,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/jpeg_codec.h"
+#include "dataio/ssl_views.h"
 #include "dataio/base/rng.h"
 
 namespace instructflip {
@@ -99,6 +100,7 @@ Batch Loader::BuildBatch(int64_t k) {
   batch.sample_index = torch::full({B}, -1, int_options);
   batch.valid = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).pinned_memory(o.pin_memory));
 
+  if (o.ssl_views) batch.ssl_views = torch::zeros({2, B, 3, H, W});
   float* images = batch.images.data_ptr<float>();
   int64_t* label = batch.label.data_ptr<int64_t>();
   int64_t* spoof_type = batch.spoof_type.data_ptr<int64_t>();
@@ -132,6 +134,15 @@ Batch Loader::BuildBatch(int64_t k) {
         o.augment, HashKeys({o.sampler.seed, static_cast<uint64_t>(start_.epoch),
                              static_cast<uint64_t>(position)}));
     TransformToChw(image->pixels.data(), static_cast<int>(H), static_cast<int>(W), params, o.normalize, out);
+    if (o.ssl_views)
+      for (int64_t view = 0; view < 2; ++view) {
+        constexpr uint64_t kSslStream = 0x73736c;  // "ssl"
+        const SslViewParams ssl = SampleSslViewParams(
+            image->width, image->height,
+            HashKeys({o.sampler.seed, static_cast<uint64_t>(start_.epoch), static_cast<uint64_t>(position), kSslStream,
+                      static_cast<uint64_t>(view)}));
+        MakeSslView(*image, static_cast<int>(H), ssl, o.normalize, batch.ssl_views[view][j].data_ptr<float>());
+      }
     label[j] = t.label[i];
     spoof_type[j] = t.spoof_type[i];
     illumination[j] = t.illumination[i];

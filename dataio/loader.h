@@ -50,6 +50,7 @@ struct LoaderOptions {
   int prefetch = 4;                  // batches built ahead (at least `threads` are in flight)
   int image_size = 0;                // output side; 0 = the store's image size
   AugmentOptions augment;
+  bool ssl_views = false;            // also two SimCLR views per sample (ssl_views.h), for the SSL branch
   NormalizeOptions normalize;
   bool pin_memory = false;           // page-locked batch memory (CUDA hosts)
 };
@@ -72,6 +73,7 @@ struct Batch {
   torch::Tensor subject_id;      // (B,) int64
   torch::Tensor sample_index;    // (B,) int64, store index (-1 for padding)
   torch::Tensor valid;           // (B,) bool, false for padding past the epoch's end
+  torch::Tensor ssl_views;       // (2, B, 3, H, W) float, with LoaderOptions.ssl_views; else undefined
   LoaderState state_after;       // resume point after this batch (next epoch once this one is done)
 };
 

@@ -221,6 +221,8 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
     IF_REQUIRE(ok, path, ": '", key, "' must be ", range, ", got ", value);
   };
   require(t.log_every >= 1, "log_every", t.log_every, ">= 1");
+  require(t.model.loss.ssl == 0 || t.batch_per_rank >= 2, "batch_per_rank", t.batch_per_rank,
+          ">= 2 with model.loss.ssl > 0 (InfoNCE needs negatives, its batch norm two samples)");
   require(t.epoch_size >= 0, "data.epoch_size", t.epoch_size, ">= 0 (0: every eligible sample)");
   require(t.loader_threads >= 1 && t.loader_threads <= 256, "data.loader_threads", t.loader_threads, "in 1..256");
   require(t.prefetch >= 1 && t.prefetch <= 1024, "data.prefetch", t.prefetch, "in 1..1024");

@@ -1,5 +1,7 @@
 #include "model/instruct_flip.h"
 
+#include <limits>
+
 #include "dataio/base/check.h"
 
 namespace instructflip {
@@ -20,6 +22,16 @@ torch::Tensor KnownClassCrossEntropy(const torch::Tensor& logits, const torch::T
 
 }  // namespace
 
+torch::Tensor InfoNce(const torch::Tensor& a, const torch::Tensor& b, double temperature) {
+  IF_REQUIRE(a.dim() == 2 && a.sizes() == b.sizes() && a.size(0) >= 2, "InfoNCE needs two (N, D) batches, N >= 2");
+  const int64_t N = a.size(0);
+  const torch::Tensor f = F::normalize(torch::cat({a, b}).to(torch::kFloat32), F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor self = torch::eye(2 * N, f.options().dtype(torch::kBool));
+  const torch::Tensor logits = (f.matmul(f.t()) / temperature).masked_fill(self, -std::numeric_limits<float>::infinity());
+  const torch::Tensor positive = torch::cat({torch::arange(N, 2 * N), torch::arange(0, N)}).to(f.device());
+  return F::cross_entropy(logits, positive);
+}
+
 namespace {
 void MoveTo(torch::Tensor* t, const torch::Device& device) {
   if (t->defined()) *t = t->to(device, /*non_blocking=*/true);
@@ -28,7 +40,7 @@ void MoveTo(torch::Tensor* t, const torch::Device& device) {
 
 InstructFlipInputs ToDevice(const InstructFlipInputs& inputs, const torch::Device& device) {
   InstructFlipInputs out = inputs;
-  for (torch::Tensor* t : {&out.images, &out.cue_noise}) MoveTo(t, device);
+  for (torch::Tensor* t : {&out.images, &out.cue_noise, &out.ssl_views}) MoveTo(t, device);
   for (TokenBatch* t : {&out.content_question_qformer, &out.style_question_qformer, &out.content_question_t5,
                         &out.style_question_t5}) {
     MoveTo(&t->ids, device);
@@ -76,6 +88,14 @@ InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
       cue_generator = register_module("cue_generator", CueGenerator(width, c.cue_hidden));
   }
   cls_layer = register_module("cls_layer", NormalizedClassifier(width, 2));
+  if (c.loss.ssl > 0) {
+    namespace nn = torch::nn;
+    constexpr int kHidden = 256;  // the reference's: 768 -> 256 -> 256 -> 256
+    ssl_branch = register_module(
+        "ssl_branch", nn::Sequential(nn::Linear(width, kHidden), nn::BatchNorm1d(kHidden), nn::ReLU(),
+                                     nn::Linear(kHidden, kHidden), nn::BatchNorm1d(kHidden), nn::ReLU(),
+                                     nn::Linear(kHidden, kHidden)));
+  }
 }
 
 void InstructFlipImpl::train(bool on) {
@@ -200,6 +220,13 @@ InstructFlipOutputs InstructFlipImpl::Run(const InstructFlipInputs& in, const In
     }
   }
   out.spoof_score = torch::softmax(out.logits.to(torch::kFloat32), 1).select(1, 1);
+  // 6. SSL branch (training): InfoNCE between two augmented views' class tokens.
+  if (with_losses && !ssl_branch.is_empty() && in.ssl_views.defined()) {
+    auto embed = [&](int64_t view) {
+      return ssl_branch->forward(visual_encoder(in.ssl_views[view]).content.select(1, 0).to(torch::kFloat32));
+    };
+    losses.ssl = InfoNce(embed(0), embed(1), kSslTemperature);
+  }
 
   if (with_losses) {
     torch::Tensor total;
@@ -207,6 +234,7 @@ InstructFlipOutputs InstructFlipImpl::Run(const InstructFlipInputs& in, const In
     total = add(total, weighted(c.loss.style_lm, losses.style_lm));
     total = add(total, weighted(c.loss.classification, losses.classification));
     total = add(total, weighted(c.loss.cue, losses.cue));
+    total = add(total, weighted(c.loss.ssl, losses.ssl));
     losses.total = total;
     out.losses = losses;
   }

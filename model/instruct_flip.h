@@ -43,6 +43,9 @@ struct InstructFlipInputs {
   // sample so a global batch split over any ranks gets the same noise. It is
   // applied to spoof samples only, which forward() learns from the targets.
   torch::Tensor cue_noise;               // (B, P, W)
+  // Training only, optional: two SimCLR views of each image (2, B, 3, H, W)
+  // for the SSL branch (loss.ssl > 0; dataio/ssl_views.h).
+  torch::Tensor ssl_views;
 };
 
 // What training compares the outputs with: everything derived from the label
@@ -75,6 +78,7 @@ InstructFlipExample ToDevice(const InstructFlipExample& example, const torch::De
 struct InstructFlipLosses {
   torch::Tensor total;
   torch::Tensor content_lm, style_lm, classification, cue;  // undefined where the variant has none
+  torch::Tensor ssl;  // InfoNCE of the two views; undefined without loss.ssl or views
 };
 
 struct InstructFlipOutputs {
@@ -113,6 +117,9 @@ class InstructFlipImpl : public torch::nn::Module {
   FusionModule fusion{nullptr};
   NormalizedClassifier cls_layer{nullptr};
   CueGenerator cue_generator{nullptr};
+  // The reference's ssl_branch: an MLP on the class token of each SSL view
+  // (present when loss.ssl > 0).
+  torch::nn::Sequential ssl_branch{nullptr};
   NormalizedClassifier content_head{nullptr}, style_head{nullptr};  // no_llm and mc variants
 
  private:
@@ -128,5 +135,12 @@ TORCH_MODULE(InstructFlip);
 // (illumination 1..4 with 0 = none, environment 5..7, camera quality 8..10).
 inline constexpr int kStyleClasses = 11;
 inline constexpr int kSpoofTypeClasses = 11;
+
+// The reference's InfoNCE (SimCLR's NT-Xent) of two views' embeddings a, b
+// (N, D): over the 2N L2-normalised rows, row i's positive is its other view
+// and the other 2N - 2 rows its negatives; the mean over rows of
+// -log(exp(s_pos / T) / sum_{k != i} exp(s_ik / T)), s the cosine similarity.
+torch::Tensor InfoNce(const torch::Tensor& a, const torch::Tensor& b, double temperature);
+inline constexpr double kSslTemperature = 0.1;  // the reference's InfoNCELoss(temperature=0.1)
 
 }  // namespace instructflip

@@ -57,6 +57,7 @@ InstructFlipExample MakeModelInputs(const TrainingBatch& training, InstructionBa
                     batch.environment, batch.camera_quality, batch.sample_index + training.epoch * rules.store_size};
   InstructFlipExample example = batcher.TrainingExample(texts, rules.style_question, rules.style_questions);
   example.inputs.images = batch.images;
+  example.inputs.ssl_views = batch.ssl_views;  // defined when the loader makes them (loss.ssl > 0)
   if (c.cue_noise_weight > 0 && (c.variant == Variant::kFull || c.variant == Variant::kNoLlm)) {
     const int64_t grid = c.vision.image_size / c.vision.patch_size, B = batch.label.size(0);
     torch::Tensor noise = torch::empty({B, grid * grid, c.vision.width});
@@ -139,7 +140,8 @@ StepStats TrainStep::Run(const std::function<TrainingBatch()>& next, const Sched
       for (const auto& [name, term] : {std::pair<const char*, torch::Tensor>{"content_lm", losses.content_lm},
                                        {"style_lm", losses.style_lm},
                                        {"classification", losses.classification},
-                                       {"cue", losses.cue}})
+                                       {"cue", losses.cue},
+                                       {"ssl", losses.ssl}})
         if (term.defined()) {
           const torch::Tensor part = term.detach().to(torch::kFloat64) / A;
           terms[name] = terms.count(name) ? terms[name] + part : part;

@@ -189,6 +189,7 @@ LoaderOptions Trainer::TrainingLoaderOptions() const {
   l.prefetch = o.prefetch;
   l.image_size = built_.config.vision.image_size;
   l.augment.enabled = true;
+  l.ssl_views = built_.config.loss.ssl > 0;  // the SSL branch's two views per sample
   l.pin_memory = compat::PinMemoryAvailable();
   return l;
 }

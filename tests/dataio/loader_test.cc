@@ -6,6 +6,7 @@
 #include <set>
 
 #include "dataio/base/check.h"
+#include "dataio/ssl_views.h"
 #include "tests/dataio/test_util.h"
 
 namespace instructflip {
@@ -109,6 +110,31 @@ TEST_F(LoaderTest, FirstKeepsTheFirstEligibleSamplesInStoreOrder) {
   EXPECT_EQ(Loader(store_, o).eligible(), std::vector<int64_t>(all.begin(), all.begin() + 5));
   o.first = 100;
   EXPECT_EQ(Loader(store_, o).eligible(), all);
+}
+
+// ssl_views: two SimCLR views per sample, keyed like the main transform, so
+// they do not depend on the thread count; they differ from each other.
+TEST_F(LoaderTest, SslViewsAreTwoKeyedViewsPerSample) {
+  LoaderOptions o = Options(4, 0, 1, true);
+  o.ssl_views = true;
+  o.augment.enabled = true;
+  Loader one(store_, o);
+  o.threads = 1;
+  Loader other(store_, o);
+  const Batch a = *one.Next(), b = *other.Next();
+  ASSERT_EQ(a.ssl_views.sizes(), (std::vector<int64_t>{2, 4, 3, 24, 24}));
+  EXPECT_TRUE(torch::equal(a.ssl_views, b.ssl_views));
+  EXPECT_GT((a.ssl_views[0] - a.ssl_views[1]).abs().max().item<double>(), 0.1);
+  EXPECT_FALSE(Loader(store_, Options(4, 0, 1, true)).Next()->ssl_views.defined());
+  // The view parameters follow torchvision's ranges.
+  for (uint64_t key = 0; key < 200; ++key) {
+    const SslViewParams p = SampleSslViewParams(24, 24, key);
+    const double area = double(p.crop_width) * p.crop_height / (24 * 24);
+    EXPECT_TRUE(p.crop_x >= 0 && p.crop_y >= 0 && p.crop_x + p.crop_width <= 24 && p.crop_y + p.crop_height <= 24);
+    EXPECT_GE(area, 0.05);  // 0.08 of the area, up to rounding of a 24-pixel side
+    EXPECT_LE(std::abs(p.hue), 0.1f);
+    EXPECT_TRUE(p.sigma >= 0.1f && p.sigma <= 2.0f);
+  }
 }
 
 TEST_F(LoaderTest, DropLastDropsOnlyTheShortTail) {

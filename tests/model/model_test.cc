@@ -508,6 +508,60 @@ TEST(TinyModel, LoraAdaptersAreTheOnlyTrainedPartOfTheT5) {
   EXPECT_THROW(ValidateModelConfig(config), Error);
 }
 
+// InfoNCE against hand-computed cases and against the reference's own
+// formulation (logits = [positive, negatives] / T, cross-entropy at 0).
+TEST(InfoNce, MatchesHandComputedValuesAndTheReferenceFormulation) {
+  const torch::Tensor e = torch::eye(2);
+  // Views agree: each row's positive has similarity 1, its two negatives 0.
+  EXPECT_NEAR(InfoNce(e, e, 0.1).item<double>(), std::log(1 + 2 * std::exp(-10.0)), 1e-7);
+  // Views swapped: the positive has similarity 0, one negative 1.
+  EXPECT_NEAR(InfoNce(e, e.flip(0), 0.1).item<double>(), std::log(2 + std::exp(10.0)), 1e-4);
+  torch::manual_seed(5);
+  const torch::Tensor a = torch::randn({5, 7}), b = torch::randn({5, 7});
+  const int64_t N = 5;
+  const torch::Tensor f = torch::nn::functional::normalize(torch::cat({a, b}),
+                                                           torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const torch::Tensor sim = f.matmul(f.t());
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < 2 * N; ++i) {
+    const int64_t positive = i < N ? i + N : i - N;
+    std::vector<torch::Tensor> row = {sim[i][positive].unsqueeze(0)};
+    for (int64_t k = 0; k < 2 * N; ++k)
+      if (k != i && k != positive) row.push_back(sim[i][k].unsqueeze(0));
+    rows.push_back(torch::cat(row).unsqueeze(0));
+  }
+  const torch::Tensor reference = torch::nn::functional::cross_entropy(
+      torch::cat(rows) / 0.1, torch::zeros({2 * N}, torch::kLong));
+  EXPECT_NEAR(InfoNce(a, b, 0.1).item<double>(), reference.item<double>(), 1e-5);
+}
+
+// loss.ssl > 0: the SSL branch (the reference's MLP) exists, takes the two
+// views, adds its weighted InfoNCE to the total and trains; without views the
+// term is absent; without the weight there is no branch.
+TEST(TinyModel, SslBranchAddsItsInfoNceWhereTheWeightAsks) {
+  for (const char* name : {"full", "ve"}) {
+    SCOPED_TRACE(name);
+    ModelConfig config = TinyConfig(ParseVariant(name));
+    EXPECT_TRUE(InstructFlip(config)->ssl_branch.is_empty());
+    config.loss.ssl = 0.25;
+    torch::manual_seed(31);
+    InstructFlip model(config);
+    ASSERT_FALSE(model->ssl_branch.is_empty());
+    model->train();
+    torch::manual_seed(32);
+    InstructFlipExample in = MakeTinyInputs(model->config(), testutil::MixedSamples());
+    const InstructFlipLosses without = *model->forward(in.inputs, in.targets).losses;
+    EXPECT_FALSE(without.ssl.defined());
+    in.inputs.ssl_views = torch::randn({2, 4, 3, config.vision.image_size, config.vision.image_size});
+    const InstructFlipLosses with = *model->forward(in.inputs, in.targets).losses;
+    ASSERT_TRUE(with.ssl.defined());
+    EXPECT_TRUE(std::isfinite(with.ssl.item<double>()));
+    EXPECT_GT(with.ssl.item<double>(), 0.0);
+    with.total.backward();
+    EXPECT_GT(model->ssl_branch->parameters()[0].grad().abs().max().item<double>(), 0.0);
+  }
+}
+
 TEST(TinyModel, VariantsHaveTheirBranchesAndTrain) {
   const std::vector<VariantExpectation> variants = {
       {"full",

@@ -207,6 +207,27 @@ TEST_F(TrainerTest, StepPhasesAreTimedAndLogged) {
   EXPECT_EQ(lines, 3);
 }
 
+// loss.ssl > 0 end to end: the loader makes the views, the SSL branch trains,
+// its InfoNCE is logged per step and the run resumes like any other.
+TEST_F(TrainerTest, TheSslBranchTrainsAndIsLogged) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.total_steps = 3;
+  o.model.loss.ssl = 0.1;
+  Trainer trainer(o, single.get(), runs.path);
+  const auto before = trainer.model()->ssl_branch->parameters()[0].detach().clone();
+  trainer.Run("");
+  EXPECT_GT((trainer.model()->ssl_branch->parameters()[0] - before).abs().max().item<double>(), 0.0);
+  std::ifstream metrics(runs / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line); ++lines) {
+    const double ssl = nlohmann::json::parse(line).at("loss_ssl").get<double>();
+    EXPECT_TRUE(std::isfinite(ssl) && ssl > 0) << line;
+  }
+  EXPECT_EQ(lines, 3);
+}
+
 TEST_F(TrainerTest, MixedPrecisionPathsTrain) {
   auto single = MakeSingleProcessCommunicator();
   for (torch::ScalarType precision : {torch::kBFloat16, torch::kFloat16}) {
