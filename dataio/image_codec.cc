@@ -5,14 +5,6 @@
 
 namespace instructflip {
 
-const char* ImageEncodingName(ImageEncoding encoding) { return encoding == ImageEncoding::kPng ? "png" : "jpeg"; }
-
-std::optional<ImageEncoding> FindImageEncoding(const std::string& name) {
-  if (name == "jpeg") return ImageEncoding::kJpeg;
-  if (name == "png") return ImageEncoding::kPng;
-  return std::nullopt;
-}
-
 void PeekStoredImageSize(const uint8_t* data, size_t size, const std::string& what, int* width, int* height) {
   if (IsPng(data, size)) return PeekPngSize(data, size, what, width, height);
   PeekJpegSize(data, size, what, width, height);

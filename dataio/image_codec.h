@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include "dataio/jpeg_codec.h"
@@ -12,9 +11,6 @@
 namespace instructflip {
 
 enum class ImageEncoding { kJpeg, kPng };
-// "jpeg" | "png".
-const char* ImageEncodingName(ImageEncoding encoding);
-std::optional<ImageEncoding> FindImageEncoding(const std::string& name);
 
 // Width/height from a JPEG or PNG header; throws instructflip::Error naming
 // `what` for anything else.

@@ -34,8 +34,9 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
     const bool split_ok = !o.split || table.split[i] == static_cast<int8_t>(*o.split);
     const bool type_ok = o.spoof_types.empty() || std::find(o.spoof_types.begin(), o.spoof_types.end(),
                                                              table.spoof_type[i]) != o.spoof_types.end();
-    const bool first_copy = o.split || seen.emplace(table.domain[i], table.source[i]).second;
-    if (domain_ok && split_ok && type_ok && first_copy) eligible_.push_back(i);
+    if (!domain_ok || !split_ok || !type_ok) continue;
+    if (!o.split && !seen.emplace(table.domain[i], table.source[i]).second) continue;  // a later copy
+    eligible_.push_back(i);
   }
   IF_REQUIRE(o.first >= 0, "loader: first must be >= 0, got ", o.first);
   if (o.first > 0 && static_cast<int64_t>(eligible_.size()) > o.first) eligible_.resize(o.first);
@@ -100,7 +101,7 @@ Batch Loader::BuildBatch(int64_t k) {
   batch.sample_index = torch::full({B}, -1, int_options);
   batch.valid = torch::zeros({B}, torch::TensorOptions().dtype(torch::kBool).pinned_memory(o.pin_memory));
 
-  if (o.ssl_views) batch.ssl_views = torch::zeros({2, B, 3, H, W});
+  if (o.ssl_views) batch.ssl_views = torch::zeros({2, B, 3, H, W}, torch::TensorOptions().pinned_memory(o.pin_memory));
   float* images = batch.images.data_ptr<float>();
   int64_t* label = batch.label.data_ptr<int64_t>();
   int64_t* spoof_type = batch.spoof_type.data_ptr<int64_t>();

@@ -87,8 +87,16 @@ void DecodePng(const uint8_t* data, size_t size, const std::string& what, RgbIma
   image.format = PNG_FORMAT_RGB;
   out->width = static_cast<int>(image.width);
   out->height = static_cast<int>(image.height);
-  out->pixels.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, out->pixels.data(), 0, nullptr)) {
+  try {
+    out->pixels.resize(PNG_IMAGE_SIZE(image));
+  } catch (...) {
+    png_image_free(&image);
+    throw;
+  }
+  // Alpha is composited onto black: without a background libpng would blend
+  // onto whatever the (reused) buffer held.
+  const png_color black{0, 0, 0};
+  if (!png_image_finish_read(&image, &black, out->pixels.data(), 0, nullptr)) {
     const std::string message = image.message;
     png_image_free(&image);
     IF_FAIL(what, ": corrupt or truncated PNG (", message, ")");

@@ -20,8 +20,9 @@ bool IsPng(const uint8_t* data, size_t size);
 // Width/height from the header; throws instructflip::Error naming `what` if
 // the bytes are not a PNG.
 void PeekPngSize(const uint8_t* data, size_t size, const std::string& what, int* width, int* height);
-// Decodes any 8-bit or 16-bit PNG (gray, palette, alpha) to RGB (alpha
-// dropped, composited on nothing). Throws instructflip::Error naming `what` for
+// Decodes any 8-bit or 16-bit PNG (gray, palette, alpha) to 8-bit sRGB RGB as
+// libpng's simplified API does (alpha composited onto black, gamma
+// converted). Throws instructflip::Error naming `what` for
 // a truncated or corrupt stream or a header over `max_pixels`.
 void DecodePng(const uint8_t* data, size_t size, const std::string& what, RgbImage* out,
                int64_t max_pixels = kMaxJpegPixels);

@@ -1,5 +1,5 @@
 // Store: a meta-domain store opened for reading. Holds the manifest, the
-// concatenated sample table of all shards and, per sample, where its JPEG bytes
+// concatenated sample table of all shards and, per sample, where its image bytes
 // sit in which shard file. Reads are thread-safe pread(2)s; every read checks
 // the sample's CRC32C so a damaged byte never reaches training unnoticed.
 #pragma once
@@ -71,7 +71,7 @@ class Store {
   std::vector<ShardHandle> shards_;
   std::vector<int32_t> sample_shard_;    // (N,) shard of each sample
   std::vector<int64_t> sample_offset_;   // (N,) byte offset inside the shard's jpeg dataset
-  std::vector<int32_t> sample_length_;   // (N,) JPEG byte length
+  std::vector<int32_t> sample_length_;   // (N,) image byte length
 };
 
 }  // namespace instructflip

@@ -88,7 +88,7 @@ StoreWriter::~StoreWriter() {
   }
 }
 
-int StoreWriter::AddDomain(const std::string& name) {
+int StoreWriter::AddDomain(const std::string& name, bool extend) {
   IF_REQUIRE(IsValidDomainName(name), "domain name '", name, "' is not allowed ", kDomainNameRule);
   IF_REQUIRE(std::find(added_domains_.begin(), added_domains_.end(), name) == added_domains_.end(),
              "domain '", name, "' is added twice to store '", options_.dir, "'");
@@ -98,6 +98,8 @@ int StoreWriter::AddDomain(const std::string& name) {
     manifest_.domains.push_back({name, {}});
     return static_cast<int>(manifest_.domains.size()) - 1;
   }
+  IF_REQUIRE(extend, "domain '", name, "' is already in store '", options_.dir,
+             "' (ingest --append adds another split or more samples to it)");
   // Extending a domain: its stored inputs are what a duplicate is checked against.
   HeldDomain& held = held_[existing];
   for (const ShardEntry& shard : manifest_.shards) {
@@ -107,6 +109,8 @@ int StoreWriter::AddDomain(const std::string& name) {
     for (int64_t i = 0; i < t.size(); ++i) {
       if (t.domain[i] != existing) continue;
       held.inputs.emplace(t.split[i], InputOf(t.source[i]));
+      held.video_of_input.emplace(InputOf(t.source[i]), t.video_id[i]);
+      held.label_of_video.emplace(t.video_id[i], t.label[i]);
       held.next_video_id = std::max(held.next_video_id, t.video_id[i] + 1);
     }
   }
@@ -115,14 +119,14 @@ int StoreWriter::AddDomain(const std::string& name) {
   return existing;
 }
 
-bool StoreWriter::HeldBefore(int domain, Split split, const std::string& source) const {
+const StoreWriter::HeldDomain* StoreWriter::Held(int domain) const {
   const auto it = held_.find(domain);
-  return it != held_.end() && it->second.inputs.count({static_cast<int8_t>(split), InputOf(source)}) > 0;
+  return it == held_.end() ? nullptr : &it->second;
 }
 
-int64_t StoreWriter::NextVideoId(int domain) const {
-  const auto it = held_.find(domain);
-  return it == held_.end() ? 0 : it->second.next_video_id;
+bool StoreWriter::HeldBefore(int domain, Split split, const std::string& source) const {
+  const HeldDomain* held = Held(domain);
+  return held != nullptr && held->inputs.count({static_cast<int8_t>(split), InputOf(source)}) > 0;
 }
 
 void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttributes& a) {

@@ -28,7 +28,7 @@ struct StoreWriterOptions {
   int image_size = 224;
   int jpeg_quality = 90;                      // recorded in the manifest
   bool append = false;                        // add domains to an existing store
-  int64_t shard_max_bytes = 256ll << 20;      // a shard is closed once its JPEG bytes reach this
+  int64_t shard_max_bytes = 256ll << 20;      // a shard is closed once its image bytes reach this
 };
 
 class StoreWriter {
@@ -40,22 +40,25 @@ class StoreWriter {
   StoreWriter(const StoreWriter&) = delete;
   StoreWriter& operator=(const StoreWriter&) = delete;
 
-  // Returns the index of domain `name`: a new one, or (append) one the store
-  // already holds, which then takes more samples: the MCIO preparation ingests
-  // a dataset's train list and its test list into one domain. Naming a domain
-  // twice in one writer is an error.
-  int AddDomain(const std::string& name);
+  // Returns the index of domain `name`. A name the store already holds is an
+  // error unless `extend` (ingest --append: the MCIO preparation ingests a
+  // dataset's train list, then its test list, into one domain); the domain
+  // then takes more samples. Naming a domain twice in one writer is an error.
+  int AddDomain(const std::string& name, bool extend = false);
 
-  // Whether the store, as it was before this writer, holds a sample of `domain`
-  // from input `source` in `split` (a video's frames count as their file:
-  // "v.avi#frame=6" is input "v.avi"). Such a sample is an exact duplicate.
+  // What an extended domain held before this writer (Held(domain) is null for a new one).
+  struct HeldDomain {
+    std::set<std::pair<int8_t, std::string>> inputs;  // (split, input); a video's frames count as its file
+    std::map<std::string, int64_t> video_of_input;    // input -> its video id
+    std::map<int64_t, int8_t> label_of_video;         // video id -> label
+    int64_t next_video_id = 0;                        // one above the largest video id
+  };
+  const HeldDomain* Held(int domain) const;
+  // Whether the store held a sample of `domain` from input `source` in `split`
+  // before this writer ("v.avi#frame=6" is input "v.avi"): an exact duplicate.
   bool HeldBefore(int domain, Split split, const std::string& source) const;
-  // One above the largest video id the store held in `domain` (0 if none): where
-  // an ingest into an existing domain starts numbering, so that a test list's
-  // videos never merge with the train list's.
-  int64_t NextVideoId(int domain) const;
 
-  // Appends one sample: JPEG bytes at the store's image size. An exact
+  // Appends one sample: image bytes (JPEG or PNG, image_codec.h) at the store's image size. An exact
   // duplicate of a sample held before (HeldBefore) is an error. Not thread-safe:
   // producers decode/encode in parallel and add in a deterministic order.
   void Add(int domain, const std::string& jpeg, const SampleAttributes& attributes);
@@ -71,10 +74,6 @@ class StoreWriter {
 
  private:
   struct PendingShard;
-  struct HeldDomain {  // what an existing domain held before this writer
-    std::set<std::pair<int8_t, std::string>> inputs;  // (split, input)
-    int64_t next_video_id = 0;
-  };
   void FlushShard();
 
   StoreWriterOptions options_;

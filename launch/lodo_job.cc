@@ -88,6 +88,8 @@ nlohmann::json EvaluateCheckpoint(const std::string& checkpoint, const std::stri
   test.subsets = p.target_subsets;
   test.threshold = threshold;
   test.explain_per_domain = p.explain_per_domain;
+  for (const std::string& target : job.test)
+    if (std::find(job.train.begin(), job.train.end(), target) != job.train.end()) test.seen_domains.push_back(target);
   const EvalResult tested = Evaluate(built, test, communicator, eval_dir);
   for (size_t d = 0; d < tested.domains.size(); ++d) {
     summary["domains"][tested.domains[d].first] = MetricsToJson(tested.domains[d].second);
@@ -118,7 +120,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
   IF_REQUIRE(step_batch % world.size == 0, "lodo: job ", job.name, " plans ", step_batch, " samples per micro-step (",
              t.batch_per_rank, " x ", p.ranks, " ranks), which ", world.size, " ranks cannot share evenly");
   t.batch_per_rank = static_cast<int>(step_batch / world.size);
-  // Every job of the run starts from the same seed: one T5 warm-up serves all.
+  // The T5 warm-up is cached by content (seed, settings, initial weights): jobs of one seed share it.
   t.warmup_cache_dir = files.Cache();
   std::unique_ptr<Communicator> communicator = StartRank(world, &config);
   ConnectStopSignals(&t);
@@ -143,7 +145,11 @@ int RunLodoJob(const std::string& run_dir, int index) {
       const std::string step_dir = files.EvaluationStep(job.name, point);
       const std::string summary_path = JoinPath(step_dir, "summary.json");
       if (!final_only && PathExists(summary_path)) {
-        evaluated.push_back(nlohmann::json::parse(ReadFile(summary_path)));
+        try {
+          evaluated.push_back(nlohmann::json::parse(ReadFile(summary_path)));
+        } catch (const nlohmann::json::exception& e) {
+          IF_FAIL(summary_path, ": not valid JSON (", e.what(), "); delete it to evaluate step ", point, " again");
+        }
         continue;
       }
       std::optional<std::string> checkpoint = checkpoints.FindLatestComplete();
@@ -187,12 +193,12 @@ int RunLodoJob(const std::string& run_dir, int index) {
       result.update(evaluated[chosen]);
       if (!final_only) {
         for (const nlohmann::json& e : evaluated)
-          result["evaluated_steps"].push_back({{"step", e["step"]},
+          result["evaluated_steps"].push_back({{"step", e.at("step")},
                                                {"validation_eer", e.value(nlohmann::json::json_pointer("/validation/eer"), nlohmann::json())},
                                                {"mean_target_hter", MeanTargetHter(e, "domains", job)},
                                                {"mean_target_hter_oracle", MeanTargetHter(e, "reference_mode", job)}});
         // The selected step's files where a job's evaluation lives (report, explanations).
-        const std::string chosen_dir = files.EvaluationStep(job.name, evaluated[chosen]["step"].get<int64_t>());
+        const std::string chosen_dir = files.EvaluationStep(job.name, evaluated[chosen].at("step").get<int64_t>());
         for (const auto& [from, to] : {std::pair{JoinPath(chosen_dir, "eval"), files.Evaluation(job.name)},
                                        std::pair{JoinPath(chosen_dir, "validation"), files.Validation(job.name)}}) {
           std::filesystem::remove_all(to);

@@ -51,6 +51,8 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
              selection, "'");
   p.selection = *found;
   IF_REQUIRE(p.eval_every >= 0, file, ": 'eval_every' must be >= 0 (0: only the final step), got ", p.eval_every);
+  IF_REQUIRE(p.selection == CheckpointSelection::kFinal || p.eval_every > 0, file, ": 'selection: ", selection,
+             "' chooses among evaluated steps; set 'eval_every' to evaluate more than the final one");
   std::vector<std::string> seeds;
   top.Read("seeds", &seeds);
   p.seeds = ParseSeeds(seeds, file + ": 'seeds'");
@@ -206,7 +208,7 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
   const std::string saved = LodoRunFiles{run_dir}.Protocol();
   if (PathExists(saved)) {
     // Compared as this build writes it: a plan saved before a key was added still matches.
-    IF_REQUIRE(ProtocolToYaml(ParseProtocol(LoadYamlFile(saved), saved)) == text, "lodo: ", run_dir, " was planned with another protocol, ranks or --set (see ",
+    IF_REQUIRE(ProtocolToYaml(ParseProtocol(LoadYamlFile(saved), saved)) == text, "lodo: ", run_dir, " was planned with another protocol, ranks, --seeds or --set (see ",
                saved, "); use a new --run-dir, or omit --protocol/--set to continue that plan");
   } else {
     std::filesystem::create_directories(run_dir);

@@ -139,6 +139,9 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
   IF_REQUIRE(t.style_questions >= 1 && t.style_questions <= kNumStyleQuestions, path,
              ": 'data.style_questions' must be 1 (illumination), 2 (and environment) or 3 (and camera quality), got ",
              t.style_questions);
+  IF_REQUIRE(t.style_questions == kNumStyleQuestions || t.model.asks_questions(), path,
+             ": 'data.style_questions' has no effect on model variant ", VariantName(t.model.variant),
+             " (its classifier heads draw from all three attributes, as the reference's)");
   std::vector<std::string> spoof_types;
   data.Read("spoof_types", &spoof_types);
   t.spoof_types = ParseSpoofTypes(spoof_types, path);

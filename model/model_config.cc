@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "dataio/base/check.h"
@@ -33,13 +34,19 @@ const char* VariantName(Variant variant) {
   return "?";
 }
 
-bool LoraConfig::Targets(const std::string& name) const {
+std::vector<std::string> LoraConfig::TargetList() const {
+  std::vector<std::string> list;
   for (size_t start = 0; start <= targets.size();) {
     const size_t comma = std::min(targets.find(',', start), targets.size());
-    if (targets.compare(start, comma - start, name) == 0 && comma - start == name.size()) return true;
+    list.push_back(targets.substr(start, comma - start));
     start = comma + 1;
   }
-  return false;
+  return list;
+}
+
+bool LoraConfig::Targets(const std::string& name) const {
+  const std::vector<std::string> list = TargetList();
+  return std::find(list.begin(), list.end(), name) != list.end();
 }
 
 LossWeights DefaultLossWeights(Variant variant) {
@@ -119,14 +126,11 @@ void ValidateModelConfig(const ModelConfig& c) {
              lora.rank);
   IF_REQUIRE(lora.alpha > 0 && lora.dropout >= 0 && lora.dropout < 1, "model config: lora.alpha must be > 0 and "
              "lora.dropout in [0, 1), got ", lora.alpha, " and ", lora.dropout);
-  for (size_t start = 0; lora.enabled() && start <= lora.targets.size();) {
-    const size_t comma = std::min(lora.targets.find(',', start), lora.targets.size());
-    const std::string name = lora.targets.substr(start, comma - start);
-    IF_REQUIRE(name == "q" || name == "k" || name == "v" || name == "o" || name == "wi_0" || name == "wi_1" ||
-                   name == "wo",
-               "model config: lora.targets names '", name, "'; the T5 layers are q, k, v, o, wi_0, wi_1, wo");
-    start = comma + 1;
-  }
+  if (lora.enabled())
+    for (const std::string& name : lora.TargetList())
+      IF_REQUIRE(name == "q" || name == "k" || name == "v" || name == "o" || name == "wi_0" || name == "wi_1" ||
+                     name == "wo",
+                 "model config: lora.targets names '", name, "'; the T5 layers are q, k, v, o, wi_0, wi_1, wo");
 }
 
 }  // namespace instructflip

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace instructflip {
 
@@ -33,13 +34,14 @@ struct QFormerConfig {
 // LoRA on the frozen T5 (the reference's enable_qlora_on_llm, PEFT's
 // LoraConfig): rank 0 = off (the reference's default and every paper run).
 // The reference loads the T5 in 4-bit (bitsandbytes); LibTorch has no such
-// loader, so the base weights stay in the run's precision.
+// loader, so the base weights stay fp32 (bf16 runs compute under autocast).
 struct LoraConfig {
   int rank = 0;
   double alpha = 16;
   double dropout = 0.1;  // never active: the frozen T5 always runs in eval mode, as the reference's
   std::string targets = "q,k,v,o,wi_0,wi_1,wo";  // the T5 Linear layers adapted
   bool enabled() const { return rank > 0; }
+  std::vector<std::string> TargetList() const;  // `targets` split at commas
   bool Targets(const std::string& name) const;
 };
 

@@ -205,10 +205,12 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
                    << static_cast<int64_t>(sorted[i][0].item<double>()) << "\n";
     }
     result.scores.insert(result.scores.end(), samples.begin(), samples.end());
-    for (ScoredSample s : samples) {
-      s.video_id = static_cast<int64_t>(d) << 40 | s.video_id;
-      pooled.push_back(s);
-    }
+    const bool seen = std::find(o.seen_domains.begin(), o.seen_domains.end(), domain) != o.seen_domains.end();
+    if (!seen)
+      for (ScoredSample s : samples) {
+        s.video_id = static_cast<int64_t>(d) << 40 | s.video_id;
+        pooled.push_back(s);
+      }
     DomainMetrics m = ComputeMetrics(samples, o.threshold);
     result.own_threshold.push_back(o.threshold ? ComputeMetrics(samples) : m);
     if (writer) {
@@ -216,7 +218,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
       roc << "fpr,tpr,threshold\n";
       for (const RocPoint& p : m.roc) roc << p.fpr << "," << p.tpr << "," << p.threshold << "\n";
     }
-    all.push_back(m);
+    if (!seen) all.push_back(m);
     result.domains.push_back({domain, std::move(m)});
   }
   result.mean = MeanMetrics(all);
@@ -231,6 +233,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     nlohmann::json json;
     for (const auto& [domain, m] : result.domains) json["domains"][domain] = MetricsToJson(m);
     json["mean"] = MetricsToJson(result.mean);
+    if (!o.seen_domains.empty()) json["seen_domains"] = o.seen_domains;
     json["threshold_mode"] = mode;
     json["style_question"] = ScoringStyleQuestionName(o.style_question);
     json["checkpoint"] = o.checkpoint;
@@ -240,7 +243,10 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
        << ". Style question: " << ScoringStyleQuestionName(o.style_question)
        << " (never from the label).\n\n";
     std::vector<MetricsTableRow> rows;
-    for (const auto& [domain, m] : result.domains) rows.push_back({{domain}, m});
+    for (const auto& [domain, m] : result.domains) {
+      const bool seen = std::find(o.seen_domains.begin(), o.seen_domains.end(), domain) != o.seen_domains.end();
+      rows.push_back({{seen ? domain + " (seen domain, not in the mean)" : domain}, m});
+    }
     rows.push_back({{"**mean**"}, result.mean});
     md << MarkdownMetricsTable({"domain"}, rows);
     WriteFileAtomic(EvalFiles{out_dir}.Table(), md.str());

@@ -40,6 +40,9 @@ struct EvalOptions {
   std::vector<std::string> domains;  // targets; each evaluated on its own
   std::optional<Split> split = Split::kTest;
   std::map<std::string, TargetSubset> subsets;  // per target, instead of `split`
+  // Targets the model trained on (a LODO job's seen domain): scored and listed,
+  // marked, and left out of `mean` and `pooled`.
+  std::vector<std::string> seen_domains;
   Holdout holdout;                   // e.g. only the validation hold-out of the training split
   std::vector<int> spoof_types;      // with a training hold-out: the run's data.spoof_types (same hold-out)
   int batch_per_rank = 32;

@@ -187,6 +187,7 @@ struct SeededRows {
   std::vector<std::pair<std::string, std::string>> order;
   std::map<std::pair<std::string, std::string>, SeedSpread> rows;
   std::map<uint64_t, std::vector<DomainMetrics>> held_out;  // seed -> its held-out targets
+  std::set<std::pair<std::string, std::string>> seen;        // rows of a seen domain
   std::vector<uint64_t> seeds;
 };
 
@@ -203,8 +204,10 @@ std::string SeedTable(const SeededRows& s, nlohmann::json* out) {
     nlohmann::json row = SpreadJson(r);
     row["job"] = key.first;
     row["target"] = key.second;
+    row["seen_domain"] = s.seen.count(key) > 0;
     (*out)["rows"].push_back(row);
-    md << "| " << key.first << " | " << key.second << " | " << SpreadCell(r.hter) << " | " << SpreadCell(r.auc)
+    md << "| " << key.first << " | " << key.second << (s.seen.count(key) ? " (seen domain, not in the mean)" : "")
+       << " | " << SpreadCell(r.hter) << " | " << SpreadCell(r.auc)
        << " | " << SpreadCell(r.tpr) << " |\n";
   }
   md << "| **mean** | | " << SpreadCell(overall.hter) << " | " << SpreadCell(overall.auc) << " | "
@@ -266,10 +269,11 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
                       MetricsFromJson(r)});
         if (!job.seed) return;
         SeededRows& s = std::string(mode) == "domains" ? seeded : seeded_reference;
-        const auto key = std::make_pair(job.group, md.back().keys[1]);
+        const auto key = std::make_pair(job.group, target);
         if (!s.rows.count(key)) s.order.push_back(key);
         s.rows[key].Add(md.back().metrics);
         if (!seen) s.held_out[*job.seed].push_back(md.back().metrics);
+        if (seen) s.seen.insert(key);
         if (std::find(s.seeds.begin(), s.seeds.end(), *job.seed) == s.seeds.end()) s.seeds.push_back(*job.seed);
       };
       for (const std::string& target : job.test) {

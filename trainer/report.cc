@@ -406,7 +406,11 @@ std::string LodoMetricsTable(const Json& rows, const Json& mean) {
   std::vector<MetricsRow> table;
   if (rows.is_array()) {
     for (const Json& row : rows)
-      table.push_back({{Text(Field(row, "job")), Text(Field(row, "target")), Text(Field(row, "train_domains"))}, &row});
+      table.push_back({{Text(Field(row, "job")),
+                        Text(Field(row, "target")) +
+                            (Field(row, "seen_domain") == Json(true) ? " (seen domain, not in the mean)" : ""),
+                        Text(Field(row, "train_domains"))},
+                       &row});
   }
   return MetricsTable({"job", "target", "train domains"}, table, mean);
 }

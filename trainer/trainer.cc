@@ -46,6 +46,9 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
       scaler_(options_.scaler) {
   const TrainerOptions& o = options_;
   IF_REQUIRE(o.batch_per_rank >= 1 && o.accumulation >= 1, "batch_per_rank and accumulation must be >= 1");
+  // Here too, not only in the config: a LODO job re-splits its batch over the ranks it gets.
+  IF_REQUIRE(o.model.loss.ssl == 0 || o.batch_per_rank >= 2, "the SSL branch (model.loss.ssl ", o.model.loss.ssl,
+             ") needs at least 2 samples per rank (InfoNCE's negatives, its batch norm), got ", o.batch_per_rank);
   // Identical initial replicas: same seed everywhere, then rank 0's values broadcast.
   torch::manual_seed(o.seed);
   built_ = BuildModel(o.model);

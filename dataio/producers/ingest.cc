@@ -417,27 +417,41 @@ std::vector<std::string> CelebAListedImages(const std::string& file) {
   return images;
 }
 
+// The label list `stem` (.json, else .txt) of one protocol folder, or "".
+std::string CelebAListFile(const fs::path& dir, const std::string& stem) {
+  for (const char* extension : {".json", ".txt"})
+    if (fs::is_regular_file(dir / (stem + extension))) return (dir / (stem + extension)).string();
+  return "";
+}
+
 // Camera quality per image key, from CelebA-Spoof's cross-device protocol:
 // metas/protocol2/test_on_<q>_quality_device/ tests on the images taken with
-// the <q> devices, so its test list (test_label.json, else test_label.txt)
-// names exactly the images of that quality. Absent protocol: an empty map.
+// the <q> devices, so its test list names images of quality q, and its train
+// list images of the other two qualities. An image in a test list has that
+// quality; one in no test list but in the train lists of two of the three
+// folders has the third. Absent protocol: an empty map.
 std::map<std::string, int8_t> CelebADeviceQuality(const std::string& root) {
   std::map<std::string, int8_t> quality;
-  std::map<std::string, std::string> listed_in;  // image -> the list that named it
+  std::map<std::string, std::string> listed_in;  // image -> the test list that named it
+  std::map<std::string, int> trained_in;         // image -> bit q set: in test_on_q's train list
   const fs::path protocol = fs::path(root) / "metas" / "protocol2";
   for (int q = 0; q < static_cast<int>(kCameraQualityNames.size()); ++q) {
     const std::string name = std::string(q == 1 ? "middle" : kCameraQualityNames[q]);
     const fs::path dir = protocol / ("test_on_" + name + "_quality_device");
-    std::string file;
-    for (const char* candidate : {"test_label.json", "test_label.txt"})
-      if (file.empty() && fs::is_regular_file(dir / candidate)) file = (dir / candidate).string();
-    if (file.empty()) continue;
-    for (const std::string& image : CelebAListedImages(file)) {
-      const auto [it, inserted] = quality.emplace(image, static_cast<int8_t>(q));
-      IF_REQUIRE(inserted || it->second == q, file, ": '", image, "' is also in ", listed_in[image],
-                 ": one image cannot have two camera qualities");
-      listed_in.emplace(image, file);
-    }
+    if (const std::string file = CelebAListFile(dir, "test_label"); !file.empty())
+      for (const std::string& image : CelebAListedImages(file)) {
+        const auto [it, inserted] = quality.emplace(image, static_cast<int8_t>(q));
+        IF_REQUIRE(inserted || it->second == q, file, ": '", image, "' is also in ", listed_in[image],
+                   ": one image cannot have two camera qualities");
+        listed_in.emplace(image, file);
+      }
+    if (const std::string file = CelebAListFile(dir, "train_label"); !file.empty())
+      for (const std::string& image : CelebAListedImages(file)) trained_in[image] |= 1 << q;
+  }
+  for (const auto& [image, folders] : trained_in) {
+    if (quality.count(image)) continue;
+    for (int q = 0; q < 3; ++q)
+      if (folders == (0b111 & ~(1 << q))) quality.emplace(image, static_cast<int8_t>(q));
   }
   return quality;
 }
@@ -761,9 +775,16 @@ std::string DecodeImage(const std::string& bytes, const std::string& what, RgbIm
 #endif
 }
 
+// The store encoding of re-encoded pixels: keep re-encodes losslessly.
+ImageEncoding StoredEncoding(IngestEncoding encoding) {
+  return encoding == IngestEncoding::kJpeg ? ImageEncoding::kJpeg : ImageEncoding::kPng;
+}
+
 // The stored bytes of one decoded image file (`source` its bytes): the source
 // itself under `keep` when it is a JPEG or PNG of the store's size with nothing
-// to crop (and our decoder reads it), else the face cropped, resized, encoded.
+// to crop and the store's decoder reads exactly the pixels ingest decoded (a
+// PNG with alpha, 16 bits or gamma may decode otherwise), else the face
+// cropped, resized and encoded.
 std::string EncodeSample(const std::string& source, const RgbImage& image, const Box& box,
                          const IngestOptions& options) {
   if (options.encoding == IngestEncoding::kKeep && box.x == 0 && box.y == 0 && box.width == image.width &&
@@ -772,13 +793,12 @@ std::string EncodeSample(const std::string& source, const RgbImage& image, const
       RgbImage check;
       const auto* data = reinterpret_cast<const uint8_t*>(source.data());
       DecodeStoredImage(data, source.size(), "source", &check);
-      if (check.width == options.size && check.height == options.size) return source;
+      if (check.pixels == image.pixels) return source;
     } catch (const Error&) {
       // Another format (BMP, TIFF, ...) or a stream our decoder refuses: re-encoded losslessly below.
     }
   }
-  return EncodeStoredImage(CropAndResize(image, box, options.size),
-                           options.encoding == IngestEncoding::kJpeg ? ImageEncoding::kJpeg : ImageEncoding::kPng,
+  return EncodeStoredImage(CropAndResize(image, box, options.size), StoredEncoding(options.encoding),
                            options.jpeg_quality);
 }
 
@@ -839,8 +859,7 @@ Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
       attributes.source += "#frame=" + std::to_string(index);
       out.samples.push_back(
           {EncodeStoredImage(CropAndResize(image, {0, 0, image.width, image.height}, options.size),
-                             options.encoding == IngestEncoding::kJpeg ? ImageEncoding::kJpeg : ImageEncoding::kPng,
-                             options.jpeg_quality),
+                             StoredEncoding(options.encoding), options.jpeg_quality),
            attributes});
     }
   } catch (const cv::Exception& e) {
@@ -887,21 +906,41 @@ Plan PlanInputs(const IngestOptions& options, std::vector<Entry>* repeats) {
   return plan;
 }
 
-// For domains the store already holds: refuses exact duplicates (an input
-// stored in the same split), naming the first and how many; shifts automatic
-// video ids above the stored ones. Explicit ids (a CSV's video_id column) are
-// the user's and stay as given.
+// For domains the store already holds:
+//  * refuses exact duplicates (an input stored in the same split), naming the
+//    first and how many;
+//  * automatic video ids: a group the store already has (the same video's
+//    frames named by the train list and the test list) keeps its stored id,
+//    any other is numbered above the stored ones;
+//  * explicit ids (a CSV's video_id column) are the user's, but one that names
+//    a stored video of the other label is refused (a video has one label).
 void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& domain_codes,
                            const IngestOptions& options, Plan* plan) {
   int64_t duplicates = 0;
   const Entry* first = nullptr;
+  std::map<int, std::map<std::string, int64_t>> stored_groups;  // domain code -> group key -> video id
   for (Entry& e : plan->entries) {
     const int code = domain_codes[e.domain];
+    const StoreWriter::HeldDomain* held = writer.Held(code);
+    if (held == nullptr) continue;
     if (writer.HeldBefore(code, e.attributes.split, e.attributes.source)) {
       if (duplicates++ == 0) first = &e;
       continue;
     }
-    if (!e.video_key.empty()) e.attributes.video_id += writer.NextVideoId(code);
+    if (!e.video_key.empty()) {
+      auto [groups, fresh] = stored_groups.try_emplace(code);
+      if (fresh)
+        for (const auto& [input, video] : held->video_of_input)
+          groups->second.emplace(VideoGroupKey(input, IsVideoPath(input)), video);
+      const auto stored = groups->second.find(e.video_key);
+      e.attributes.video_id = stored != groups->second.end() ? stored->second
+                                                             : e.attributes.video_id + held->next_video_id;
+    }
+    const auto label = held->label_of_video.find(e.attributes.video_id);
+    IF_REQUIRE(label == held->label_of_video.end() || label->second == e.attributes.label, e.where, ": '",
+               e.attributes.source, "' is ", e.attributes.label ? "spoof" : "live", " but video ",
+               e.attributes.video_id, " of domain '", plan->domains[e.domain], "' in store '", options.out,
+               "' is ", label->second ? "spoof" : "live", "; the store is unchanged");
   }
   IF_REQUIRE(duplicates == 0, first->where, ": '", first->attributes.source, "' is already in domain '",
              plan->domains[first->domain], "' (split ", SplitName(first->attributes.split), ") of store '",
@@ -964,7 +1003,7 @@ IngestReport Ingest(const IngestOptions& options) {
   StoreWriter writer(
       StoreWriterOptions{options.out, options.size, options.jpeg_quality, options.append});
   std::vector<int> domain_codes;
-  for (const std::string& name : plan.domains) domain_codes.push_back(writer.AddDomain(name));
+  for (const std::string& name : plan.domains) domain_codes.push_back(writer.AddDomain(name, /*extend=*/true));
   ExtendExistingDomains(writer, domain_codes, options, &plan);
 
   // 3. Decode/crop/resize/encode in parallel; add in input order.

@@ -14,8 +14,9 @@
 //   comes from the cross-device protocol: an image that
 //   metas/protocol2/test_on_{low,middle,high}_quality_device/test_label.json
 //   (or .txt) lists is of that quality (0, 1, 2), one listed by two is an
-//   error, any other is unknown (-1); `camera_quality_csv` (path,camera_quality)
-//   overrides per image. Split = the label file's (train/test). subject_id = the number
+//   error; one in no test list but in the train_label lists of two of the
+//   three folders is of the third; any other is unknown (-1).
+//   `camera_quality_csv` (path,camera_quality) overrides per image. Split = the label file's (train/test). subject_id = the number
 //   in Data/<split>/<subject>/...; every image is its own video (automatic id). The face is
 //   cropped with `<stem>_BB.txt` beside the image ("x y w h score" in a 224x224
 //   frame, scaled to the image); without one the whole image is used (logged).

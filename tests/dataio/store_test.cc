@@ -124,8 +124,8 @@ TEST(Store, FailedOrInterruptedWritesLeaveTheStoreAsItWas) {
     return std::distance(std::filesystem::directory_iterator(tmp / "s"), std::filesystem::directory_iterator());
   };
   const auto files_before = count_files();
-  // Appending samples the store already holds (same domain, split and source) is refused.
-  EXPECT_NE(ErrorOf([&] { MakeStore(tmp / "s", {kTwoDomains[0]}, 32, true); }).find("already in domain"),
+  // Appending to a domain the store holds is refused unless the writer extends domains (ingest).
+  EXPECT_NE(ErrorOf([&] { MakeStore(tmp / "s", {kTwoDomains[0]}, 32, true); }).find("already in store"),
             std::string::npos);
   // A writer that flushed shards but never committed (an interrupted ingest).
   {

@@ -72,6 +72,9 @@ TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
   EXPECT_NE(error("name: n\ntrain_config: x\neval_every: -2\njobs: [{name: A, train: [a], test: [b]}]\n")
                 .find("'eval_every' must be >= 0"),
             std::string::npos);
+  EXPECT_NE(error("name: n\ntrain_config: x\nselection: target_oracle\njobs: [{name: A, train: [a], test: [b]}]\n")
+                .find("set 'eval_every' to evaluate more than the final one"),
+            std::string::npos);
   EXPECT_NE(error("name: n\ntrain_config: x\ntargets_split: train\njobs: [{name: A, train: [a], test: [b]}]\n")
                 .find("p.yaml: 'targets_split' must be test or all, got 'train'"),
             std::string::npos);
@@ -189,7 +192,7 @@ TEST_F(LodoPlanTest, SeedsPlanEachJobOncePerSeed) {
   const std::string with_seeds = dir_.Write("s.yaml", ReadFile(protocol) + "seeds: [7]\n");
   EXPECT_EQ(PlanProtocol(Run("own"), with_seeds, 1, {store_override_}).jobs[0].name, "AB_to_C_seed7");
   // source_validation needs a hold-out to choose on.
-  const std::string validated = dir_.Write("v.yaml", ReadFile(protocol) + "selection: source_validation\n");
+  const std::string validated = dir_.Write("v.yaml", ReadFile(protocol) + "selection: source_validation\neval_every: 5\n");
   EXPECT_NE(ErrorOf([&] {
               PlanProtocol(Run("no_holdout"), validated, 1, {store_override_, "data.validation_fraction=0"});
             }).find("selection source_validation needs a validation hold-out"),

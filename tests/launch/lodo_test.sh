@@ -153,11 +153,16 @@ for job in ("A_to_B_seed5", "A_to_B_seed6"):
     assert res["step"] == best["step"] and res["selection"] == "target_oracle", (res["step"], steps)
     chosen = os.path.join(run, "jobs", job, "steps", "step-%08d" % res["step"], "eval", "metrics.json")
     assert filecmp.cmp(chosen, os.path.join(run, "jobs", job, "eval", "metrics.json"), shallow=False)
+assert [(r["target"], r["seen_domain"]) for r in t["over_seeds"]["rows"]] == [("synB", False), ("synA", True)], t["over_seeds"]
+for job in ("A_to_B_seed5", "A_to_B_seed6"):  # the job's own table leaves the seen domain out of its mean too
+    m = json.load(open(os.path.join(run, "jobs", job, "eval", "metrics.json")))
+    assert m["seen_domains"] == ["synA"] and m["mean"]["hter"] == m["domains"]["synB"]["hter"], m
 cfg = [l for l in open(os.path.join(run, "jobs", "A_to_B_seed6", "config.yaml")) if l.startswith("seed:")]
 assert cfg == ["seed: 6\n"], cfg
 PY
 grep -q "Checkpoint: ORACLE" "$tmp/selected/lodo.md" && grep -q "Over seeds 5, 6" "$tmp/selected/lodo.md" &&
   grep -q "synA (seen domain, not in the mean)" "$tmp/selected/lodo.md" || fail "lodo.md: $(cat "$tmp/selected/lodo.md")"
+grep -q "synA (seen domain, not in the mean)" "$tmp/selected/report.html" || fail "report.html does not mark the seen domain"
 
 # Re-running a finished run trains nothing and rebuilds the same table.
 before=$(lines "$tmp/run/jobs/ABD_to_C/metrics.jsonl")

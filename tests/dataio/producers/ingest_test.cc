@@ -209,9 +209,13 @@ TEST_F(IngestTest, CelebASpoofCameraQualityComesFromTheDeviceProtocol) {
   }
   WriteText("celeb/metas/intra_test/train_label.json", labels + "}");
   const std::string devices = "celeb/metas/protocol2/test_on_";
-  // low: 1.jpg (json); middle: 2.jpg, 3.jpg (txt, as "path label"); high: 4.jpg. 5.jpg: none.
+  // Test lists: low 1.jpg (json); middle 2.jpg, 3.jpg (txt, as "path label"); high 4.jpg.
   WriteText(devices + "low_quality_device/test_label.json", "{\"" + images[0] + "\": " + CelebALabel(0, 0, 0, 0) + "}");
-  WriteText(devices + "low_quality_device/train_label.json", "{\"" + images[3] + "\": " + CelebALabel(2, 1, 1, 1) + "}");
+  // Train lists: 4.jpg is also in high's test list (that wins); 5.jpg is in the
+  // train lists of low and high, so it is of the third quality, middle.
+  WriteText(devices + "low_quality_device/train_label.json", "{\"" + images[3] + "\": " + CelebALabel(2, 1, 1, 1) +
+                                                                 ", \"" + images[4] + "\": " + CelebALabel(0, 0, 0, 0) + "}");
+  WriteText(devices + "high_quality_device/train_label.txt", images[4] + " 0\n");
   WriteText(devices + "middle_quality_device/test_label.txt", images[1] + " 1\n" + images[2] + " 0\n");
   WriteText(devices + "high_quality_device/test_label.json", "{\"" + images[3] + "\": " + CelebALabel(2, 1, 1, 1) + "}");
 
@@ -222,7 +226,7 @@ TEST_F(IngestTest, CelebASpoofCameraQualityComesFromTheDeviceProtocol) {
     std::map<std::string, int> quality;
     for (int64_t i = 0; i < store->size(); ++i) quality[store->table().source[i]] = store->table().camera_quality[i];
     EXPECT_EQ(quality, (std::map<std::string, int>{
-                           {images[0], 0}, {images[1], 1}, {images[2], 1}, {images[3], 2}, {images[4], -1}}));
+                           {images[0], 0}, {images[1], 1}, {images[2], 1}, {images[3], 2}, {images[4], 1}}));
   }
 
   // The CSV wins over the lists, and an empty cell means unknown.
@@ -571,13 +575,13 @@ TEST_F(IngestTest, McioPreparationPutsBothListsOfADatasetIntoOneDomain) {
     EXPECT_EQ(c[1][0], d.name == "msu" ? 2 : 1) << d.name;
     EXPECT_EQ(c[1][1], 1) << d.name;
   }
-  // A test list's videos are numbered after the train list's: v0 of test/ is
-  // not v0 of train/.
+  // A test list's new videos are numbered after the train list's (v0 of test/
+  // is not v0 of train/); a frame of a stored video keeps that video's id.
   const SampleTable& t = store->table();
   std::vector<int64_t> msu_ids;
   for (int64_t i = 0; i < t.size(); ++i)
     if (t.domain[i] == 0) msu_ids.push_back(t.video_id[i]);
-  EXPECT_EQ(msu_ids, (std::vector<int64_t>{0, 0, 1, 2, 3, 4}));
+  EXPECT_EQ(msu_ids, (std::vector<int64_t>{0, 0, 1, 2, 3, 0}));
 
   // Ingesting msu's test list again is an exact duplicate: refused, nothing written.
   const std::string manifest = ReadFile(Path("store/manifest.json"));
@@ -599,6 +603,15 @@ TEST_F(IngestTest, McioPreparationPutsBothListsOfADatasetIntoOneDomain) {
   EXPECT_EQ(loader.eligible().size(), 5u);
   all.split = Split::kTest;
   EXPECT_EQ(Loader(store, all).eligible().size(), 3u);
+
+  // An explicit video id (CSV) naming a stored video of the other label is refused.
+  WriteText("msu/extra.csv", "path,label,video_id,split\ntest/spoof/v2_frame0.jpg,1,0,train\n");
+  IngestOptions csv = ListOptions("msu/extra.csv", "msu");
+  csv.format = IngestFormat::kCsv;
+  csv.append = true;
+  const std::string mixed = ErrorOf([&] { Ingest(csv); });
+  EXPECT_NE(mixed.find("is spoof but video 0 of domain 'msu'"), std::string::npos) << mixed;
+  EXPECT_EQ(ReadFile(Path("store/manifest.json")), manifest);
 }
 
 // --encoding: JPEG re-encodes (lossy), png stores the exact pixels, keep
@@ -641,6 +654,20 @@ TEST_F(IngestTest, EncodingKeepsTexturesExactWhereAsked) {
   EXPECT_TRUE(IsPng(reinterpret_cast<const uint8_t*>(resized.data()), resized.size()));
   EXPECT_EQ(pixels(resized), pixels(stored(*png, 2)));
   for (const auto* store : {jpeg.get(), png.get(), keep.get()}) EXPECT_TRUE(store->Verify(/*deep=*/true).ok);
+
+  // A source the store would decode otherwise (alpha: OpenCV drops it, the
+  // store's PNG reader composites it) is re-encoded, not kept.
+  cv::Mat rgba(32, 32, CV_8UC4, cv::Scalar(200, 100, 50, 255));
+  rgba(cv::Rect(0, 0, 16, 32)).setTo(cv::Scalar(200, 100, 50, 40));
+  ASSERT_TRUE(cv::imwrite(Path("data/alpha.png"), rgba));
+  WriteText("data/alpha.txt", "alpha.png 0\n");
+  IngestOptions alpha = ListOptions("data/alpha.txt", "a");
+  alpha.encoding = IngestEncoding::kKeep;
+  alpha.out = Path("alpha");
+  Ingest(alpha);
+  const auto alpha_store = Store::Open(Path("alpha"));
+  EXPECT_NE(stored(*alpha_store, 0), ReadFile(Path("data/alpha.png")));
+  EXPECT_NEAR(MeanColour(*alpha_store, 0)[0], 50, 2);  // OpenCV's decode (BGR 200,100,50 -> R 50), alpha ignored
   EXPECT_FALSE(FindIngestEncoding("webp").has_value());
   EXPECT_EQ(FindIngestEncoding("keep"), IngestEncoding::kKeep);
 }
