@@ -118,12 +118,14 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
                file, ": ", where, " tests no held-out domain (every target is a training domain)");
     p.jobs.push_back(std::move(job));
   }
-  for (const auto& [domain, subset] : p.target_subsets)
+  for (const auto& entry : p.target_subsets) {
+    const std::string& domain = entry.first;  // a named variable: lambdas cannot capture a structured binding (C++17)
     IF_REQUIRE(std::any_of(p.jobs.begin(), p.jobs.end(),
                            [&](const LodoJob& j) {
                              return std::find(j.test.begin(), j.test.end(), domain) != j.test.end();
                            }),
                file, ": 'target_subsets' names '", domain, "', which no job tests");
+  }
   return p;
 }
 
