@@ -167,7 +167,8 @@ int RunLodo(const std::vector<std::string>& args) {
     std::cout << AggregateLodo(FLAGS_run_dir, LoadSavedProtocol(FLAGS_run_dir));
     return 0;
   }
-  const LodoProtocol p = PlanProtocol(FLAGS_run_dir, FLAGS_protocol, RanksFlag(), SetOverrides(), SeedsFlag());
+  const LodoProtocol p =
+      PlanProtocol(FLAGS_run_dir, FLAGS_protocol, RanksFlag(), SetOverrides(), SeedsFlag(), /*persist=*/!FLAGS_dry_run);
   PrintPlan(FLAGS_run_dir, p);
   if (FLAGS_dry_run) return 0;
   return FLAGS_slurm ? SubmitToSlurm(FLAGS_run_dir, p) : RunLocally(FLAGS_run_dir, p);
@@ -220,7 +221,7 @@ std::vector<Command> LodoCommands() {
             Optional("seeds", "S1,S2,...", "run every job once per seed; the table adds mean ± std over seeds")
                 .Absent("the protocol's seeds, or the training config's one seed"),
             Switch("slurm", "submit the unfinished jobs as a Slurm job array instead of running them here"),
-            Switch("dry_run", "print the plan and stop"),
+            Switch("dry_run", "check and print the plan; write nothing"),
             Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank")
                 .Absent("every unfinished job"),
             Switch("aggregate", "only aggregate the finished jobs' results into one table")},

@@ -169,11 +169,12 @@ TrainConfig JobTrainConfig(const LodoProtocol& p, const LodoJob& job) {
 }
 
 LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protocol, std::optional<int> ranks,
-                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds) {
+                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds,
+                          bool persist) {
   if (protocol.empty()) {
     IF_REQUIRE(overrides.empty() && seeds.empty(), "lodo: --set and --seeds are only accepted together with --protocol");
     LodoProtocol saved = LoadSavedProtocol(run_dir);
-    RecordVersion(run_dir, "lodo, continuing the plan of protocol " + saved.name);
+    if (persist) RecordVersion(run_dir, "lodo, continuing the plan of protocol " + saved.name);
     return saved;
   }
   const std::string path = ResolveConfigPath(protocol, "protocols");
@@ -212,11 +213,11 @@ LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protoco
     // Compared as this build writes it: a plan saved before a key was added still matches.
     IF_REQUIRE(ProtocolToYaml(ParseProtocol(LoadYamlFile(saved), saved)) == text, "lodo: ", run_dir, " was planned with another protocol, ranks, --seeds or --set (see ",
                saved, "); use a new --run-dir, or omit --protocol/--set to continue that plan");
-  } else {
+  } else if (persist) {
     std::filesystem::create_directories(run_dir);
     WriteFileAtomic(saved, text);
   }
-  RecordVersion(run_dir, "lodo plan of protocol " + p.name);
+  if (persist) RecordVersion(run_dir, "lodo plan of protocol " + p.name);
   return p;
 }
 

@@ -27,9 +27,11 @@ TrainConfig JobTrainConfig(const LodoProtocol& p, const LodoJob& job);
 // checked against it afterwards; an empty `protocol` continues the saved plan.
 // Every job's configuration and domains are checked before anything runs.
 // `seeds` (lodo --seeds) replace the protocol's own; either expands each job
-// into one per seed.
+// into one per seed. Without `persist` (lodo --dry-run) the plan is checked
+// (against a saved one too) but nothing is written.
 LodoProtocol PlanProtocol(const std::string& run_dir, const std::string& protocol, std::optional<int> ranks,
-                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds = {});
+                          const std::vector<std::string>& overrides, const std::vector<uint64_t>& seeds = {},
+                          bool persist = true);
 // "2,3,4" or a YAML list's items -> seeds; errors name `where` and the item.
 std::vector<uint64_t> ParseSeeds(const std::vector<std::string>& items, const std::string& where);
 

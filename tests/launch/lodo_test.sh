@@ -38,17 +38,22 @@ out=$("$bin" lodo --protocol "$tmp/bad.yaml" --run-dir "$tmp/bad" --set data.sto
 grep -q "typo" <<< "$out" || fail "unclear error for an unknown key: $out"
 [ ! -e "$tmp/bad/protocol.yaml" ] || fail "a refused protocol was planned"
 
-# --dry-run: the plan only.
+# --dry-run: the plan only, checked and printed; nothing is written.
 out=$("$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" --dry-run)
 grep -q "\[3\] ABC_to_D: train synA+synB+synC -> test synD (to run)" <<< "$out" || fail "plan: $out"
-[ ! -e "$tmp/run/jobs" ] || fail "--dry-run ran something"
-out=$("$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" --set total_steps=5 2>&1) &&
-  fail "re-planning with other overrides was accepted"
-grep -q "was planned with another protocol" <<< "$out" || fail "unclear re-plan error: $out"
+[ ! -e "$tmp/run" ] || fail "--dry-run wrote into the run directory: $(ls -R "$tmp/run")"
 
 # A full run (1 rank per job), then the aggregated table.
 "$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" > "$tmp/run.log" 2>&1 ||
   fail "lodo run: $(tail -5 "$tmp/run.log")"
+# Re-planning it otherwise is refused, also as a dry run, and changes nothing.
+versions=$(cat "$tmp/run/versions.txt")
+for extra in "" --dry-run; do
+  out=$("$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" --set total_steps=5 $extra 2>&1) &&
+    fail "re-planning with other overrides was accepted ($extra)"
+  grep -q "was planned with another protocol" <<< "$out" || fail "unclear re-plan error: $out"
+done
+[ "$(cat "$tmp/run/versions.txt")" = "$versions" ] || fail "a refused re-plan wrote versions.txt"
 for f in lodo.md lodo.json report.html; do [ -s "$tmp/run/$f" ] || fail "no $f"; done
 python3 - "$tmp/run" <<'PY' || fail "lodo.json is not the aggregated table"
 import json, sys, os
