@@ -65,11 +65,12 @@ void SetFlag(const std::string& name, const std::string& value, const std::strin
           " --help`)");
 }
 
-// glog's flags, which every subcommand accepts (they only steer logging).
+// glog's flags and --verbose, which every subcommand accepts (they only steer
+// logging and error messages).
 bool IsLoggingFlag(const std::string& name) {
   static const std::set<std::string> kLogging = {"v",           "vmodule",         "logtostderr",
                                                  "alsologtostderr", "colorlogtostderr", "stderrthreshold",
-                                                 "minloglevel", "log_dir"};
+                                                 "minloglevel", "log_dir", "verbose"};
   return kLogging.count(name) > 0;
 }
 
@@ -253,6 +254,7 @@ std::string CommandHelp(const Command& command) {
     row(shown, text);
   }
   if (command.takes_overrides) row("--set KEY=VALUE", "override a configuration key (data.store=DIR); repeatable");
+  row("--verbose", "errors also name the source line that raised them");
   row("--help, -h", "this text");
   return out.str();
 }

@@ -53,6 +53,7 @@ struct Command {
 std::vector<Command> DataCommands();     // synth, ingest, store
 std::vector<Command> TrainCommands();    // train, eval
 std::vector<Command> LodoCommands();     // lodo, demo, report
+std::vector<Command> PredictCommands();  // predict, export
 std::vector<Command> MetricsCommands();  // metrics
 std::vector<Command> BenchCommands();    // bench data, bench step, bench allreduce
 

@@ -53,6 +53,10 @@ DEFINE_bool(aggregate, false, "");
 DEFINE_bool(slurm, false, "");
 DEFINE_bool(dry_run, false, "");
 DEFINE_int32(explain, 0, "");
+DEFINE_string(device, "auto", "");
+DEFINE_bool(quiet, false, "");
+DEFINE_string(hf, "", "");
+DEFINE_bool(verbose, false, "");  // every subcommand: errors name their source line too
 
 std::optional<double> instructflip::launch::ThresholdFlag() {
   if (FLAGS_threshold.empty()) return std::nullopt;

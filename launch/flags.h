@@ -51,6 +51,10 @@ DECLARE_bool(aggregate);
 DECLARE_bool(slurm);
 DECLARE_bool(dry_run);
 DECLARE_int32(explain);
+DECLARE_string(device);
+DECLARE_bool(quiet);
+DECLARE_string(hf);
+DECLARE_bool(verbose);
 
 namespace instructflip::launch {
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <exception>
 #include <filesystem>
 #include <csignal>
 #include <cstdlib>
@@ -150,17 +151,6 @@ std::vector<std::string> SplitNames(const std::string& list) {
   while (std::getline(in, name, ','))
     if (!name.empty()) out.push_back(name);
   return out;
-}
-
-void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what) {
-  IF_REQUIRE(!PathExists(dir) || std::filesystem::is_directory(dir), what, " '", dir,
-             "' is a file, not a directory");
-}
-
-std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what) {
-  RequireDirectoryOrAbsent(dir, what);
-  std::filesystem::create_directories(dir);
-  return std::make_unique<FileLock>(TrainRunFiles{dir}.Lock(), "run directory '" + dir + "'");
 }
 
 }  // namespace instructflip::launch

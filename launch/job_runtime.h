@@ -56,14 +56,4 @@ std::vector<std::string> SplitNames(const std::string& list);
 // any differs, the differing ones naming the changed keys.
 void CheckSameConfigurationOnEveryRank(const std::string& identity, Communicator* communicator);
 
-// An output directory the user named: absent (it will be created) or a
-// directory; a regular file there is an Error naming `what` and the path.
-void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what);
-
-// Rank 0's claim on a run directory before it writes there: the directory is
-// created (a regular file of that name is an error naming `what`) and locked
-// for the life of the returned object, so a second training on it refuses,
-// naming the holder's pid and host, instead of interleaving with this one.
-std::unique_ptr<FileLock> ClaimRunDirectory(const std::string& dir, const std::string& what);
-
 }  // namespace instructflip::launch

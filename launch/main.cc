@@ -1,7 +1,8 @@
 // instructflip: entry point. `instructflip help` lists the subcommands,
 // `instructflip <subcommand> --help` (or -h) one subcommand's flags with their
 // defaults, `instructflip --version` the version and git revision. Errors from
-// bad input surface here once, as one line on stderr, exit code 2.
+// bad input surface here once, as one line on stderr, exit code 2 (with
+// --verbose, any subcommand, also the source line that raised them).
 #include <iostream>
 
 #include <gflags/gflags.h>
@@ -11,6 +12,7 @@
 #include "dataio/base/check.h"
 #include "launch/command_line.h"
 #include "launch/commands.h"
+#include "launch/flags.h"
 #include "launch/version.h"
 
 namespace {
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
   std::vector<Command> commands;
-  for (auto group : {DataCommands(), TrainCommands(), LodoCommands(), MetricsCommands(), BenchCommands()})
+  for (auto group : {DataCommands(), TrainCommands(), LodoCommands(), PredictCommands(), MetricsCommands(), BenchCommands()})
     commands.insert(commands.end(), group.begin(), group.end());
 
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -54,9 +56,12 @@ int main(int argc, char** argv) {
     }
   } catch (const c10::Error& e) {  // LibTorch's what() carries a C++ backtrace
     return fail(e.what_without_backtrace());
+  } catch (const instructflip::Error& e) {
+    // Names the input; the source line that raised it only for developers.
+    return fail(FLAGS_verbose && !e.where().empty() ? (std::string(e.what()) + " [" + e.where() + "]").c_str() : e.what());
   } catch (const std::exception& e) {
-    // instructflip::Error names the input; the rest (a filesystem, JSON or YAML
-    // library's) name theirs in what(): one line either way, never a trace.
+    // A filesystem, JSON or YAML library's error names its input in what():
+    // one line either way, never a trace.
     return fail(e.what());
   }
   return 2;

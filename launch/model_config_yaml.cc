@@ -1,7 +1,9 @@
 #include "launch/model_config_yaml.h"
 
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <type_traits>
 #include <variant>
 
 #include "dataio/base/check.h"
@@ -109,19 +111,45 @@ ModelConfig ParseModelConfig(const YAML::Node& node, const std::string& file, co
   return c;
 }
 
-ModelConfig LoadModelConfig(const std::string& path) { return ParseModelConfig(LoadYamlFile(path), path); }
+ModelConfig LoadModelConfig(const std::string& path) {
+  YAML::Node node = LoadYamlFile(path);
+  ResolveModelFilePaths(node, std::filesystem::path(path).parent_path().string());
+  return ParseModelConfig(node, path);
+}
+
+void ResolveModelFilePaths(YAML::Node model, const std::string& base_dir) {
+  if (!model.IsMap()) return;
+  for (const auto& [section, keys] : {std::pair<const char*, std::vector<const char*>>{"tokenizers", {"bert_vocab", "t5_spiece"}},
+                                      {"pretrained", {"clip", "bert", "t5"}}}) {
+    YAML::Node node = model[section];
+    if (!node.IsMap()) continue;
+    for (const char* key : keys) {
+      YAML::Node value = node[key];
+      if (!value.IsScalar()) continue;
+      const std::string path = value.Scalar();
+      if (path.empty() || path == "instructions" || std::filesystem::path(path).is_absolute()) continue;
+      value = (std::filesystem::absolute(base_dir.empty() ? "." : base_dir) / path).lexically_normal().string();
+    }
+  }
+}
 
 YAML::Node ModelConfigToYaml(const ModelConfig& config) {
   ModelConfig c = config;  // ForEachField hands out mutable pointers
   YAML::Node n;
   n["variant"] = VariantName(c.variant);
   ForEachField(c, [&](const char* section, const char* key, FieldRef field) {
-    std::visit([&](auto* pointer) { (*section == '\0' ? n[key] : n[section][key]) = *pointer; }, field);
+    std::visit(
+        [&](auto* pointer) {
+          YAML::Node slot = *section == '\0' ? n[key] : n[section][key];
+          if constexpr (std::is_same_v<decltype(pointer), double*>) slot = YamlNumber(*pointer);
+          else slot = *pointer;
+        },
+        field);
   });
   if (c.t5.lora.enabled()) {
     n["lora"]["rank"] = c.t5.lora.rank;
-    n["lora"]["alpha"] = c.t5.lora.alpha;
-    n["lora"]["dropout"] = c.t5.lora.dropout;
+    n["lora"]["alpha"] = YamlNumber(c.t5.lora.alpha);
+    n["lora"]["dropout"] = YamlNumber(c.t5.lora.dropout);
     n["lora"]["targets"] = c.t5.lora.targets;
   }
   return n;

@@ -28,14 +28,19 @@ int RunTrain(const std::vector<std::string>& args) {
   ConnectStopSignals(&config.trainer);
   config.trainer.checkpoint_fault_point = CrashPointFromEnvironment();
   return AbortJobOnError("train", world, [&] {
-    std::unique_ptr<FileLock> claim;  // held until the run ends
-    if (world.rank == 0) claim = ClaimRunDirectory(FLAGS_run_dir, "--run-dir");
-    // The configuration is written once it proved it can run (store, domains, model).
-    Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
+    std::unique_ptr<RunDirectoryClaim> claim;  // held until the run ends
     if (world.rank == 0) {
+      claim = ClaimRunDirectory(FLAGS_run_dir, "--run-dir");
+      CheckRunConfig(FLAGS_run_dir, config.resolved_yaml, FLAGS_allow_config_change);
+    }
+    // The configuration is written once the run proved it can go on (store,
+    // domains, model, resume): a refused launch leaves the directory as it was.
+    config.trainer.started = [&] {
+      if (world.rank != 0) return;
       WriteRunConfig(FLAGS_run_dir, config.resolved_yaml, FLAGS_allow_config_change);
       RecordVersion(FLAGS_run_dir, "train, resume '" + FLAGS_resume + "', " + std::to_string(world.size) + " rank(s)");
-    }
+    };
+    Trainer trainer(config.trainer, communicator.get(), FLAGS_run_dir);
     const TrainResult result = trainer.Run(FLAGS_resume);
     if (world.rank == 0)
       std::cout << "train: " << (result.interrupted ? "stopped" : "finished") << " at step " << result.steps

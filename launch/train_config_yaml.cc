@@ -70,7 +70,13 @@ YAML::Node LoadTrainYaml(const std::string& path, std::vector<std::string>* chai
   chain->push_back(path);
   YAML::Node root = LoadYamlFile(path);
   const bool model_named = root["model"] && root["model"].IsScalar();  // a whole model, replacing the base's
-  if (model_named) root["model"] = LoadYamlFile(ResolveModelConfigPath(root["model"].as<std::string>()));
+  if (model_named) {
+    const std::string model_path = ResolveModelConfigPath(root["model"].as<std::string>());
+    root["model"] = LoadYamlFile(model_path);
+    ResolveModelFilePaths(root["model"], std::filesystem::path(model_path).parent_path().string());
+  } else if (root["model"]) {  // inline keys: relative to this file
+    ResolveModelFilePaths(root["model"], std::filesystem::path(path).parent_path().string());
+  }
   const YAML::Node base_name = root["base"];
   if (!base_name) return root;
   IF_REQUIRE(base_name.IsScalar() && !base_name.as<std::string>().empty(), path,
@@ -100,16 +106,15 @@ std::vector<int> ParseSpoofTypes(const std::vector<std::string>& items, const st
   return codes;
 }
 
-}  // namespace
-
-TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
-  std::vector<std::string> chain;
-  YAML::Node root = LoadTrainYaml(path, &chain);
-  for (const std::string& assignment : overrides) ApplyOverride(root, assignment);
-
+// The configuration in `root` (overrides applied); `path` names it in errors.
+TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   TrainConfig config;
   TrainerOptions& t = config.trainer;
   YamlSection top(root, path, "");
+  // Every key in force, as read (yaml_reader.h); the model first, filled in below.
+  YAML::Node resolved;
+  resolved["model"] = YAML::Node();
+  top.RecordInto(resolved);
   // model: a name in configs/model, a path, or an inline mapping.
   const YAML::Node model_node = top.Raw("model");
   IF_REQUIRE(model_node.IsDefined() && !model_node.IsNull(), path, ": missing key 'model'");
@@ -248,16 +253,34 @@ TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::stri
     IF_FAIL(path, ": ", e.what());
   }
 
-  YAML::Node resolved = YAML::Clone(root);
   resolved["model"] = ModelConfigToYaml(t.model);
-  // The rules in force, also where the file leaves them to their defaults, so a
-  // run directory and its checkpoints say how questions were chosen.
-  resolved["data"]["style_question"] = StyleQuestionRuleName(t.style_question);
-  resolved["optimizer"]["decay"] = t.optimizer.decay_all_parameters ? "all" : "matrices";
-  resolved["eval"]["style_question"] = ScoringStyleQuestionName(config.eval_style_question);
   config.resolved_yaml = YAML::Dump(resolved) + "\n";
   t.resolved_config = config.resolved_yaml;
   return config;
+}
+
+}  // namespace
+
+TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides) {
+  std::vector<std::string> chain;
+  YAML::Node root = LoadTrainYaml(path, &chain);
+  for (const std::string& assignment : overrides) ApplyOverride(root, assignment);
+  ResolveModelFilePaths(root["model"], ".");  // a --set path is relative to where the command runs
+  return ParseTrainConfig(root, path);
+}
+
+TrainConfig ParseResolvedTrainConfig(const std::string& yaml_text, const std::string& what) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    IF_FAIL(what, ": not valid YAML (", e.what(), ")");
+  }
+  IF_REQUIRE(root.IsMap(), what, ": not a training configuration (a YAML mapping)");
+  // Model paths are absolute in what this build saves; an older build saved
+  // them as given, relative to the directory the run was launched from.
+  ResolveModelFilePaths(root["model"], ".");
+  return ParseTrainConfig(root, what);
 }
 
 namespace {
@@ -293,18 +316,40 @@ std::vector<std::string> ChangedKeys(const std::string& before_yaml, const std::
   return changes;
 }
 
-void WriteRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change) {
+namespace {
+
+// The changed keys between the run directory's configuration and `resolved_yaml`
+// (none for a new directory); a change without `allow_change` is refused.
+std::vector<std::string> RunConfigChanges(const std::string& run_dir, const std::string& resolved_yaml,
+                                          bool allow_change) {
   const std::string path = TrainRunFiles{run_dir}.Config();
-  if (PathExists(path)) {
-    const std::vector<std::string> changes = ChangedKeys(ReadFile(path), resolved_yaml);
-    if (!changes.empty()) {
-      IF_REQUIRE(allow_change, run_dir, " was started with another configuration (", path, "); changed: ",
-                 absl::StrJoin(changes, "; "),
-                 ". Use a new run directory, or --allow-config-change to go on with the new one");
-      RecordVersion(run_dir, "configuration changed (--allow-config-change): " + absl::StrJoin(changes, "; "));
-    }
+  if (!PathExists(path)) return {};
+  // Compared as resolved now: a configuration saved by an earlier build,
+  // without the defaults it left out, is the same run when they agree.
+  std::string saved = ReadFile(path);
+  try {
+    saved = ParseResolvedTrainConfig(saved, path).resolved_yaml;
+  } catch (const Error&) {
+    // Not readable as a configuration any more: compared as it is.
   }
-  WriteFileAtomic(path, resolved_yaml);
+  const std::vector<std::string> changes = ChangedKeys(saved, resolved_yaml);
+  IF_REQUIRE(changes.empty() || allow_change, run_dir, " was started with another configuration (", path,
+             "); changed: ", absl::StrJoin(changes, "; "),
+             ". Use a new run directory, or --allow-config-change to go on with the new one");
+  return changes;
+}
+
+}  // namespace
+
+void CheckRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change) {
+  RunConfigChanges(run_dir, resolved_yaml, allow_change);
+}
+
+void WriteRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change) {
+  const std::vector<std::string> changes = RunConfigChanges(run_dir, resolved_yaml, allow_change);
+  if (!changes.empty())
+    RecordVersion(run_dir, "configuration changed (--allow-config-change): " + absl::StrJoin(changes, "; "));
+  WriteFileAtomic(TrainRunFiles{run_dir}.Config(), resolved_yaml);
 }
 
 }  // namespace instructflip::launch

@@ -27,16 +27,21 @@ struct TrainConfig {
 
 // `overrides`: "a.b=value" strings (value parsed as YAML: numbers, booleans, lists).
 TrainConfig LoadTrainConfig(const std::string& path, const std::vector<std::string>& overrides);
+// A resolved configuration as a run directory or a checkpoint holds it (no
+// `base:` chain, no overrides); `what` names its origin in errors.
+TrainConfig ParseResolvedTrainConfig(const std::string& yaml_text, const std::string& what);
 
 // The dotted keys whose values differ between two resolved configurations
 // ("schedule.max_lr: 0.001 -> 0.01", "+ key: v", "- key: v"), sorted.
 std::vector<std::string> ChangedKeys(const std::string& before_yaml, const std::string& after_yaml);
 
-// Rank 0, before a run writes into `run_dir`: its config.yaml becomes
-// `resolved_yaml`. If the directory already holds another configuration (a
-// resume, or a start over its checkpoints), that is refused listing the
-// changed keys, unless `allow_change`; an allowed change is recorded in
-// versions.txt.
+// Rank 0, before a run starts in `run_dir`: if the directory already holds
+// another configuration (a resume, or a start over its checkpoints), that is
+// refused listing the changed keys, unless `allow_change`. Nothing is written.
+void CheckRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change);
+// Rank 0, once the run started (TrainerOptions::started): its config.yaml
+// becomes `resolved_yaml` (CheckRunConfig first); an allowed change is
+// recorded in versions.txt.
 void WriteRunConfig(const std::string& run_dir, const std::string& resolved_yaml, bool allow_change);
 
 }  // namespace instructflip::launch

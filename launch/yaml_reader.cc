@@ -1,6 +1,9 @@
 #include "launch/yaml_reader.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <type_traits>
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
@@ -13,25 +16,61 @@ YamlSection::YamlSection(YAML::Node node, std::string file, std::string path)
              "' must be a mapping");
 }
 
+void YamlSection::RecordInto(YAML::Node effective) {
+  recording_ = true;
+  effective_ = effective;
+}
+
+template <typename T>
+void YamlSection::Record(const std::string& key, const T& value) {
+  if (!recording_) return;
+  if constexpr (std::is_same_v<T, double>) {
+    effective_[key] = YamlNumber(value);
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    YAML::Node list(YAML::NodeType::Sequence);
+    for (const std::string& item : value) list.push_back(item);
+    list.SetStyle(YAML::EmitterStyle::Flow);
+    effective_[key] = list;
+  } else {
+    effective_[key] = value;
+  }
+}
+
+YAML::Node YamlNumber(double value) {
+  char text[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  std::string out = text;
+  // A whole number stays a float when read back ("2" would become an int field's value).
+  if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
+  return YAML::Node(out);
+}
+
 std::string YamlSection::Where(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
 YamlSection YamlSection::Section(const std::string& key) {
   known_.insert(key);
   const YAML::Node child = node_.IsMap() ? node_[key] : YAML::Node();
-  return YamlSection(child, file_, Where(key));
+  YamlSection section(child, file_, Where(key));
+  if (recording_) section.RecordInto(effective_[key]);
+  return section;
 }
 
 template <typename T>
 void YamlSection::ReadScalar(const std::string& key, T* out, const char* type) {
   known_.insert(key);
-  if (!node_.IsMap() || !node_[key]) return;
-  const YAML::Node value = node_[key];
-  IF_REQUIRE(value.IsScalar(), file_, ": '", Where(key), "' must be a ", type);
-  try {
-    *out = value.as<T>();
-  } catch (const YAML::Exception&) {
-    IF_FAIL(file_, ": '", Where(key), "' must be a ", type, ", got '", value.Scalar(), "'");
+  if (node_.IsMap() && node_[key]) {
+    const YAML::Node value = node_[key];
+    IF_REQUIRE(value.IsScalar(), file_, ": '", Where(key), "' must be a ", type);
+    try {
+      *out = value.as<T>();
+    } catch (const YAML::Exception&) {
+      IF_FAIL(file_, ": '", Where(key), "' must be a ", type, ", got '", value.Scalar(), "'");
+    }
   }
+  Record(key, *out);
 }
 
 void YamlSection::Read(const std::string& key, int* out) { ReadScalar(key, out, "whole number"); }
@@ -49,14 +88,16 @@ void YamlSection::Read(const std::string& key, std::string* out) { ReadScalar(ke
 
 void YamlSection::Read(const std::string& key, std::vector<std::string>* out) {
   known_.insert(key);
-  if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) return;
-  const YAML::Node value = node_[key];
-  IF_REQUIRE(value.IsSequence(), file_, ": '", Where(key), "' must be a list");
-  out->clear();
-  for (const auto& item : value) {
-    IF_REQUIRE(item.IsScalar(), file_, ": '", Where(key), "' must be a list of strings");
-    out->push_back(item.as<std::string>());
+  if (node_.IsMap() && node_[key] && !node_[key].IsNull()) {
+    const YAML::Node value = node_[key];
+    IF_REQUIRE(value.IsSequence(), file_, ": '", Where(key), "' must be a list");
+    out->clear();
+    for (const auto& item : value) {
+      IF_REQUIRE(item.IsScalar(), file_, ": '", Where(key), "' must be a list of strings");
+      out->push_back(item.as<std::string>());
+    }
   }
+  Record(key, *out);
 }
 
 YAML::Node YamlSection::Raw(const std::string& key) {

@@ -15,7 +15,12 @@ namespace instructflip::launch {
 class YamlSection {
  public:
   YamlSection(YAML::Node node, std::string file, std::string path);
-  // Sub-mapping `key` (empty section if absent).
+  // From now on every Read also writes the value in force, given or default,
+  // into `effective` under the same key (sections nest): the resolved
+  // configuration holds every key, hidden defaults included, each written by
+  // the call that reads it.
+  void RecordInto(YAML::Node effective);
+  // Sub-mapping `key` (empty section if absent); recorded under `key` too.
   YamlSection Section(const std::string& key);
   // Reads `key` into *out when present (keeps the default otherwise).
   void Read(const std::string& key, int* out);
@@ -35,10 +40,19 @@ class YamlSection {
   void ReadScalar(const std::string& key, T* out, const char* type);
   std::string Where(const std::string& key) const;
 
+  template <typename T>
+  void Record(const std::string& key, const T& value);
+
   YAML::Node node_;
   std::string file_, path_;
   std::set<std::string> known_;
+  bool recording_ = false;
+  YAML::Node effective_;
 };
+
+// A number as YAML writes it back exactly, in the fewest digits ("0.001",
+// "1e-07", never "0.0010000000000000000208").
+YAML::Node YamlNumber(double value);
 
 // Loads a YAML file whose root must be a mapping (error names the file).
 YAML::Node LoadYamlFile(const std::string& path);

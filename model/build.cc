@@ -4,12 +4,13 @@
 
 namespace instructflip {
 
-BuiltModel BuildModel(ModelConfig config) {
+BuiltModel BuildModel(ModelConfig config, const BuildOptions& options) {
   BuiltModel out;
   out.tokenizers = BuildTokenizers(config.tokenizers);
   ResolveVocabularySizes(out.tokenizers, &config);
   out.config = config;
-  out.model = InstructFlip(config);
+  out.model = InstructFlip(config, options.language_model);
+  if (!options.pretrained) return out;
   const PretrainedConfig& p = config.pretrained;
   if (!p.clip.empty()) out.reports.push_back(LoadClipVision(*out.model, p.clip));
   if (!p.bert.empty() && !out.model->content_Qformer.is_empty())

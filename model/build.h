@@ -19,6 +19,14 @@ struct BuiltModel {
   std::vector<LoadReport> reports;  // one per pretrained file loaded
 };
 
-BuiltModel BuildModel(ModelConfig config);
+struct BuildOptions {
+  // The frozen T5 (InstructFlipImpl): scoring alone does without it.
+  bool language_model = true;
+  // Load config.pretrained's files. Off when trained weights replace them all
+  // at once (predict, export): those files need not exist where a model is used.
+  bool pretrained = true;
+};
+
+BuiltModel BuildModel(ModelConfig config, const BuildOptions& options = {});
 
 }  // namespace instructflip

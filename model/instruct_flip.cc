@@ -61,7 +61,7 @@ InstructFlipExample ToDevice(const InstructFlipExample& example, const torch::De
   return {ToDevice(example.inputs, device), ToDevice(example.targets, device)};
 }
 
-InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
+InstructFlipImpl::InstructFlipImpl(const ModelConfig& c, bool with_language_model) : config_(c) {
   ValidateModelConfig(c);
   IF_REQUIRE(c.qformer.vocab_size > 0 && c.t5.vocab_size > 0,
              "model config: vocabulary sizes are unresolved (0); call ResolveVocabularySizes with the tokenizers");
@@ -76,8 +76,10 @@ InstructFlipImpl::InstructFlipImpl(const ModelConfig& c) : config_(c) {
     if (c.has_style_branch()) style_Qformer = register_module("style_Qformer", QFormer(c.qformer, width));
     if (c.has_llm() || v == Variant::kVisionContent || v == Variant::kVisionContentStyle) {
       t5_proj = register_module("t5_proj", nn::Linear(c.qformer.hidden, c.t5.d_model));
-      t5_model = register_module("t5_model", T5Model(c.t5));
-      FreezeT5BaseWeights(*t5_model);  // frozen, but for LoRA adapters (t5.lora)
+      if (with_language_model) {
+        t5_model = register_module("t5_model", T5Model(c.t5));
+        FreezeT5BaseWeights(*t5_model);  // frozen, but for LoRA adapters (t5.lora)
+      }
     }
     if (v == Variant::kNoLlm) {
       content_head = register_module("content_head", NormalizedClassifier(c.qformer.hidden, kSpoofTypeClasses));
@@ -145,6 +147,8 @@ InstructFlipOutputs InstructFlipImpl::Run(const InstructFlipInputs& in, const In
   const ModelConfig& c = config_;
   const bool with_losses = targets != nullptr;
   const Variant v = c.variant;
+  IF_REQUIRE(!with_losses || !t5_model.is_empty() || !(c.has_llm() || v == Variant::kVisionContent || v == Variant::kVisionContentStyle),
+             "this model was built without its language model (scoring only): it cannot compute training losses");
   InstructFlipOutputs out;
   InstructFlipLosses losses;
 

@@ -92,7 +92,10 @@ struct InstructFlipOutputs {
 
 class InstructFlipImpl : public torch::nn::Module {
  public:
-  explicit InstructFlipImpl(const ModelConfig& config);
+  // `with_language_model` false leaves the frozen T5 out (t5_model stays
+  // empty): scoring needs only vision, Q-Formers, fusion and the classifier,
+  // and a FLAN-T5 is most of the model's memory (predict without --explain).
+  explicit InstructFlipImpl(const ModelConfig& config, bool with_language_model = true);
 
   // Scores: reads the inputs only (no losses, no cue noise).
   InstructFlipOutputs forward(const InstructFlipInputs& inputs);

@@ -90,18 +90,20 @@ struct LossWeights {
   double ssl = 0.0;
 };
 
-// Tokenizer sources: a file path, or "instructions" for small vocabularies
-// derived from the instruction texts (tiny configs, tests).
+// Tokenizer sources: a file, a Hugging Face model directory holding it, or
+// "instructions" for small vocabularies derived from the instruction texts
+// (tiny configs, tests).
 struct TokenizerConfig {
-  std::string bert_vocab = "instructions";  // bert-base-uncased vocab.txt
-  std::string t5_spiece = "instructions";   // flan-t5-base spiece.model
+  std::string bert_vocab = "instructions";  // bert-base-uncased vocab.txt (or its directory)
+  std::string t5_spiece = "instructions";   // flan-t5-base spiece.model (or its directory)
 };
 
-// Pretrained weights (safetensors as downloaded from Hugging Face); empty = random init.
+// Pretrained weights as downloaded from Hugging Face: a .safetensors file or a
+// model directory (model/weights.h: FindPretrainedFiles); empty = random init.
 struct PretrainedConfig {
-  std::string clip;  // openai/clip-vit-base-patch16 model.safetensors (or OpenAI "visual.*" names)
-  std::string bert;  // bert-base-uncased model.safetensors
-  std::string t5;    // google/flan-t5-base model.safetensors
+  std::string clip;  // openai/clip-vit-base-patch16 (or OpenAI "visual.*" names)
+  std::string bert;  // bert-base-uncased
+  std::string t5;    // google/flan-t5-base
 };
 
 // Teaches a randomly initialised T5 the instruction options before it is

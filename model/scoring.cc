@@ -54,4 +54,24 @@ ScoredBatch ScoreBatch(InstructFlipImpl& model, const UnlabeledBatch& batch, Sco
   return scored;
 }
 
+Answers AnswerQuestions(InstructFlipImpl& model, const ScoredBatch& scored, const std::vector<int64_t>& rows,
+                        const T5Tokenizer& t5) {
+  const torch::Tensor index = torch::tensor(rows, torch::kLong);
+  auto answer = [&](const torch::Tensor& queries, const TokenBatch& question) {
+    std::vector<std::string> texts(rows.size());
+    if (!queries.defined() || !model.config().has_llm() || model.t5_model.is_empty() || rows.empty()) return texts;
+    const torch::Tensor at = index.to(queries.device());
+    const TokenBatch selected{question.ids.index_select(0, at), question.keep.index_select(0, at)};
+    const torch::Tensor ids = model.GenerateAnswers(queries.index_select(0, at), selected, t5.eos_id()).cpu();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const torch::Tensor row = ids[r].contiguous();
+      texts[r] = t5.Decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
+    }
+    return texts;
+  };
+  const InstructFlipInputs& in = scored.first_pass.inputs;
+  return {answer(scored.first_outputs.content_queries, in.content_question_t5),
+          answer(scored.first_outputs.style_queries, in.style_question_t5)};
+}
+
 }  // namespace instructflip

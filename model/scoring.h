@@ -13,6 +13,7 @@
 #include "model/instruct_flip.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
+#include "model/t5_tokenizer.h"
 
 namespace instructflip {
 
@@ -42,5 +43,14 @@ struct ScoredBatch {
 // Scores `batch` with `model` (its mode as it is; call under NoGradGuard) on `device`.
 ScoredBatch ScoreBatch(InstructFlipImpl& model, const UnlabeledBatch& batch, ScoringStyleQuestion rule,
                        InstructionBatcher& batcher, const torch::Device& device);
+
+// The T5's greedy answers to the content and style questions of `rows` of a
+// scored batch (its first pass); empty texts for a question the variant does
+// not ask or a model built without its language model.
+struct Answers {
+  std::vector<std::string> content, style;  // one per row
+};
+Answers AnswerQuestions(InstructFlipImpl& model, const ScoredBatch& scored, const std::vector<int64_t>& rows,
+                        const T5Tokenizer& t5);
 
 }  // namespace instructflip

@@ -1,18 +1,32 @@
 #include "model/tokenizers.h"
 
+#include <filesystem>
+
 #include "dataio/base/check.h"
 #include "model/instructions.h"
 
 namespace instructflip {
 
+namespace {
+
+// A Hugging Face model directory holds its tokenizer as `name`; a file is itself.
+std::string TokenizerFile(const std::string& path, const char* name, const char* field) {
+  if (!std::filesystem::is_directory(path)) return path;
+  const std::string file = (std::filesystem::path(path) / name).string();
+  IF_REQUIRE(std::filesystem::is_regular_file(file), field, ": ", path, " is a directory without ", name);
+  return file;
+}
+
+}  // namespace
+
 Tokenizers BuildTokenizers(const TokenizerConfig& config) {
   Tokenizers out;
   out.bert = config.bert_vocab == kInstructionTokenizers
                  ? WordPieceTokenizer::FromVocab(BuildWordPieceVocab(AllInstructionTexts()))
-                 : WordPieceTokenizer::FromVocabFile(config.bert_vocab);
+                 : WordPieceTokenizer::FromVocabFile(TokenizerFile(config.bert_vocab, "vocab.txt", "tokenizers.bert_vocab"));
   out.t5 = config.t5_spiece == kInstructionTokenizers
                ? T5Tokenizer::FromSerialized(TrainSentencePiece(AllInstructionTexts(), 200, /*seed=*/0))
-               : T5Tokenizer::FromFile(config.t5_spiece);
+               : T5Tokenizer::FromFile(TokenizerFile(config.t5_spiece, "spiece.model", "tokenizers.t5_spiece"));
   return out;
 }
 

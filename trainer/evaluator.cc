@@ -49,7 +49,6 @@ class Explainer {
   // reach the model.
   void Explain(const Batch& batch, const ScoredBatch& scored) {
     const ScoringPass& pass = scored.first_pass;
-    const InstructFlipInputs& in = pass.inputs;
     const InstructFlipOutputs& out = scored.first_outputs;
     if (done_ >= per_domain_) return;
     std::vector<int64_t> rows;
@@ -61,22 +60,9 @@ class Explainer {
       rows.push_back(j);
     }
     if (rows.empty()) return;
-    const torch::Tensor index = torch::tensor(rows, torch::kLong);
-    const T5Tokenizer& t5 = t5_;
-    auto answers = [&](const torch::Tensor& queries, const TokenBatch& question) {
-      std::vector<std::string> texts(rows.size());
-      if (!queries.defined() || !built_.config.has_llm()) return texts;
-      const torch::Tensor at = index.to(queries.device());
-      const TokenBatch selected{question.ids.index_select(0, at), question.keep.index_select(0, at)};
-      const torch::Tensor ids = built_.model->GenerateAnswers(queries.index_select(0, at), selected, t5.eos_id()).cpu();
-      for (size_t r = 0; r < rows.size(); ++r) {
-        const torch::Tensor row = ids[r].contiguous();
-        texts[r] = t5.Decode(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
-      }
-      return texts;
-    };
-    const std::vector<std::string> content = answers(out.content_queries, in.content_question_t5);
-    const std::vector<std::string> style = answers(out.style_queries, in.style_question_t5);
+    const Answers answers = AnswerQuestions(*built_.model, scored, rows, t5_);
+    const std::vector<std::string>& content = answers.content;
+    const std::vector<std::string>& style = answers.style;
     const std::string directory = JoinUnder(out_dir_, "explanations/" + domain_);
     std::filesystem::create_directories(directory);
     const NormalizeOptions normalize;

@@ -148,12 +148,14 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-// metrics.jsonl: the last record per step (a resumed run appends repeated
-// steps), sorted by step.
+// metrics.jsonl: the records of the sessions that made the run, sorted by
+// step. A session's {"session_start": S} drops what earlier sessions logged
+// from step S on (a killed run's stale tail); a step logged twice keeps its
+// last record.
 struct TrainingLog {
   std::map<int64_t, Json> steps;
   int skipped_lines = 0;     // not valid JSON, or no numeric "step"
-  int replaced_records = 0;  // earlier records of a step logged again
+  int replaced_records = 0;  // earlier records of a step logged again, or dropped as stale
 };
 
 TrainingLog ParseTrainingLog(const std::string& text) {
@@ -164,6 +166,12 @@ TrainingLog ParseTrainingLog(const std::string& text) {
       record = Json::parse(line);
     } catch (const Json::exception&) {
       ++log.skipped_lines;
+      continue;
+    }
+    if (const Json& start = Field(record, "session_start"); start.is_number_integer()) {
+      const auto stale = log.steps.lower_bound(start.get<int64_t>());
+      log.replaced_records += static_cast<int>(std::distance(stale, log.steps.end()));
+      log.steps.erase(stale, log.steps.end());
       continue;
     }
     const Json& step = Field(record, "step");

@@ -1,7 +1,10 @@
 #include "trainer/run_files.h"
 
 #include <cstdio>
+#include <exception>
+#include <filesystem>
 
+#include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 
 namespace instructflip {
@@ -43,5 +46,32 @@ std::string LodoRunFiles::EvaluationStep(const std::string& job, int64_t step) c
 }
 
 bool LodoRunFiles::Finished(const std::string& job) const { return PathExists(Result(job)); }
+
+void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what) {
+  IF_REQUIRE(!PathExists(dir) || std::filesystem::is_directory(dir), what, " '", dir, "' is a file, not a directory");
+}
+
+RunDirectoryClaim::RunDirectoryClaim(const std::string& dir, const std::string& what)
+    : dir_(dir), exceptions_at_claim_(std::uncaught_exceptions()) {
+  RequireDirectoryOrAbsent(dir, what);
+  created_ = std::filesystem::create_directories(dir);
+  lock_ = std::make_unique<FileLock>(TrainRunFiles{dir}.Lock(), "run directory '" + dir + "'");
+}
+
+RunDirectoryClaim::~RunDirectoryClaim() {
+  lock_.reset();
+  if (!created_ || std::uncaught_exceptions() <= exceptions_at_claim_) return;
+  // Failed before it wrote anything: no directory, as before the launch.
+  std::error_code ignored;
+  const std::filesystem::path lock = TrainRunFiles{dir_}.Lock();
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ignored))
+    if (entry.path() != lock) return;
+  std::filesystem::remove(lock, ignored);
+  std::filesystem::remove(dir_, ignored);
+}
+
+std::unique_ptr<RunDirectoryClaim> ClaimRunDirectory(const std::string& dir, const std::string& what) {
+  return std::make_unique<RunDirectoryClaim>(dir, what);
+}
 
 }  // namespace instructflip

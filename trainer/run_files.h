@@ -6,7 +6,10 @@
 // these name.
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include "dataio/base/file_util.h"
 
 namespace instructflip {
 
@@ -54,5 +57,30 @@ struct LodoRunFiles {
   std::string EvaluationStep(const std::string& job, int64_t step) const;
   bool Finished(const std::string& job) const;        // result.json exists
 };
+
+// An output directory the user named: absent (it will be created) or a
+// directory; a regular file there is an Error naming `what` and the path.
+void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what);
+
+// Rank 0's claim on a run directory before it writes there: the directory is
+// created (a regular file of that name is an error naming `what`) and locked
+// (TrainRunFiles::Lock) for the life of the claim, so a second training on it
+// refuses, naming the holder's pid and host, instead of interleaving with this
+// one. A launch that fails while the directory it created holds nothing but
+// the lock removes it: a refused launch leaves no trace.
+class RunDirectoryClaim {
+ public:
+  RunDirectoryClaim(const std::string& dir, const std::string& what);
+  ~RunDirectoryClaim();
+  RunDirectoryClaim(const RunDirectoryClaim&) = delete;
+  RunDirectoryClaim& operator=(const RunDirectoryClaim&) = delete;
+
+ private:
+  std::string dir_;
+  bool created_ = false;
+  int exceptions_at_claim_ = 0;  // std::uncaught_exceptions() then: more at destruction = failing
+  std::unique_ptr<FileLock> lock_;
+};
+std::unique_ptr<RunDirectoryClaim> ClaimRunDirectory(const std::string& dir, const std::string& what);
 
 }  // namespace instructflip

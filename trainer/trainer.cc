@@ -159,10 +159,10 @@ void Trainer::StartOrResume(const std::string& resume) {
   } else if (!resume.empty()) {
     checkpoint = resume;
   }
-  if (checkpoint) {
-    Resume(*checkpoint);
-  } else if (built_.config.t5_warmup.steps > 0 && built_.config.pretrained.t5.empty() &&
-             !built_.model->t5_model.is_empty()) {
+  if (checkpoint) Resume(*checkpoint);
+  if (options_.started) options_.started();  // before a fresh run's T5 warm-up, which may take minutes
+  if (!checkpoint && built_.config.t5_warmup.steps > 0 && built_.config.pretrained.t5.empty() &&
+      !built_.model->t5_model.is_empty()) {
     // A fresh run of a configuration without pretrained T5 weights: teach the
     // frozen T5 the answer options first (a resumed run has them in its checkpoint).
     bool cached = false;
@@ -221,7 +221,7 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   TrainStep train_step(built_.model, parameters_, *optimizer_, *reducer_, scaler_, communicator_, *batcher_,
                        {o.style_question, o.style_questions, o.seed, store_->size()}, {o.accumulation, o.precision, o.clip_grad_norm});
   std::optional<TrainingLog> log;
-  if (communicator_->rank() == 0) log.emplace(run_dir_);
+  if (communicator_->rank() == 0) log.emplace(run_dir_, step_ + 1, o);
 
   TrainResult result;
   built_.model->train();
@@ -266,10 +266,30 @@ TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   return result;
 }
 
-TrainingLog::TrainingLog(const std::string& run_dir) {
+TrainingLog::TrainingLog(const std::string& run_dir, int64_t first_step, const TrainerOptions& o) {
   std::filesystem::create_directories(run_dir);
   metrics_.open(TrainRunFiles{run_dir}.Metrics(), std::ios::app);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  metrics_ << nlohmann::json{{"session_start", first_step}, {"time", now}}.dump() << "\n";
+  metrics_.flush();
   events_ = std::make_unique<TensorBoardWriter>(run_dir);
+  events_->SessionStart(first_step);
+  events_->Text("config", first_step, "```yaml\n" + o.resolved_config + "```\n");
+  std::string domains;
+  for (const std::string& d : o.train_domains) domains += (domains.empty() ? "" : ",") + d;
+  events_->HParams({{"max_lr", o.schedule.max_lr},
+                    {"total_steps", double(o.total_steps)},
+                    {"batch_per_rank", double(o.batch_per_rank)},
+                    {"accumulation", double(o.accumulation)},
+                    {"weight_decay", o.optimizer.weight_decay},
+                    {"validation_fraction", o.validation_fraction},
+                    {"seed", double(o.seed)}},
+                   {{"model", o.model.name},
+                    {"variant", VariantName(o.model.variant)},
+                    {"train_domains", domains},
+                    {"style_question", StyleQuestionRuleName(o.style_question)},
+                    {"precision", PrecisionName(o.precision)}});
+  events_->Flush();
 }
 
 TrainingLog::~TrainingLog() = default;

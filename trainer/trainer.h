@@ -78,6 +78,10 @@ struct TrainerOptions {
   // written. Outside the loop the signal handler cannot wait for a step
   // boundary (launch/job_runtime.h).
   std::function<void(bool)> in_step_loop;
+  // Called on every rank once a resume succeeded, or as a fresh run starts
+  // (before its T5 warm-up): the launcher records the run's configuration
+  // only then, so a refused resume leaves the directory as it was.
+  std::function<void()> started;
   // Crash tests only: CheckpointStore::fault_point of every checkpoint write.
   std::function<void(int64_t step, const std::string& point)> checkpoint_fault_point;
 };
@@ -90,10 +94,14 @@ struct TrainResult {
 };
 
 // Rank 0's record of the steps: the console line, RUN/metrics.jsonl (with
-// per-phase seconds) and TensorBoard scalars.
+// per-phase seconds) and TensorBoard scalars. Each session (a start or a
+// resume) first marks where it starts, in both: steps from there on that an
+// earlier, killed session logged are stale (metrics.jsonl: a
+// {"session_start": STEP} record; TensorBoard: a SessionLog START), and
+// records the configuration (TensorBoard text) and the hyper-parameters.
 class TrainingLog {
  public:
-  explicit TrainingLog(const std::string& run_dir);
+  TrainingLog(const std::string& run_dir, int64_t first_step, const TrainerOptions& options);
   ~TrainingLog();
   void Write(int64_t step, int64_t total_steps, const StepStats& stats, double global_batch, double loss_scale,
              double eta_s);

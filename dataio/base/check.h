@@ -3,9 +3,10 @@
 // * IF_CHECK(cond) << "...": a broken invariant inside the program: glog CHECK
 //   semantics, aborts with file and line.
 // * IF_REQUIRE(cond, msg): bad input or a failed I/O call: throws
-//   instructflip::Error carrying the message plus file:line of the check, so the
-//   CLI can print one clear line ("store/manifest.json: field 'shards[2].path' ...")
-//   and exit non-zero without a crash or a partial write.
+//   instructflip::Error carrying the message and, apart, the file:line of the
+//   check, so the CLI can print one clear line ("store/manifest.json: field
+//   'shards[2].path' ...") and exit non-zero without a crash or a partial write;
+//   the source line is for developers (`--verbose`), not part of the message.
 // * IF_SYSCALL(expr, what): a POSIX call returning -1 on failure; throws with errno.
 #pragma once
 
@@ -19,17 +20,21 @@
 
 namespace instructflip {
 
-// Recoverable error for bad input and I/O. `what()` is the user-facing message.
+// Recoverable error for bad input and I/O. `what()` is the user-facing message;
+// `where()` the source line that raised it ("" if none).
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  explicit Error(const std::string& message, std::string where = "")
+      : std::runtime_error(message), where_(std::move(where)) {}
+  const std::string& where() const { return where_; }
+
+ private:
+  std::string where_;
 };
 
 namespace detail {
 [[noreturn]] inline void ThrowError(const char* file, int line, const std::string& message) {
-  std::ostringstream out;
-  out << message << " [" << file << ":" << line << "]";
-  throw Error(out.str());
+  throw Error(message, std::string(file) + ":" + std::to_string(line));
 }
 
 // Concatenates the streamable arguments into one string.

@@ -33,6 +33,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -111,7 +112,7 @@ std::string Lower(std::string text) {
   return text;
 }
 
-bool IsVideoPath(const std::string& path) {
+bool HasVideoExtension(const std::string& path) {
   const std::string ext = Lower(fs::path(path).extension().string());
   return ext == ".avi" || ext == ".mp4" || ext == ".mov" || ext == ".mkv";
 }
@@ -149,7 +150,7 @@ Entry MakeEntry(const std::string& root, int domain, const SampleAttributes& att
   Entry entry;
   entry.where = where;
   entry.path = (fs::path(root) / attributes.source).lexically_normal().string();
-  entry.is_video = IsVideoPath(attributes.source);
+  entry.is_video = HasVideoExtension(attributes.source);
 #if !INSTRUCTFLIP_HAVE_OPENCV
   const std::string ext = Lower(fs::path(attributes.source).extension().string());
   IF_REQUIRE(ext == ".jpg" || ext == ".jpeg", where, ": '", attributes.source,
@@ -827,20 +828,16 @@ Outcome ProcessImage(const Entry& entry, const IngestOptions& options) {
 }
 
 #if INSTRUCTFLIP_HAVE_OPENCV
-Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
-  Outcome out;
-  auto skip = [&](const std::string& reason) {
-    out.samples.clear();
-    out.skip_reason = reason;
-    return out;
-  };
+// Reads the frames VideoFrameIndices samples from the video at `path`, each
+// handed to `take(index, rgb)`. Returns "" or why the video is not usable.
+std::string ReadVideoFrames(const std::string& path, int frames, int first_frame,
+                            const std::function<void(int64_t, RgbImage)>& take) {
   try {
-    cv::VideoCapture video(entry.path);
-    if (!video.isOpened()) return skip("cannot open video");
+    cv::VideoCapture video(path);
+    if (!video.isOpened()) return "cannot open video";
     const int64_t count = std::llround(video.get(cv::CAP_PROP_FRAME_COUNT));
-    const std::vector<int64_t> wanted =
-        VideoFrameIndices(count, options.video_frames, options.video_first_frame);
-    if (wanted.empty()) return skip("video reports no frames");
+    const std::vector<int64_t> wanted = VideoFrameIndices(count, frames, first_frame);
+    if (wanted.empty()) return "video reports no frames";
     // Frames are reached by grabbing sequentially, not by seeking:
     // CAP_PROP_POS_FRAMES is approximate for inter-coded streams (H.264 in
     // .mp4/.mov), and a wrong frame would pass silently.
@@ -849,22 +846,31 @@ Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
     for (const int64_t index : wanted) {
       for (; position <= index; ++position)
         if (!video.grab())
-          return skip("video ended at frame " + std::to_string(position) + " of " +
-                      std::to_string(count) + " reported");
-      if (!video.retrieve(frame) || frame.empty())
-        return skip("cannot decode frame " + std::to_string(index));
+          return "video ended at frame " + std::to_string(position) + " of " + std::to_string(count) + " reported";
+      if (!video.retrieve(frame) || frame.empty()) return "cannot decode frame " + std::to_string(index);
       RgbImage image;
       MatToRgb(frame, &image);
-      SampleAttributes attributes = entry.attributes;
-      attributes.source += "#frame=" + std::to_string(index);
-      out.samples.push_back(
-          {EncodeStoredImage(CropAndResize(image, {0, 0, image.width, image.height}, options.size),
-                             StoredEncoding(options.encoding), options.jpeg_quality),
-           attributes});
+      take(index, std::move(image));
     }
   } catch (const cv::Exception& e) {
-    return skip(std::string("cannot read video: ") + e.what());
+    return std::string("cannot read video: ") + e.what();
   }
+  return "";
+}
+
+Outcome ProcessVideo(const Entry& entry, const IngestOptions& options) {
+  Outcome out;
+  out.skip_reason = ReadVideoFrames(entry.path, options.video_frames, options.video_first_frame,
+                                    [&](int64_t index, const RgbImage& image) {
+                                      SampleAttributes attributes = entry.attributes;
+                                      attributes.source += "#frame=" + std::to_string(index);
+                                      out.samples.push_back(
+                                          {EncodeStoredImage(CropAndResize(image, {0, 0, image.width, image.height},
+                                                                           options.size),
+                                                             StoredEncoding(options.encoding), options.jpeg_quality),
+                                           attributes});
+                                    });
+  if (!out.skip_reason.empty()) out.samples.clear();
   return out;
 }
 #endif
@@ -931,7 +937,7 @@ void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& do
       auto [groups, fresh] = stored_groups.try_emplace(code);
       if (fresh)
         for (const auto& [input, video] : held->video_of_input)
-          groups->second.emplace(VideoGroupKey(input, IsVideoPath(input)), video);
+          groups->second.emplace(VideoGroupKey(input, HasVideoExtension(input)), video);
       const auto stored = groups->second.find(e.video_key);
       e.attributes.video_id = stored != groups->second.end() ? stored->second
                                                              : e.attributes.video_id + held->next_video_id;
@@ -1047,6 +1053,36 @@ IngestReport Ingest(const IngestOptions& options) {
   LOG(INFO) << "ingest: added " << report.added << " samples, skipped " << report.skipped
             << (report.skipped > 0 ? " (first: " + first_skip + ")" : "");
   return report;
+}
+
+bool IsVideoPath(const std::string& path) { return HasVideoExtension(path); }
+
+InputFrames ReadInputFrames(const std::string& path, int size, int video_frames, int video_first_frame) {
+  InputFrames out;
+  auto resized = [size](const RgbImage& image) { return CropAndResize(image, {0, 0, image.width, image.height}, size); };
+  if (HasVideoExtension(path)) {
+#if INSTRUCTFLIP_HAVE_OPENCV
+    out.skip_reason = ReadVideoFrames(path, video_frames, video_first_frame, [&](int64_t index, const RgbImage& image) {
+      out.frame_indices.push_back(index);
+      out.frames.push_back(resized(image));
+    });
+    if (!out.skip_reason.empty()) out.frames.clear(), out.frame_indices.clear();
+#else
+    out.skip_reason = "videos need a build with OpenCV";
+#endif
+    return out;
+  }
+  std::string bytes;
+  try {
+    bytes = ReadFile(path);
+  } catch (const Error& e) {
+    out.skip_reason = e.what();
+    return out;
+  }
+  RgbImage image;
+  out.skip_reason = DecodeImage(bytes, path, &image);
+  if (out.skip_reason.empty()) out.frames.push_back(resized(image));
+  return out;
 }
 
 }  // namespace instructflip

@@ -63,6 +63,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/schema.h"
 
@@ -127,5 +128,19 @@ std::optional<IngestFormat> FindIngestFormat(const std::string& name);  // celeb
 // frame_count - 1, duplicates (short videos) dropped. For 2 frames this is the
 // reference's (6, 6 + floor(n/2)). Empty if frame_count <= 0.
 std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int first_frame);
+
+// True for the video extensions above (.avi .mp4 .mov .mkv, any case).
+bool IsVideoPath(const std::string& path);
+
+// One file read as ingest reads it, without a store: an image whole, or a
+// video's VideoFrameIndices frames, each resized to size x size as ingest
+// resizes (predict's input). Unreadable input: no frames and the reason, as
+// ingest's manifest would list it.
+struct InputFrames {
+  std::vector<RgbImage> frames;
+  std::vector<int64_t> frame_indices;  // the video frames read; empty for an image
+  std::string skip_reason;             // non-empty: not readable
+};
+InputFrames ReadInputFrames(const std::string& path, int size, int video_frames = 2, int video_first_frame = 6);
 
 }  // namespace instructflip

@@ -59,7 +59,7 @@ two_nodes 1 "$bin" "${common[@]}" --set total_steps=400 --set dist.timeout_s=15 
   > "$tmp/killed.log" 2>&1 &
 job=$!
 for _ in $(seq 1 300); do
-  [ -f "$tmp/killed/metrics.jsonl" ] && [ "$(wc -l < "$tmp/killed/metrics.jsonl")" -ge 2 ] && break
+  [ -f "$tmp/killed/metrics.jsonl" ] && [ "$(grep -c '"step"' "$tmp/killed/metrics.jsonl")" -ge 2 ] && break
   sleep 0.2
 done
 kill_rank_and_expect_end "instructflip train.*$tmp/killed" "$job" "$start" "the job with a killed node"

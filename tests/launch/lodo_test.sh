@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."   # the source tree: configs/ resolve from here
 # Short jobs: 4 steps of batch 4 per rank, a 20-step T5 warm-up.
 short=(--set data.store="$tmp/store" --set total_steps=4 --set batch_per_rank=4 --set checkpoint.every=1
        --set log_every=1 --set data.loader_threads=1 --set schedule.pct_start=0.5 --set model.t5_warmup.steps=20)
-lines() { wc -l < "$1"; }
+lines() { grep -c '"step"' "$1"; }  # step records of a metrics.jsonl
 
 # Bad input: each refused with its reason, nothing planned.
 cat > "$tmp/bad.yaml" <<EOF
@@ -81,6 +81,10 @@ grep -q "EER threshold on held-out videos of each job.s source domains" "$tmp/ru
 grep -q "Style question at test: uniform (never from the label)" "$tmp/run/lodo.md" || fail "lodo.md does not state the style question"
 grep -q "oracle" "$tmp/run/lodo.md" || fail "lodo.md does not label the target-chosen thresholds oracle"
 [ -s "$tmp/run/jobs/BCD_to_A/eval/explanations.jsonl" ] || fail "no explanations"
+# The job's TensorBoard has its evaluation: metrics as scalars, explained cue maps as images.
+for tag in validation/hter test/synA/hter test/synA/auc test/synA/tpr_at_fpr_1pct explain/synA/0_cue; do
+  grep -aq "$tag" "$tmp/run/jobs/BCD_to_A"/events.out.tfevents.* || fail "the job's TensorBoard lacks $tag"
+done
 # One T5 warm-up for the whole run: the first job computes it, the others load it.
 grep -q "T5 warm-up" "$tmp/run/jobs/BCD_to_A/log.txt" || fail "the first job did not warm up its T5"
 version=$("$bin" --version)
@@ -90,6 +94,20 @@ grep -q "^$version at .*: lodo job BCD_to_A, 1 rank(s)$" "$tmp/run/jobs/BCD_to_A
 for job in ACD_to_B ABD_to_C ABC_to_D; do
   grep -q "T5 warm-up.*(from $tmp/run/cache)" "$tmp/run/jobs/$job/log.txt" || fail "$job computed its T5 warm-up again"
 done
+# A finished job is a model to score one's own images with: predict and export
+# take its selected checkpoint and the threshold it chose without target data.
+python3 -c 'import sys; open(sys.argv[1], "wb").write(b"P6\n9 7\n255\n" + bytes(range(189)))' "$tmp/face.ppm"
+"$bin" predict --model "$tmp/run/jobs/BCD_to_A" --json --quiet "$tmp/face.ppm" > "$tmp/predicted.json" ||
+  fail "predict with a LODO job"
+"$bin" export --model "$tmp/run/jobs/BCD_to_A" --out "$tmp/job-bundle" > /dev/null || fail "export of a LODO job"
+python3 - "$tmp/run/jobs/BCD_to_A/result.json" "$tmp/predicted.json" "$tmp/job-bundle/bundle.json" <<'PY' ||
+import json, sys
+r, p, b = (json.load(open(f)) for f in sys.argv[1:4])
+assert p["threshold"] == r["threshold"] == b["threshold"] and p["threshold_rule"] == r["threshold_mode"] == b["threshold_rule"], (r, p, b)
+assert "validation" in p["threshold_rule"] and r["checkpoint"] in p["model"], p
+assert 0 <= p["predictions"][0]["spoof_probability"] <= 1, p
+PY
+  fail "predict/export of a LODO job do not use the job's threshold"
 
 # One training for three targets (the shape of ca_unified): the cost table
 # shows the saving over one training per target as a number above 1. Scored

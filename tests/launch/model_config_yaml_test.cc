@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/common/test_util.h"
@@ -37,6 +38,24 @@ TEST(ModelConfigYaml, BaseIsThePapersModel) {
   // The YAML states the paper's values; they equal the struct defaults.
   EXPECT_EQ(c.vision.heads, defaults.vision.heads);
   EXPECT_EQ(c.t5.relative_buckets, defaults.t5.relative_buckets);
+}
+
+TEST(ModelConfigYaml, RelativeFilePathsResolveAgainstTheFileThatNamesThem) {
+  // base.yaml names weights/ at the top of the checkout, wherever the command runs.
+  const ModelConfig base = LoadModelConfig(kConfigs + "base.yaml");
+  const std::filesystem::path top = std::filesystem::path(INSTRUCTFLIP_SOURCE_DIR).lexically_normal();
+  EXPECT_EQ(base.pretrained.clip, (top / "weights/clip-vit-base-patch16").string());
+  EXPECT_EQ(base.tokenizers.t5_spiece, (top / "weights/flan-t5-base").string());
+  TempDir tmp;
+  std::filesystem::create_directories(tmp / "models");
+  std::ofstream(tmp / "models/m.yaml") << "name: m\ntokenizers: {bert_vocab: instructions, t5_spiece: ../tok/spiece.model}\n"
+                                          "pretrained: {clip: /abs/clip, bert: '', t5: w/t5}\n";
+  const ModelConfig m = LoadModelConfig(tmp / "models/m.yaml");
+  EXPECT_EQ(m.tokenizers.bert_vocab, "instructions");
+  EXPECT_EQ(m.tokenizers.t5_spiece, std::filesystem::path(tmp / "tok/spiece.model").lexically_normal().string());
+  EXPECT_EQ(m.pretrained.clip, "/abs/clip");
+  EXPECT_EQ(m.pretrained.bert, "");
+  EXPECT_EQ(m.pretrained.t5, tmp / "models/w/t5");
 }
 
 TEST(ModelConfigYaml, TinyRoundTripsThroughYaml) {

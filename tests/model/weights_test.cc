@@ -5,8 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "model/instructions.h"
+#include "model/tokenizers.h"
+#include "model/wordpiece_tokenizer.h"
 #include "tests/common/test_util.h"
 #include "tests/model/tiny_model.h"
 
@@ -185,6 +191,79 @@ TEST(Weights, T5LoadsHuggingFaceNamesAndRequiresEveryTensor) {
   SaveSafetensors(tmp / "t5_partial.safetensors", tensors);
   const std::string error = ErrorOf([&] { LoadT5(*target, tmp / "t5_partial.safetensors"); });
   EXPECT_NE(error.find("t5_model.decoder.block.1.layer.2.DenseReluDense.wo.weight"), std::string::npos) << error;
+}
+
+// Fixture directories laid out as the Hugging Face hub lays them out: config.json
+// beside model.safetensors (CLIPModel nests the vision settings), or the shards an
+// index maps tensors to (FLAN-T5 large/xl), and the tokenizer files beside them.
+TEST(Weights, HuggingFaceModelDirectoriesLoadAsTheHubLaysThemOut) {
+  TempDir tmp;
+  InstructFlip source = MakeModel(1), target = MakeModel(2);
+  const ModelConfig& c = source->config();
+  auto write = [&](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
+  // CLIP: a CLIPModel directory.
+  std::filesystem::create_directories(tmp / "clip");
+  SaveSafetensors(tmp / "clip/model.safetensors",
+                  Renamed(source, "visual_encoder.", [](const std::string& n) { return "vision_model." + n; }));
+  const std::string clip_config =
+      R"({"model_type": "clip", "text_config": {"hidden_size": 512}, "vision_config": {"hidden_size": 32,
+          "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 32,
+          "patch_size": 8, "hidden_act": "quick_gelu"}})";
+  write(tmp / "clip/config.json", clip_config);
+  const LoadReport clip = LoadClipVision(*target, tmp / "clip");
+  ExpectSameUnder(source, target, "visual_encoder.");
+  EXPECT_TRUE(clip.missing.empty()) << clip.Summary();
+  // A field of another size is named with its value and ours, before any tensor is read.
+  std::string wider = clip_config;
+  wider.replace(wider.find("\"hidden_size\": 32"), 17, "\"hidden_size\": 64");
+  write(tmp / "clip/config.json", wider);
+  std::string error = ErrorOf([&] { LoadClipVision(*target, tmp / "clip"); });
+  EXPECT_NE(error.find("config.json: 'vision_config.hidden_size' is 64 but the model configuration has vision.width = 32"),
+            std::string::npos) << error;
+  // T5: two shards and their index; the config's defaults are T5Config's.
+  std::filesystem::create_directories(tmp / "t5");
+  auto t5 = Renamed(source, "t5_model.", [](const std::string& n) { return n; });
+  const size_t half = t5.size() / 2;
+  const std::vector<std::pair<std::string, torch::Tensor>> first(t5.begin(), t5.begin() + half),
+      second(t5.begin() + half, t5.end());
+  SaveSafetensors(tmp / "t5/model-00001-of-00002.safetensors", first);
+  SaveSafetensors(tmp / "t5/model-00002-of-00002.safetensors", second);
+  nlohmann::json index{{"metadata", {{"total_size", 0}}}};
+  for (const auto& [name, tensor] : first) index["weight_map"][name] = "model-00001-of-00002.safetensors";
+  for (const auto& [name, tensor] : second) index["weight_map"][name] = "model-00002-of-00002.safetensors";
+  write(tmp / "t5/model.safetensors.index.json", index.dump());
+  write(tmp / "t5/config.json",
+        R"({"model_type": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
+            "vocab_size": )" + std::to_string(c.t5.vocab_size) +
+            R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false})");
+  const LoadReport t5_report = LoadT5(*target, tmp / "t5");
+  ExpectSameUnder(source, target, "t5_model.");
+  EXPECT_TRUE(t5_report.missing.empty()) << t5_report.Summary();
+  EXPECT_EQ(FindPretrainedFiles(tmp / "t5").weights.size(), 2u);
+  std::filesystem::remove(tmp / "t5/model-00002-of-00002.safetensors");
+  error = ErrorOf([&] { LoadT5(*target, tmp / "t5"); });
+  EXPECT_NE(error.find("shard 'model-00002-of-00002.safetensors'"), std::string::npos) << error;
+  // Tokenizer files are found in their model's directory.
+  std::filesystem::create_directories(tmp / "bert");
+  std::string vocab;
+  for (const std::string& token : BuildWordPieceVocab(AllInstructionTexts())) vocab += token + "\n";
+  write(tmp / "bert/vocab.txt", vocab);
+  TokenizerConfig tokenizers;
+  tokenizers.bert_vocab = tmp / "bert";
+  EXPECT_EQ(BuildTokenizers(tokenizers).bert->vocab_size(), testutil::GetTinyTokenizers().bert->vocab_size());
+  tokenizers.t5_spiece = tmp / "bert";
+  error = ErrorOf([&] { BuildTokenizers(tokenizers); });
+  EXPECT_NE(error.find("tokenizers.t5_spiece: " + (tmp / "bert") + " is a directory without spiece.model"),
+            std::string::npos) << error;
+  // Pickles are never opened: the message says how to convert them.
+  std::filesystem::create_directories(tmp / "pickled");
+  write(tmp / "pickled/pytorch_model.bin", "PK pickle");
+  write(tmp / "pickled/config.json", "{}");
+  for (const std::string& path : {tmp / "pickled", tmp / "pickled/pytorch_model.bin"}) {
+    error = ErrorOf([&] { LoadBertIntoQFormers(*target, path); });
+    EXPECT_NE(error.find("pytorch_model.bin is a PyTorch pickle"), std::string::npos) << error;
+    EXPECT_NE(error.find("safe_serialization=True"), std::string::npos) << error;
+  }
 }
 
 TEST(Weights, ShapeMismatchAndForeignFilesAreErrorsNamingTheKey) {

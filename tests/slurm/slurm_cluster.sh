@@ -218,11 +218,11 @@ wait_job_end() {
   fail "job $1 still ${job_state:-unknown} after $2 s"
 }
 
-# wait_for_steps RUN_DIR STEPS JOB: until metrics.jsonl has STEPS lines (the job must still run).
+# wait_for_steps RUN_DIR STEPS JOB: until metrics.jsonl has STEPS step records (the job must still run).
 wait_for_steps() {
   local i state
   for ((i = 0; i < 1800; i++)); do
-    [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ] && return 0
+    [ -f "$1/metrics.jsonl" ] && [ "$(grep -c '"step"' "$1/metrics.jsonl")" -ge "$2" ] && return 0
     if ((i % 10 == 0)); then
       state=$(job_field "$3" JobState)
       case "$state" in PENDING | CONFIGURING | RUNNING) ;; *) fail "job $3 is $state before step $2" ;; esac

@@ -36,10 +36,50 @@ inline uint64_t ReadVarint(const std::string& s, size_t* at) {
   IF_FAIL("event file: truncated varint");
 }
 
-// The scalar records of an event file; throws instructflip::Error on a bad checksum.
-inline std::vector<ScalarEvent> ReadScalarEvents(const std::string& path) {
+// One record of an event file, as far as the tests look.
+struct Event {
+  enum class Kind { kVersion, kScalar, kText, kImage, kHParams, kSessionStart, kOther } kind = Kind::kOther;
+  int64_t step = 0;
+  std::string tag;
+  float value = 0;     // scalar
+  std::string bytes;   // text, or the image's PNG
+  int height = 0, width = 0;
+};
+
+// A length-delimited field's bytes at *at (after its key).
+inline std::string ReadBytes(const std::string& s, size_t* at) {
+  const uint64_t n = ReadVarint(s, at);
+  IF_REQUIRE(*at + n <= s.size(), "event file: truncated field");
+  std::string out = s.substr(*at, n);
+  *at += n;
+  return out;
+}
+
+// Calls field(number, wire type, varint value, bytes) for each field of a message.
+template <typename F>
+inline void ForEachField(const std::string& message, F field) {
+  for (size_t i = 0; i < message.size();) {
+    const uint64_t key = ReadVarint(message, &i);
+    const int number = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
+    if (wire == 0) {
+      field(number, wire, ReadVarint(message, &i), std::string());
+    } else if (wire == 1 || wire == 5) {
+      const size_t n = wire == 1 ? 8 : 4;
+      IF_REQUIRE(i + n <= message.size(), "event file: truncated fixed field");
+      field(number, wire, 0, message.substr(i, n));
+      i += n;
+    } else if (wire == 2) {
+      field(number, wire, 0, ReadBytes(message, &i));
+    } else {
+      IF_FAIL("event file: unexpected wire type ", wire);
+    }
+  }
+}
+
+// Every record of an event file; throws instructflip::Error on a bad checksum.
+inline std::vector<Event> ReadEvents(const std::string& path) {
   const std::string data = ReadFile(path);
-  std::vector<ScalarEvent> out;
+  std::vector<Event> out;
   size_t at = 0;
   while (at < data.size()) {
     IF_REQUIRE(at + 12 <= data.size(), path, ": truncated record header");
@@ -54,47 +94,64 @@ inline std::vector<ScalarEvent> ReadScalarEvents(const std::string& path) {
     std::memcpy(&payload_crc, &data[at + 12 + length], 4);
     IF_REQUIRE(MaskedCrc(payload.data(), payload.size()) == payload_crc, path, ": bad payload checksum at byte ", at);
     at += 12 + length + 4;
-    // Event: find step (2) and summary (5) -> value (1) -> tag (1), simple_value (2).
-    ScalarEvent event;
-    bool has_value = false;
-    for (size_t i = 0; i < payload.size();) {
-      const uint64_t key = ReadVarint(payload, &i);
-      const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
-      if (wire == 0) {
-        const uint64_t v = ReadVarint(payload, &i);
-        if (field == 2) event.step = static_cast<int64_t>(v);
-      } else if (wire == 1) {
-        i += 8;
-      } else if (wire == 5) {
-        i += 4;
-      } else if (wire == 2) {
-        const uint64_t n = ReadVarint(payload, &i);
-        const std::string bytes = payload.substr(i, n);
-        i += n;
-        if (field != 5) continue;
-        size_t j = 0;
-        ReadVarint(bytes, &j);  // Summary.value (field 1)
-        const uint64_t value_length = ReadVarint(bytes, &j);
-        const std::string value = bytes.substr(j, value_length);
-        for (size_t k = 0; k < value.size();) {
-          const uint64_t value_key = ReadVarint(value, &k);
-          if ((value_key >> 3) == 1) {
-            const uint64_t tag_length = ReadVarint(value, &k);
-            event.tag = value.substr(k, tag_length);
-            k += tag_length;
-          } else if ((value_key >> 3) == 2) {
-            std::memcpy(&event.value, &value[k], 4);
-            k += 4;
-            has_value = true;
-          } else {
-            IF_FAIL(path, ": unexpected field in a summary value");
+    Event event;
+    ForEachField(payload, [&](int number, int, uint64_t varint, const std::string& bytes) {
+      if (number == 2) event.step = static_cast<int64_t>(varint);
+      if (number == 3) event.kind = Event::Kind::kVersion;
+      if (number == 6)  // SessionLog { status = 1 }
+        ForEachField(bytes, [&](int n, int, uint64_t v, const std::string&) {
+          if (n == 1 && v == 1) event.kind = Event::Kind::kSessionStart;
+        });
+      if (number != 5) return;
+      ForEachField(bytes, [&](int, int, uint64_t, const std::string& value) {  // Summary.value
+        ForEachField(value, [&](int n, int, uint64_t, const std::string& b) {
+          if (n == 1) event.tag = b;
+          if (n == 2) event.kind = Event::Kind::kScalar, std::memcpy(&event.value, b.data(), 4);
+          if (n == 4) {  // Image
+            event.kind = Event::Kind::kImage;
+            ForEachField(b, [&](int m, int, uint64_t v, const std::string& png) {
+              if (m == 1) event.height = static_cast<int>(v);
+              if (m == 2) event.width = static_cast<int>(v);
+              if (m == 4) event.bytes = png;
+            });
           }
-        }
-      }
-    }
-    if (has_value) out.push_back(event);
+          if (n == 8 && event.kind != Event::Kind::kHParams)  // TensorProto: string_val = 8
+            ForEachField(b, [&](int m, int, uint64_t, const std::string& text) {
+              if (m == 8) event.kind = Event::Kind::kText, event.bytes = text;
+            });
+          if (n == 9 && b.find("hparams") != std::string::npos) event.kind = Event::Kind::kHParams;
+        });
+      });
+    });
+    out.push_back(event);
   }
   return out;
+}
+
+// The scalar records of an event file.
+inline std::vector<ScalarEvent> ReadScalarEvents(const std::string& path) {
+  std::vector<ScalarEvent> out;
+  for (const Event& e : ReadEvents(path))
+    if (e.kind == Event::Kind::kScalar) out.push_back({e.tag, e.step, e.value});
+  return out;
+}
+
+// What TensorBoard shows of a run directory's event files: each file in name
+// (time) order; a session start at step S drops the earlier files' events at
+// S or later (EventAccumulator's purge of a restarted run).
+inline std::vector<Event> TensorBoardView(const std::vector<std::string>& files_in_order) {
+  std::vector<Event> shown;
+  for (const std::string& file : files_in_order)
+    for (const Event& e : ReadEvents(file)) {
+      if (e.kind == Event::Kind::kSessionStart) {
+        std::vector<Event> kept;
+        for (const Event& old : shown)
+          if (old.step < e.step) kept.push_back(old);
+        shown = kept;
+      }
+      shown.push_back(e);
+    }
+  return shown;
 }
 
 }  // namespace instructflip::testing

@@ -276,6 +276,27 @@ TEST(Report, ResumedStepsKeepTheLastRecord) {
   EXPECT_FALSE(Contains(html, "loss_cue"));
 }
 
+// A run killed at step 50 after its step-20 checkpoint, resumed (the session
+// marker at 30) and not yet past 40: the stale 50 is dropped, not plotted.
+TEST(Report, ASessionStartDropsTheKilledRunsStaleTail) {
+  TempDir tmp;
+  tmp.Write("run/metrics.jsonl",
+            "{\"session_start\":1,\"time\":1.0}\n"
+            "{\"step\":10,\"loss\":4.0,\"lr\":0.0001}\n"
+            "{\"step\":20,\"loss\":3.5,\"lr\":0.0001}\n"
+            "{\"step\":30,\"loss\":90.0,\"lr\":0.0001}\n"
+            "{\"step\":50,\"loss\":95.0,\"lr\":0.0001}\n"
+            "{\"session_start\":21,\"time\":2.0}\n"
+            "{\"step\":30,\"loss\":3.0,\"lr\":0.0001}\n"
+            "{\"step\":40,\"loss\":2.5,\"lr\":0.0001}\n");
+  const std::string html = ReadFile(WriteReport(tmp.path + "/run"));
+  EXPECT_TRUE(Contains(html, "4 logged steps, 10 to 40; 2 repeated step records (a resumed run) replaced by the "
+                             "later one"))
+      << html;
+  EXPECT_FALSE(Contains(html, "skipped (not valid JSON")) << html;
+  EXPECT_FALSE(Contains(html, ">80<"));
+}
+
 TEST(Report, MissingOptionalFilesAreNotAvailable) {
   TempDir tmp;
   // A single run with only its log: no eval directory at all.

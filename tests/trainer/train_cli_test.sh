@@ -30,7 +30,9 @@ grep -q "total_steps: 8" "$tmp/a/config.yaml" || fail "resolved config lacks the
 version=$("$bin" --version)
 grep -q "^$version at .*: train, resume 'auto', 1 rank(s)$" "$tmp/a/versions.txt" ||
   fail "versions.txt lacks '$version': $(cat "$tmp/a/versions.txt" 2>&1)"
-[ "$(wc -l < "$tmp/a/metrics.jsonl")" = 8 ] || fail "metrics.jsonl should have 8 lines"
+[ "$(grep -c '"step"' "$tmp/a/metrics.jsonl")" = 8 ] || fail "metrics.jsonl should have 8 step records"
+# Each session marks where it starts (a resume drops what a killed session logged from there on).
+[ "$(head -1 "$tmp/a/metrics.jsonl" | cut -c1-18)" = '{"session_start":1' ] || fail "metrics.jsonl lacks its session marker"
 
 # eval: the trained model on both domains' test splits; 2 ranks give the same scores.
 "$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" --targets synA,synB --out "$tmp/eval1" \
@@ -92,7 +94,7 @@ fi
 
 wait_for_steps() {  # run dir, steps (up to 2 minutes: a loaded machine starts slowly)
   for _ in $(seq 1 1200); do
-    [ -f "$1/metrics.jsonl" ] && [ "$(wc -l < "$1/metrics.jsonl")" -ge "$2" ] && return 0
+    [ -f "$1/metrics.jsonl" ] && [ "$(grep -c '"step"' "$1/metrics.jsonl")" -ge "$2" ] && return 0
     sleep 0.1
   done
   fail "run in $1 did not reach step $2"
@@ -169,6 +171,7 @@ set +e
 "$bin" train "${common[@]}" --run-dir "$tmp/d" --set data.store="$tmp/nowhere" > /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "does not exist" "$tmp/err" || fail "missing store accepted (rc $rc): $(cat "$tmp/err")"
+[ ! -e "$tmp/d" ] || fail "a refused launch left its run directory behind: $(ls -A "$tmp/d")"
 set +e
 "$bin" train "${common[@]}" --run-dir "$tmp/d" --set "data.train_domains=[synZ]" > /dev/null 2> "$tmp/err"; rc=$?
 set -e
@@ -214,6 +217,19 @@ cmp -s "$tmp/a/config.yaml" "$tmp/changed/config.yaml" || fail "a refused resume
   fail "--allow-config-change was refused"
 grep -q "configuration changed (--allow-config-change): schedule.max_lr" "$tmp/changed/versions.txt" ||
   fail "the allowed change is not recorded: $(cat "$tmp/changed/versions.txt")"
+# An allowed change that cannot resume (another model shape) is refused at the
+# checkpoint, and the run directory keeps the configuration it holds.
+cp "$tmp/changed/config.yaml" "$tmp/changed.yaml"
+set +e
+"$bin" train "${common[@]}" --set model.cue_hidden=8 --run-dir "$tmp/changed" --allow-config-change > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "cue_generator.* has shape" "$tmp/err" || fail "resume of another model shape: rc $rc: $(cat "$tmp/err")"
+cmp -s "$tmp/changed.yaml" "$tmp/changed/config.yaml" || fail "a refused resume rewrote config.yaml"
+# The saved configuration holds every key in force, hidden defaults included,
+# in shortest round-trip form.
+for key in "clip_grad_norm: 0.0" "  validation_seed: 1" "  base_momentum: 0.85" "  weight_decay: 1e-07" "  bucket_mb: 25.0"; do
+  grep -q "^$key$" "$tmp/a/config.yaml" || fail "config.yaml lacks '$key': $(cat "$tmp/a/config.yaml")"
+done
 
 # One training per run directory: a second on the same one is refused, naming the first.
 "$bin" train "${common[@]}" --set total_steps=400 --run-dir "$tmp/locked" > "$tmp/locked.log" 2>&1 &

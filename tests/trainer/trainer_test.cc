@@ -3,6 +3,7 @@
 // a resume with another global batch is refused; fp16 and bf16 paths train.
 #include "trainer/trainer.h"
 
+#include <absl/strings/str_split.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -271,6 +272,57 @@ TEST_F(TrainerTest, DivergenceStopsTrainingNamingTheStep) {
     ASSERT_TRUE(latest.has_value());
     EXPECT_EQ(CheckpointStore::StepOf(*latest), step - 1);  // nothing written for the diverged step
   }
+}
+
+// A run killed after its last checkpoint logged steps it will train again:
+// TensorBoard shows each step once (the resumed session's start drops the
+// stale tail), with the resumed values, and metrics.jsonl marks the session.
+TEST_F(TrainerTest, AResumeAfterAKillShowsEachStepOnceInTensorBoard) {
+  auto single = MakeSingleProcessCommunicator();
+  TempDir runs;
+  TrainerOptions o = Options();
+  o.checkpoint_every = 2;
+  o.resolved_config = "total_steps: 6\n";
+  Trainer straight(o, single.get(), runs / "straight");
+  straight.Run("");
+  std::map<int64_t, float> expected;
+  for (const auto& entry : std::filesystem::directory_iterator(runs / "straight"))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      for (const ScalarEvent& e : ReadScalarEvents(entry.path().string()))
+        if (e.tag == "loss/total") expected[e.step] = e.value;
+  ASSERT_EQ(expected.size(), 6u);
+  // Killed at step 5: its checkpoint at 5 never completed, steps 5 is in the logs.
+  const std::string run = runs / "killed";
+  TrainSteps(o, single.get(), run, 5);
+  std::filesystem::remove_all(JoinPath(run, "checkpoints/step-00000005"));
+  Trainer resumed(o, single.get(), run);
+  EXPECT_EQ(resumed.Run("auto").steps, 6);
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(run))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  std::vector<int64_t> steps, session_starts;
+  int configs = 0, hparams = 0;
+  for (const testing::Event& e : testing::TensorBoardView(files)) {
+    if (e.kind == testing::Event::Kind::kScalar && e.tag == "loss/total") {
+      steps.push_back(e.step);
+      EXPECT_EQ(e.value, expected.at(e.step)) << "step " << e.step;
+    }
+    if (e.kind == testing::Event::Kind::kSessionStart) session_starts.push_back(e.step);
+    if (e.kind == testing::Event::Kind::kText && e.tag == "config") {
+      ++configs;
+      EXPECT_NE(e.bytes.find("total_steps: 6"), std::string::npos) << e.bytes;
+    }
+    hparams += e.kind == testing::Event::Kind::kHParams;
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(session_starts, (std::vector<int64_t>{1, 5}));
+  EXPECT_EQ(configs, 2);
+  EXPECT_EQ(hparams, 2);
+  std::vector<std::string> markers;
+  for (const absl::string_view line : absl::StrSplit(ReadFile(JoinPath(run, "metrics.jsonl")), '\n', absl::SkipEmpty()))
+    if (line.find("session_start") != absl::string_view::npos) markers.push_back(std::string(line.substr(0, 18)));
+  EXPECT_EQ(markers, (std::vector<std::string>{"{\"session_start\":1", "{\"session_start\":5"}));
 }
 
 // When every checkpoint of a run is damaged, `auto` refuses instead of starting

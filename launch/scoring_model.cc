@@ -1,0 +1,235 @@
+#include "launch/scoring_model.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "dataio/augment.h"
+#include "dataio/base/check.h"
+#include "dataio/base/file_util.h"
+#include "launch/model_config_yaml.h"
+#include "launch/train_config_yaml.h"
+#include "launch/version.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+#include "trainer/checkpoint.h"
+
+namespace instructflip::launch {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kBundleFormat = "instructflip-bundle";
+constexpr int kBundleFormatVersion = 1;
+constexpr const char* kLanguageModelPrefix = "t5_model.";
+
+bool IsFile(const std::string& path) { return fs::is_regular_file(path); }
+
+nlohmann::json ReadJson(const std::string& path) {
+  try {
+    return nlohmann::json::parse(ReadFile(path));
+  } catch (const nlohmann::json::exception& e) {
+    IF_FAIL(path, ": not valid JSON (", e.what(), ")");
+  }
+}
+
+// The scoring side of a checkpoint's own configuration (safetensors metadata "config").
+ScoringModel FromCheckpointWeights(const std::string& weights, const std::string& description) {
+  ScoringModel m;
+  m.weights = weights;
+  m.description = description;
+  const std::unique_ptr<SafetensorsFile> file = SafetensorsFile::Open(weights);
+  const auto config = file->metadata().find("config");
+  IF_REQUIRE(config != file->metadata().end(), weights,
+             ": has no training configuration in its metadata (not an instructflip checkpoint?); export a bundle "
+             "from the checkpoint it came from");
+  const TrainConfig train = ParseResolvedTrainConfig(config->second, weights + " (its configuration)");
+  m.config = train.trainer.model;
+  m.config.pretrained = {};
+  m.style_question = train.eval_style_question;
+  m.seed = train.trainer.seed;
+  return m;
+}
+
+// A LODO job's result.json, if it selected `checkpoint_name`: its threshold.
+void TakeJobThreshold(const std::string& job_dir, const std::string& checkpoint_name, ScoringModel* m) {
+  const std::string result = JoinPath(job_dir, "result.json");  // LodoRunFiles::Result
+  if (!IsFile(result)) return;
+  const nlohmann::json r = ReadJson(result);
+  if (r.value("checkpoint", "") != checkpoint_name || !r.contains("threshold")) return;
+  m->threshold = r.at("threshold").get<double>();
+  m->threshold_rule = r.value("threshold_mode", "the LODO job's threshold");
+  m->description += ", selected by its LODO job (" + r.value("checkpoint_rule", "") + ")";
+}
+
+ScoringModel FromCheckpoint(const std::string& path) {
+  const std::string weights = CheckpointStore::VerifiedModelWeights(path);
+  const fs::path checkpoint = fs::path(weights).parent_path();
+  ScoringModel m = FromCheckpointWeights(weights, "checkpoint " + checkpoint.string());
+  if (IsFile((checkpoint / "COMPLETE").string())) {
+    m.step = CheckpointStore::StepOf(checkpoint.string());
+    // RUN/checkpoints/step-N: RUN may be a LODO job that selected this step.
+    TakeJobThreshold(checkpoint.parent_path().parent_path().string(), checkpoint.filename().string(), &m);
+  }
+  return m;
+}
+
+ScoringModel FromLodoJob(const std::string& job_dir) {
+  const std::string result = JoinPath(job_dir, "result.json");
+  const nlohmann::json r = ReadJson(result);
+  IF_REQUIRE(r.contains("checkpoint") && r.contains("threshold"), result, ": lacks 'checkpoint' or 'threshold'");
+  const std::string name = r.at("checkpoint").get<std::string>();
+  const std::string checkpoint = JoinPath(JoinPath(job_dir, "checkpoints"), name);
+  IF_REQUIRE(fs::is_directory(checkpoint), result, ": the selected checkpoint ", checkpoint,
+             " is not there (pruned by checkpoint.keep_last?); score a checkpoint that is, with --threshold");
+  ScoringModel m = FromCheckpoint(checkpoint);
+  m.description = "LODO job " + job_dir + ", " + name + " (" + r.value("checkpoint_rule", "") + ")";
+  IF_REQUIRE(m.threshold.has_value(), result, ": does not name ", name, " with a threshold");
+  return m;
+}
+
+ScoringModel FromBundle(const std::string& dir) {
+  const std::string manifest = JoinPath(dir, "bundle.json");
+  const nlohmann::json b = ReadJson(manifest);
+  IF_REQUIRE(b.value("format", "") == kBundleFormat, manifest, ": 'format' is not ", kBundleFormat);
+  const int version = b.value("format_version", 0);
+  IF_REQUIRE(version == kBundleFormatVersion, manifest, ": format_version ", version, " is not ",
+             kBundleFormatVersion, ", the one this build reads (export the bundle again with this build)");
+  ScoringModel m;
+  m.description = "bundle " + dir + " (" + b.value("source", "") + ")";
+  m.config = LoadModelConfig(JoinPath(dir, "model.yaml"));  // tokenizer/ files: relative to the bundle
+  m.weights = JoinPath(dir, "model.safetensors");
+  if (b.contains("language_model_weights"))
+    m.language_model_weights = JoinPath(dir, b.at("language_model_weights").get<std::string>());
+  const std::optional<ScoringStyleQuestion> rule = FindScoringStyleQuestion(b.value("style_question", ""));
+  IF_REQUIRE(rule.has_value(), manifest, ": unknown 'style_question' '", b.value("style_question", ""), "'");
+  m.style_question = *rule;
+  m.seed = b.at("scoring_seed").get<uint64_t>();
+  m.threshold = b.at("threshold").get<double>();
+  m.threshold_rule = b.value("threshold_rule", "");
+  m.step = b.value("step", int64_t{-1});
+  m.instructflip_version = b.value("instructflip", "");
+  return m;
+}
+
+void WriteWeights(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  SaveSafetensors(path, tensors, {{"format", "pt"}, {"instructflip", VersionString()}});
+}
+
+}  // namespace
+
+ScoringModel FindScoringModel(const std::string& path) {
+  IF_REQUIRE(PathExists(path), "--model ", path, ": no such file or directory");
+  if (fs::is_directory(path)) {
+    if (IsFile(JoinPath(path, "bundle.json"))) return FromBundle(path);
+    if (IsFile(JoinPath(path, "result.json"))) return FromLodoJob(path);
+    IF_REQUIRE(IsFile(JoinPath(path, "model.safetensors")), "--model ", path,
+               ": neither a bundle (bundle.json), a finished LODO job (result.json) nor a checkpoint "
+               "(model.safetensors)");
+  }
+  return FromCheckpoint(path);
+}
+
+BuiltModel LoadScoringModel(const ScoringModel& scoring, bool language_model) {
+  BuiltModel built = BuildModel(scoring.config, {.language_model = language_model, .pretrained = false});
+  std::vector<std::string> files = {scoring.weights};
+  if (language_model && !scoring.language_model_weights.empty()) files.push_back(scoring.language_model_weights);
+  LoadModelWeights(*built.model, files, language_model ? "" : kLanguageModelPrefix);
+  built.model->eval();
+  return built;
+}
+
+void ExportBundle(const ScoringModel& scoring, const std::string& out_dir) {
+  IF_REQUIRE(scoring.threshold.has_value(), "export: ", scoring.description,
+             " has no stored threshold (only a LODO job's selected checkpoint has one); give --threshold T and say "
+             "how it was chosen");
+  IF_REQUIRE(!PathExists(out_dir) || (fs::is_directory(out_dir) && fs::is_empty(out_dir)), "export: --out ",
+             out_dir, " exists and is not an empty directory (nothing is overwritten)");
+  BuiltModel built = LoadScoringModel(scoring, /*language_model=*/true);
+  const fs::path final_dir = fs::absolute(out_dir).lexically_normal();
+  const fs::path temp = final_dir.parent_path() / (final_dir.filename().string() + ".tmp-export");
+  fs::remove_all(temp);
+  fs::create_directories(temp / "tokenizer");
+
+  // 1. Weights: the classifier path, and the frozen T5 apart.
+  std::vector<std::pair<std::string, torch::Tensor>> main, language;
+  for (const auto& item : built.model->named_parameters(true))
+    (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
+  for (const auto& item : built.model->named_buffers(true))
+    (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
+  WriteWeights((temp / "model.safetensors").string(), main);
+  if (!language.empty()) WriteWeights((temp / "language_model.safetensors").string(), language);
+
+  // 2. The model configuration, its tokenizer files beside it.
+  ModelConfig config = built.config;
+  config.pretrained = {};
+  for (auto [path, name] : {std::pair{&config.tokenizers.bert_vocab, "vocab.txt"},
+                            std::pair{&config.tokenizers.t5_spiece, "spiece.model"}}) {
+    if (*path == "instructions") continue;
+    fs::copy_file(*path, temp / "tokenizer" / name);
+    *path = std::string("tokenizer/") + name;
+  }
+  YAML::Emitter yaml;
+  yaml << ModelConfigToYaml(config);
+  WriteFileAtomic((temp / "model.yaml").string(), std::string(yaml.c_str()) + "\n");
+
+  // 3. What scoring needs besides the weights, and where it all came from.
+  const NormalizeOptions normalize;
+  nlohmann::json b{{"format", kBundleFormat},
+                   {"format_version", kBundleFormatVersion},
+                   {"instructflip", VersionString()},
+                   {"source", scoring.description},
+                   {"step", scoring.step},
+                   {"model", {{"name", config.name}, {"variant", VariantName(config.variant)}}},
+                   {"threshold", *scoring.threshold},
+                   {"threshold_rule", scoring.threshold_rule},
+                   {"decision", "spoof when the spoof probability >= threshold"},
+                   {"style_question", ScoringStyleQuestionName(scoring.style_question)},
+                   {"scoring_seed", scoring.seed},
+                   {"image", {{"size", config.vision.image_size},
+                              {"resize", "whole image to size x size (INTER_AREA shrinking, INTER_LINEAR enlarging)"},
+                              {"mean", normalize.mean},
+                              {"std", normalize.std}}}};
+  if (!language.empty()) b["language_model_weights"] = "language_model.safetensors";
+  WriteFileAtomic((temp / "bundle.json").string(), b.dump(2) + "\n");
+  if (fs::exists(final_dir)) fs::remove(final_dir);  // empty (checked above)
+  RenameDurable(temp.string(), final_dir.string());
+}
+
+void ExportHuggingFaceClipVision(InstructFlipImpl& model, const std::string& out_dir) {
+  IF_REQUIRE(!PathExists(out_dir) || (fs::is_directory(out_dir) && fs::is_empty(out_dir)), "export: --hf ",
+             out_dir, " exists and is not an empty directory (nothing is overwritten)");
+  // Our vision tower keeps Hugging Face's names under "visual_encoder." (model/weights.cc reads them back).
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : model.visual_encoder->named_parameters(true)) {
+    const std::string& name = item.key();
+    IF_REQUIRE(name.rfind("embeddings.", 0) == 0 || name.rfind("encoder.", 0) == 0 ||
+                   name.rfind("pre_layrnorm.", 0) == 0 || name.rfind("post_layernorm.", 0) == 0,
+               "export --hf: vision parameter '", name, "' has no CLIPVisionModel name");
+    tensors.push_back({"vision_model." + name, item.value()});
+  }
+  const VisionConfig& v = model.config().vision;
+  const nlohmann::json config{{"architectures", {"CLIPVisionModel"}},
+                              {"model_type", "clip_vision_model"},
+                              {"hidden_size", v.width},
+                              {"intermediate_size", 4 * v.width},
+                              {"num_hidden_layers", v.layers},
+                              {"num_attention_heads", v.heads},
+                              {"num_channels", 3},
+                              {"image_size", v.image_size},
+                              {"patch_size", v.patch_size},
+                              {"hidden_act", "quick_gelu"},
+                              {"layer_norm_eps", v.layer_norm_eps},
+                              {"attention_dropout", 0.0},
+                              {"dropout", 0.0},
+                              {"initializer_range", 0.02},
+                              {"initializer_factor", 1.0},
+                              {"projection_dim", 512},
+                              {"torch_dtype", "float32"}};
+  fs::create_directories(out_dir);
+  WriteWeights(JoinPath(out_dir, "model.safetensors"), tensors);
+  WriteFileAtomic(JoinPath(out_dir, "config.json"), config.dump(2) + "\n");
+}
+
+}  // namespace instructflip::launch
