@@ -119,20 +119,25 @@ void Store::DecodeSample(int64_t i, std::vector<uint8_t>* bytes, RgbImage* out) 
   DecodeStoredImage(bytes->data(), bytes->size(), Describe(i), out);
 }
 
-VerifyReport Store::Verify(bool deep) const {
+VerifyReport Store::Verify(bool deep, const ProgressSink& progress_sink) const {
   VerifyReport report;
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    const uint32_t crc = FileCrc32c(shards_[s].path);
-    ++report.shards_checked;
-    if (crc != manifest_.shards[s].crc32c) {
-      report.ok = false;
-      std::ostringstream out;
-      out << shards_[s].path << ": file checksum " << crc << " differs from the manifest's "
-          << manifest_.shards[s].crc32c;
-      report.first_error = out.str();
-      // Keep going to name the first bad sample inside it.
+  {
+    Progress shards("store verify", "shard files", static_cast<int64_t>(shards_.size()), progress_sink);
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      const uint32_t crc = FileCrc32c(shards_[s].path);
+      ++report.shards_checked;
+      shards.Advance();
+      if (crc != manifest_.shards[s].crc32c) {
+        report.ok = false;
+        std::ostringstream out;
+        out << shards_[s].path << ": file checksum " << crc << " differs from the manifest's "
+            << manifest_.shards[s].crc32c;
+        report.first_error = out.str();
+        // Keep going to name the first bad sample inside it.
+      }
     }
   }
+  Progress progress("store verify", deep ? "samples decoded" : "samples", size(), progress_sink);
   std::vector<uint8_t> bytes;
   RgbImage decoded;
   for (int64_t i = 0; i < size(); ++i) {
@@ -143,6 +148,7 @@ VerifyReport Store::Verify(bool deep) const {
         ReadCheckedImage(i, &bytes);
       }
       ++report.samples_checked;
+      progress.Advance();
     } catch (const Error& e) {
       report.ok = false;
       report.first_error += (report.first_error.empty() ? "" : "; first bad sample: ") + std::string(e.what());

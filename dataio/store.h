@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/progress.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/shard_file.h"
@@ -51,7 +52,8 @@ class Store {
 
   // Re-checks each shard file's CRC32C and every sample's CRC32C and image
   // header (its size included); `deep` also decodes every image.
-  VerifyReport Verify(bool deep = false) const;
+  // `progress`: samples checked (dataio/base/progress.h); empty: none.
+  VerifyReport Verify(bool deep = false, const ProgressSink& progress = {}) const;
 
  private:
   // ReadImageBytes, then the header's size against the store's image size.

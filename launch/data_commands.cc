@@ -133,6 +133,7 @@ int RunSynth(const std::vector<std::string>& args) {
   o.jpeg_quality = FLAGS_quality;
   o.threads = FLAGS_threads;
   o.append = FLAGS_append;
+  o.progress = ProgressFlags();
   const Manifest m = Synthesize(o);
   PrintManifestSummary(o.out, m, FLAGS_json);
   return 0;
@@ -160,6 +161,7 @@ int RunIngest(const std::vector<std::string>& args) {
   const std::optional<IngestEncoding> encoding = FindIngestEncoding(FLAGS_encoding);
   IF_REQUIRE(encoding.has_value(), "--encoding must be jpeg, png or keep, got '", FLAGS_encoding, "'");
   o.encoding = *encoding;
+  o.progress = ProgressFlags();
   if (FLAGS_dry_run) {
     PrintIngestPreview(o, PreviewIngest(o), FLAGS_json);
     return 0;
@@ -187,7 +189,7 @@ int RunStore(const std::vector<std::string>& args) {
     }
     return 0;
   }
-  const VerifyReport report = store->Verify(FLAGS_deep);
+  const VerifyReport report = store->Verify(FLAGS_deep, ProgressFlags());
   if (FLAGS_json) {
     std::cout << nlohmann::json{{"ok", report.ok},
                                 {"shards_checked", report.shards_checked},
@@ -218,7 +220,8 @@ std::vector<Command> DataCommands() {
         Optional("quality", "Q", "JPEG quality, 1..100 (each domain's style may lower it, never below 60)"),
         Optional("threads", "T", "rendering threads"),
         Switch("append", "add the domains to an existing store"),
-        Switch("json", "print the store summary as JSON")},
+        Switch("json", "print the store summary as JSON (progress lines as JSON too)"),
+        Switch("quiet", "no progress lines")},
        false, "", RunSynth},
       {"ingest", "", "put a real FAS dataset (CelebA-Spoof, list files, CSV, videos) into a store",
        {Required("format", "celeba|list|csv", "how the input lists images and labels"),
@@ -238,10 +241,12 @@ std::vector<Command> DataCommands() {
         Switch("allow_outside_root", "accept listed paths that leave the root ('../', absolute)"),
         Optional("camera_quality", "CSV", "celeba: per-image camera quality (path,camera_quality) over the device lists"),
         Switch("dry_run", "check the label files and print what would be ingested; read no image, write nothing"),
-        Switch("json", "print the store summary as JSON")},
+        Switch("json", "print the store summary as JSON (progress lines as JSON too)"),
+        Switch("quiet", "no progress lines")},
        false, "", RunIngest},
       {"store", "info|verify DIR", "counts per domain/split/label and per attribute value; verify re-checks every checksum",
-       {Switch("json", "print JSON"),
+       {Switch("json", "print JSON (progress lines as JSON too)"),
+        Switch("quiet", "no progress lines"),
         Switch("deep", "verify: also decode every image (slower; finds a JPEG damaged before its checksum was taken)")},
        false, "", RunStore},
   };

@@ -5,6 +5,10 @@
 #include "launch/flags.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
 
@@ -71,4 +75,33 @@ std::optional<double> instructflip::launch::ThresholdFlag() {
              "--threshold must be a number in [0, 1], got '", FLAGS_threshold,
              "' (leave it out for each domain's own EER threshold, an oracle)");
   return value;
+}
+
+double instructflip::launch::ProgressIntervalSeconds() {
+  const char* text = std::getenv("INSTRUCTFLIP_PROGRESS_EVERY_S");
+  if (text == nullptr || *text == '\0') return 10;
+  char* end = nullptr;
+  const double seconds = std::strtod(text, &end);
+  IF_REQUIRE(*end == '\0' && std::isfinite(seconds) && seconds >= 0, "INSTRUCTFLIP_PROGRESS_EVERY_S must be a number of seconds >= 0, got '", text, "'");
+  return seconds;
+}
+
+instructflip::ProgressSink instructflip::launch::ProgressFlags() {
+  if (FLAGS_quiet) return {};
+  if (FLAGS_json)
+    return {[](const ProgressUpdate& u) {
+      const nlohmann::json line{{"progress", u.what}, {"unit", u.unit},         {"done", u.done},
+                                {"total", u.total},   {"rate", u.rate},         {"eta_s", u.eta_s},
+                                {"elapsed_s", u.elapsed_s}, {"final", u.final}};
+      std::cerr << line.dump() << std::endl;
+    }, ProgressIntervalSeconds()};
+  return {[](const ProgressUpdate& u) { std::cerr << ProgressText(u) << std::endl; }, ProgressIntervalSeconds()};
+}
+
+void instructflip::launch::ShowProgressLine(const std::string& what, const std::string& line) {
+  if (FLAGS_quiet) return;
+  if (FLAGS_json)
+    std::cerr << nlohmann::json{{"progress", what}, {"line", line}}.dump() << std::endl;
+  else
+    std::cerr << what << ": " << line << std::endl;
 }

@@ -6,6 +6,8 @@
 
 #include <gflags/gflags.h>
 
+#include "dataio/base/progress.h"
+
 DECLARE_string(out);
 DECLARE_int32(domains);
 DECLARE_int32(per_domain);
@@ -61,5 +63,15 @@ namespace instructflip::launch {
 // --threshold of eval and metrics: nullopt when not given (each domain's own
 // EER threshold, an oracle); given, it must be a number in [0, 1].
 std::optional<double> ThresholdFlag();
+
+// How this command shows progress of long work (dataio/base/progress.h): a
+// line on stderr every 10 s ("synth: 1200/4800 images, 350/s, ETA 10 s"), one
+// JSON object per line with --json, nothing with --quiet. The environment's
+// INSTRUCTFLIP_PROGRESS_EVERY_S sets another interval (tests: 0, every update).
+ProgressSink ProgressFlags();
+double ProgressIntervalSeconds();
+ProgressSink ProgressFlags();
+// One relayed line of a child's progress (a LODO job's) shown the same way.
+void ShowProgressLine(const std::string& what, const std::string& line);
 
 }  // namespace instructflip::launch

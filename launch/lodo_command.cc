@@ -9,8 +9,10 @@
 // and aggregates one table.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include <absl/strings/str_join.h>
@@ -81,6 +83,45 @@ void PrintPlan(const std::string& run_dir, const LodoProtocol& p) {
   }
 }
 
+// Relays a running job's progress from its log: every 10 s (ProgressFlags),
+// its newest progress line (a training step, the T5 warm-up, an evaluation;
+// else its newest line), so the driver is never silent for long while a job works.
+class JobRelay {
+ public:
+  JobRelay(std::string what, std::string log) : what_(std::move(what)), log_(std::move(log)) {}
+  void operator()() {
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_).count() < ProgressIntervalSeconds()) return;
+    last_ = now;
+    std::ifstream in(log_, std::ios::binary);
+    in.seekg(offset_);
+    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    chunk.resize(chunk.rfind('\n') == std::string::npos ? 0 : chunk.rfind('\n') + 1);  // whole lines only
+    offset_ += static_cast<std::streamoff>(chunk.size());
+    std::istringstream lines(chunk);
+    std::string newest, newest_progress;
+    for (std::string line; std::getline(lines, line);) {
+      // glog's "I20261205 11:00:00.123456  1234 file.cc:123] " prefix says nothing here.
+      if (const size_t end = line.find("] "); end != std::string::npos && !line.empty() && line[0] == 'I')
+        line = line.substr(end + 2);
+      if (line.empty()) continue;
+      newest = line;
+      if (line.rfind("step ", 0) == 0 || line.find("warm-up") != std::string::npos ||
+          line.rfind("eval ", 0) == 0 || line.rfind("validation ", 0) == 0)
+        newest_progress = line;
+    }
+    if (!newest_progress.empty() || !newest.empty()) shown_ = newest_progress.empty() ? newest : newest_progress;
+    const std::string seconds = std::to_string(int(std::chrono::duration<double>(now - start_).count())) + " s";
+    ShowProgressLine(what_, shown_.empty() ? "running, " + seconds : shown_ + " (" + seconds + ")");
+  }
+
+ private:
+  std::string what_, log_;
+  std::streamoff offset_ = 0;  // of the first line not read yet
+  std::string shown_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
+};
+
 // Runs every unfinished job locally, one after another, then aggregates.
 int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
   std::string mpirun;
@@ -105,7 +146,8 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
     std::cout << "lodo: [" << k << "] " << job.name << ": train " << absl::StrJoin(job.train, "+") << " -> test "
               << absl::StrJoin(job.test, "+") << " on " << ranks << " rank(s), log " << log << std::endl;
     const auto start = std::chrono::steady_clock::now();
-    const int code = RunLogged(JobCommand(run_dir, static_cast<int>(k), ranks, mpirun), log);
+    JobRelay relay("lodo: [" + std::to_string(k) + "] " + job.name, log);
+    const int code = RunLogged(JobCommand(run_dir, static_cast<int>(k), ranks, mpirun), log, std::ref(relay));
     if (code == kExitRequeue) {
       std::cout << "lodo: job " << job.name << " stopped after a checkpoint; run the same command again to resume\n";
       return kExitRequeue;
@@ -190,6 +232,7 @@ int RunDemo(const std::vector<std::string>& args) {
     synth.size = 64;  // the tiny model's input
     synth.seed = FLAGS_seed;
     synth.threads = FLAGS_threads;
+    synth.progress = ProgressFlags();
     Synthesize(synth);
   }
   const std::string run_dir = JoinPath(out, "lodo");
@@ -224,7 +267,9 @@ std::vector<Command> LodoCommands() {
             Switch("dry_run", "check and print the plan; write nothing"),
             Optional("job", "K", "run only job K (0-based) of the planned run directory, as an MPI rank")
                 .Absent("every unfinished job"),
-            Switch("aggregate", "only aggregate the finished jobs' results into one table")},
+            Switch("aggregate", "only aggregate the finished jobs' results into one table"),
+            Switch("quiet", "no progress lines (a running job's newest log line every 10 s)"),
+            Switch("json", "progress as one JSON object per line")},
            true,
            "      instructflip lodo --run-dir DIR --protocol NAME|FILE [--ranks N] [--slurm] [--dry-run] [--set ...]\n"
            "      instructflip lodo --run-dir DIR --job K     (one job, as an MPI rank)\n"
@@ -235,7 +280,9 @@ std::vector<Command> LodoCommands() {
             Optional("ranks", "N", "MPI ranks per job").Absent("synthetic_lodo's"),
             Optional("per_domain", "N", "synthetic samples per domain", "400"),
             Optional("seed", "S", "random seed of the synthetic store"),
-            Optional("threads", "T", "rendering threads")},
+            Optional("threads", "T", "rendering threads"),
+            Switch("quiet", "no progress lines"),
+            Switch("json", "progress as one JSON object per line")},
            true, "", RunDemo},
           {"report", "RUN_DIR", "one self-contained HTML page of a run (lodo or train): tables, curves, ROC, explanations",
            {Optional("out", "FILE.html", "where to write it").Absent("RUN_DIR/report.html")}, false, "", RunReport}};

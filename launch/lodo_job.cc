@@ -63,6 +63,7 @@ nlohmann::json EvaluateCheckpoint(const std::string& checkpoint, const std::stri
   eval.seed = t.seed;
   eval.style_question = config.eval_style_question;
   eval.checkpoint = std::filesystem::path(checkpoint).filename().string() + ", " + rule;
+  eval.progress = {[](const ProgressUpdate& u) { LOG(INFO) << ProgressText(u); }};  // the job's log; the driver relays it
   nlohmann::json summary{{"step", CheckpointStore::StepOf(checkpoint)},
                          {"checkpoint", std::filesystem::path(checkpoint).filename().string()}};
   double threshold = 0.5;

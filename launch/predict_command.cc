@@ -1,6 +1,5 @@
 // instructflip predict / export: scoring one's own images with a trained model,
 // and the deployment bundle predict reads (launch/predict.h, scoring_model.h).
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -83,30 +82,6 @@ std::string PredictionsJson(const std::vector<Prediction>& predictions, const Sc
   return out.dump(2) + "\n";
 }
 
-// A progress line on stderr every 10 s, and at the end of work that printed one.
-class ProgressLine {
- public:
-  ProgressLine(std::string what, bool quiet) : what_(std::move(what)), quiet_(quiet) {}
-  void operator()(int64_t done, int64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool due = now - last_ >= std::chrono::seconds(10) || (done == total && printed_);
-    if (quiet_ || !due) return;
-    last_ = now;
-    printed_ = true;
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    const double rate = seconds > 0 ? done / seconds : 0;
-    std::fprintf(stderr, "%s: %lld/%lld files, %.1f files/s, ETA %.0f s\n", what_.c_str(),
-                 static_cast<long long>(done), static_cast<long long>(total), rate,
-                 rate > 0 ? (total - done) / rate : 0.0);
-  }
-
- private:
-  std::string what_;
-  bool quiet_;
-  bool printed_ = false;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_ = start_;
-};
-
 // --threshold given, or the model's stored one; nullopt when neither.
 std::optional<std::pair<double, std::string>> ChosenThreshold(const ScoringModel& scoring, const std::string& when) {
   if (const std::optional<double> given = ThresholdFlag()) return std::pair{*given, "given by the user (--threshold) " + when};
@@ -139,10 +114,11 @@ int RunPredict(const std::vector<std::string>& args) {
   options.video_frames = FLAGS_video_frames;
   options.video_first_frame = FLAGS_video_first_frame;
   options.explain = FLAGS_explain;
-  ProgressLine progress("predict", FLAGS_quiet);
-  options.progress = std::ref(progress);
+  Progress progress("predict", "files", static_cast<int64_t>(files.size()), ProgressFlags());
+  options.progress = [&](int64_t done, int64_t) { progress.Set(done); };
   // 3. Score, write, and say what could not be read.
   const std::vector<Prediction> predictions = Predict(built, scoring, files, options);
+  progress.Finish();
   const std::string text = json ? PredictionsJson(predictions, scoring, threshold->first, threshold->second)
                                 : PredictionsCsv(predictions, threshold->first, explain);
   if (FLAGS_out.empty()) {

@@ -32,7 +32,7 @@ void ForwardStopSignalsToChildren() {
   std::signal(SIGINT, ForwardStop);
 }
 
-int RunLogged(const std::vector<std::string>& argv, const std::string& log) {
+int RunLogged(const std::vector<std::string>& argv, const std::string& log, const std::function<void()>& while_running) {
   const pid_t pid = fork();
   IF_SYSCALL(pid, "fork");
   if (pid == 0) {
@@ -49,7 +49,14 @@ int RunLogged(const std::vector<std::string>& argv, const std::string& log) {
   }
   g_child = pid;
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  for (;;) {
+    const pid_t done = waitpid(pid, &status, while_running ? WNOHANG : 0);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) break;
+    if (done == 0) {
+      while_running();
+      usleep(1000 * 1000);
+    }
   }
   g_child = 0;
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

@@ -3,6 +3,7 @@
 // shell quoting, and finding programs.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,10 @@ namespace instructflip::launch {
 // so a job checkpoints and exits 3 (kExitRequeue).
 void ForwardStopSignalsToChildren();
 // Runs argv with stdout and stderr appended to `log`; returns the exit code
-// (128 + signal when killed, 127 when it cannot start).
-int RunLogged(const std::vector<std::string>& argv, const std::string& log);
+// (128 + signal when killed, 127 when it cannot start). `while_running`, if
+// given, is called about once a second until the child ends.
+int RunLogged(const std::vector<std::string>& argv, const std::string& log,
+              const std::function<void()>& while_running = {});
 // `command` through the shell; its stdout without trailing blanks. Throws
 // instructflip::Error with the output when it fails.
 std::string Capture(const std::string& command);

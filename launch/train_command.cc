@@ -72,6 +72,7 @@ int RunEval(const std::vector<std::string>& args) {
     options.checkpoint = weights + " (given by the user)";
     options.threshold = threshold;
     options.explain_per_domain = FLAGS_explain;
+    options.progress = ProgressFlags();
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
     if (world.rank == 0) {
       RecordVersion(FLAGS_out, "eval of " + weights + ", " + std::to_string(world.size) + " rank(s)");
@@ -97,7 +98,9 @@ std::vector<Command> TrainCommands() {
             Required("out", "DIR", "output directory"),
             Optional("threshold", "T", "decision threshold in [0, 1] for HTER/ACC")
                 .Absent("each domain's own EER threshold, an oracle"),
-            Optional("explain", "K", "samples per domain explained (T5 answers + cue map PNGs)")},
+            Optional("explain", "K", "samples per domain explained (T5 answers + cue map PNGs)"),
+            Switch("quiet", "no progress lines"),
+            Switch("json", "progress as one JSON object per line")},
            true, "      (under mpirun -np N for N ranks)", RunEval}};
 }
 

@@ -12,6 +12,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
+#include "dataio/base/progress.h"
 #include "model/instructions.h"
 #include "model/weights.h"
 
@@ -75,7 +76,9 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
   torch::optim::Adam optimizer(params, torch::optim::AdamOptions(w.lr));
   const torch::Tensor keep = torch::cat({torch::ones({N, Q}, question_keep.options()), question_keep}, 1);
   T5WarmupResult result;
-  for (; result.steps < w.steps; ++result.steps) {
+  // A line every 10 s: a real-size warm-up runs for minutes.
+  Progress progress("T5 warm-up", "steps", w.steps, {[](const ProgressUpdate& u) { LOG(INFO) << ProgressText(u); }});
+  for (; result.steps < w.steps; ++result.steps, progress.Advance()) {
     optimizer.zero_grad();
     const torch::Tensor inputs = torch::cat({prompts, t5->shared(question_ids)}, 1);
     const torch::Tensor loss = t5->LanguageModelLoss(t5->Encode(inputs, keep), keep, labels);
@@ -84,6 +87,7 @@ T5WarmupResult WarmUpT5(T5Model& t5, const ModelConfig& config, const T5Tokenize
     loss.backward();
     optimizer.step();
   }
+  progress.Finish();
   for (auto& p : t5->parameters()) p.mutable_grad() = torch::Tensor();
   FreezeT5BaseWeights(*t5);
   t5->eval();

@@ -142,6 +142,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   }
   std::vector<DomainMetrics> all;
   std::vector<ScoredSample> pooled;  // video ids made unique across domains
+  const bool validation_run = o.holdout.part == Holdout::Part::kValidation;
   std::optional<Explainer> explainer;
   if (writer && o.explain_per_domain > 0) explainer.emplace(built, batcher.t5(), o.style_question, out_dir, o.explain_per_domain);
   for (size_t d = 0; d < o.domains.size(); ++d) {
@@ -164,8 +165,11 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     lo.threads = o.loader_threads;
     lo.image_size = built.config.vision.image_size;
     Loader loader(store, lo);
+    Progress progress((validation_run ? "validation " : "eval ") + domain, "batches", loader.batches_in_epoch(),
+                      communicator->rank() == 0 ? o.progress : ProgressSink());
     std::vector<double> rows;  // (sample_index, score, label, video_id) per valid sample
     while (auto batch = loader.Next()) {
+      progress.Advance();
       // The model sees the pixels and the sample key only (model/scoring.h).
       const ScoredBatch scored = ScoreBatch(*built.model, UnlabeledBatch{batch->images, batch->sample_index.clamp_min(0)},
                                             o.style_question, batcher, device);
@@ -212,9 +216,8 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   if (writer) {
     // A domain's own EER threshold is an oracle on targets, not on the source
     // domains' validation hold-out (which exists to pick thresholds).
-    const bool validation = o.holdout.part == Holdout::Part::kValidation;
     const std::string mode = o.threshold ? "given threshold " + std::to_string(*o.threshold)
-                             : validation ? "each domain's own EER threshold on its validation hold-out (no target data)"
+                             : validation_run ? "each domain's own EER threshold on its validation hold-out (no target data)"
                                           : std::string(kOracleThresholdMode);
     nlohmann::json json;
     for (const auto& [domain, m] : result.domains) json["domains"][domain] = MetricsToJson(m);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/progress.h"
 #include "dataio/loader.h"
 #include "dist/communicator.h"
 #include "model/build.h"
@@ -56,6 +57,8 @@ struct EvalOptions {
   int explain_per_domain = 0;        // samples per domain explained (answers + cue map)
   // Which weights are scored and how they were chosen, for the tables.
   std::string checkpoint = "unknown";
+  // Rank 0's batches per domain (dataio/base/progress.h); empty: none.
+  ProgressSink progress;
 };
 
 struct EvalResult {

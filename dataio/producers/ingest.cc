@@ -1020,7 +1020,7 @@ IngestReport Ingest(const IngestOptions& options) {
   }
   int64_t missing_boxes = 0;
   std::string first_skip, first_missing_box;
-  constexpr size_t kProgressEvery = 10000;
+  Progress progress("ingest", "inputs", static_cast<int64_t>(plan.entries.size()), options.progress);
   RunInOrder<Outcome>(
       static_cast<int64_t>(plan.entries.size()), options.threads, 8 * static_cast<int64_t>(options.threads),
       [&](int64_t i) { return Process(plan.entries[i], options); },
@@ -1036,10 +1036,9 @@ IngestReport Ingest(const IngestOptions& options) {
           ++report.added;
         }
         if (outcome.missing_box && missing_boxes++ == 0) first_missing_box = entry.box_path;
-        if ((i + 1) % kProgressEvery == 0)
-          LOG(INFO) << "ingest: " << i + 1 << "/" << plan.entries.size() << " inputs, "
-                    << report.added << " samples, " << report.skipped << " skipped";
+        progress.Advance();
       });
+  progress.Finish();
   if (missing_boxes > 0)
     LOG(WARNING) << "ingest: " << missing_boxes
                  << " image(s) had no face box file (first: " << first_missing_box

@@ -63,6 +63,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/progress.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/schema.h"
@@ -99,6 +100,7 @@ struct IngestOptions {
   int video_first_frame = 6;  // the reference's first frame
   bool allow_outside_root = false;  // accept listed paths with '../' or absolute ones
   std::string camera_quality_csv;   // celeba: per-image camera quality overrides
+  ProgressSink progress;            // inputs read (dataio/base/progress.h); empty: none
 };
 
 struct IngestReport {

@@ -1206,6 +1206,7 @@ Manifest Synthesize(const SynthOptions& options) {
   const int64_t per_domain = options.per_domain;
   // Rendering runs on the workers; shard writes follow in sample order, so the
   // store's bytes do not depend on the thread count.
+  Progress progress("synth", "images", options.domains * per_domain, options.progress);
   RunInOrder<Encoded>(
       options.domains * per_domain, options.threads, 4 * static_cast<int64_t>(options.threads) + 4,
       [&](int64_t i) {
@@ -1215,7 +1216,9 @@ Manifest Synthesize(const SynthOptions& options) {
       },
       [&](int64_t, const Encoded& encoded) {
         writer.Add(store_domain[encoded.domain], encoded.jpeg, encoded.attributes);
+        progress.Advance();
       });
+  progress.Finish();
   return writer.Commit();
 }
 

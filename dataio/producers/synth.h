@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "dataio/base/progress.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
 #include "dataio/schema.h"
@@ -25,6 +26,7 @@ struct SynthOptions {
   int jpeg_quality = 90;     // default; each domain may lower it as part of its style (never below 60)
   int threads = 2;           // render+encode in parallel, add to the store in a deterministic order
   bool append = false;       // StoreWriterOptions::append
+  ProgressSink progress;     // images rendered (dataio/base/progress.h); empty: none
 };
 
 // Writes the store described by `options` and returns its committed manifest.

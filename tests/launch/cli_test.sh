@@ -53,6 +53,23 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["inputs"]=
 "$bin" bench --help | grep -q "usage: instructflip bench allreduce" || fail "bench --help lacks its modes"
 "$bin" demo --help | grep -q -- "--out DIR .*(default: demo-run)" || fail "demo --help lacks its own default"
 
+# Long work shows progress on stderr (every 10 s; INSTRUCTFLIP_PROGRESS_EVERY_S=0: every update):
+# done/total, rate and ETA, a closing line; JSON lines with --json; nothing with --quiet.
+INSTRUCTFLIP_PROGRESS_EVERY_S=0 "$bin" synth --out "$tmp/p1" --domains 2 --per-domain 8 --size 32 2> "$tmp/progress.txt" > /dev/null
+grep -Eq "^synth: 5/16 images, [0-9.]+/s, ETA [0-9]+ s$" "$tmp/progress.txt" && grep -q "^synth: 16/16 images, done in" "$tmp/progress.txt" ||
+  fail "synth progress: $(cat "$tmp/progress.txt")"
+INSTRUCTFLIP_PROGRESS_EVERY_S=0 "$bin" store verify "$tmp/p1" --json 2> "$tmp/progress.json" > /dev/null
+python3 - "$tmp/progress.json" <<'PY' || fail "store verify --json progress: $(cat "$tmp/progress.json")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+samples = [l for l in lines if l["unit"] == "samples"]
+assert [l["done"] for l in samples if not l["final"]] == list(range(1, 17)) and samples[-1]["final"], lines
+assert all(l["progress"] == "store verify" and l["total"] in (1, 16) and l["eta_s"] >= 0 for l in lines), lines
+PY
+INSTRUCTFLIP_PROGRESS_EVERY_S=0 "$bin" synth --out "$tmp/p2" --domains 2 --per-domain 8 --size 32 --quiet 2> "$tmp/quiet.txt" > /dev/null
+[ ! -s "$tmp/quiet.txt" ] || fail "synth --quiet printed: $(cat "$tmp/quiet.txt")"
+"$bin" synth --out "$tmp/p3" --domains 2 --per-domain 8 --size 32 2> "$tmp/short.txt" > /dev/null
+[ ! -s "$tmp/short.txt" ] || fail "a second of work printed progress: $(cat "$tmp/short.txt")"
 "$bin" synth --out "$tmp/s" --domains 2 --per-domain 24 --size 48 --seed 3 > "$tmp/synth.txt"
 grep -q "synA" "$tmp/synth.txt" || fail "synth summary lacks domain synA"
 "$bin" store info "$tmp/s" --json > "$tmp/info.json"

@@ -44,8 +44,11 @@ grep -q "\[3\] ABC_to_D: train synA+synB+synC -> test synD (to run)" <<< "$out" 
 [ ! -e "$tmp/run" ] || fail "--dry-run wrote into the run directory: $(ls -R "$tmp/run")"
 
 # A full run (1 rank per job), then the aggregated table.
-"$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" > "$tmp/run.log" 2>&1 ||
-  fail "lodo run: $(tail -5 "$tmp/run.log")"
+INSTRUCTFLIP_PROGRESS_EVERY_S=0 "$bin" lodo --protocol synthetic_lodo --run-dir "$tmp/run" --ranks 1 "${short[@]}" \
+  > "$tmp/run.log" 2>&1 || fail "lodo run: $(tail -5 "$tmp/run.log")"
+# The driver relays each running job's progress from its log (every 10 s; here every poll).
+grep -Eq "^lodo: \[0\] BCD_to_A: (step [0-9]+/4|T5 warm-up|eval synA|validation syn[BCD]).* \([0-9]+ s\)$" "$tmp/run.log" ||
+  fail "the driver relayed no progress of job 0: $(head -20 "$tmp/run.log")"
 # Re-planning it otherwise is refused, also as a dry run, and changes nothing.
 versions=$(cat "$tmp/run/versions.txt")
 for extra in "" --dry-run; do
