@@ -26,14 +26,15 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
                                                                               const std::string& path) {
   std::istringstream in(text);
   std::string line;
-  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain][,sample_index])");
+  IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain][,sample_index][,spoof_type])");
   if (!line.empty() && line.back() == '\r') line.pop_back();
   const std::vector<std::string> header = SplitCsvLine(line);
   std::map<std::string, int> column;
   for (size_t i = 0; i < header.size(); ++i) {
     IF_REQUIRE(header[i] == "score" || header[i] == "label" || header[i] == "video_id" || header[i] == "domain" ||
-                   header[i] == "sample_index",
-               path, ":1: unknown column '", header[i], "' (expected score, label, video_id, domain, sample_index)");
+                   header[i] == "sample_index" || header[i] == "spoof_type",
+               path, ":1: unknown column '", header[i],
+               "' (expected score, label, video_id, domain, sample_index, spoof_type)");
     IF_REQUIRE(column.emplace(header[i], static_cast<int>(i)).second, path, ":1: column '", header[i], "' twice");
   }
   for (const char* required : {"score", "label", "video_id"})
@@ -62,6 +63,12 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
         const long long value = std::stoll(sample, &used);
         IF_REQUIRE(used == sample.size() && value >= 0, path, ":", number, ": sample_index '", sample,
                    "' is not a non-negative integer");
+      }
+      if (column.count("spoof_type")) {
+        const std::string& type = fields[column["spoof_type"]];
+        const long long value = std::stoll(type, &used);
+        IF_REQUIRE(used == type.size() && value >= -1 && value <= 10, path, ":", number, ": spoof_type '", type,
+                   "' is not -1 (unknown) or 0..10");
       }
     } catch (const std::logic_error&) {  // stod/stoll on non-numbers
       IF_FAIL(path, ":", number, ": malformed number in '", line, "'");

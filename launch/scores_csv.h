@@ -1,6 +1,7 @@
 // A scores CSV, the input of `instructflip metrics`: a header naming the
-// columns score, label, video_id and optionally domain and sample_index (eval's
-// scores.csv has all five), in any order. Video ids are names (real datasets
+// columns score, label, video_id and optionally domain, sample_index and
+// spoof_type (eval's scores.csv has all six; sample_index and spoof_type are
+// checked, not used), in any order. Video ids are names (real datasets
 // name videos, e.g. msu_real_client001); numbers are names too. Scores are
 // probabilities in [0, 1]; anything else is an error naming the file and line.
 #pragma once

@@ -138,7 +138,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   if (writer) {
     std::filesystem::create_directories(out_dir);
     scores_csv.open(EvalFiles{out_dir}.Scores());
-    scores_csv << "score,label,video_id,domain,sample_index\n" << std::setprecision(9);
+    scores_csv << "score,label,video_id,domain,sample_index,spoof_type\n" << std::setprecision(9);
   }
   std::vector<DomainMetrics> all;
   std::vector<ScoredSample> pooled;  // video ids made unique across domains
@@ -167,7 +167,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     Loader loader(store, lo);
     Progress progress((validation_run ? "validation " : "eval ") + domain, "batches", loader.batches_in_epoch(),
                       communicator->rank() == 0 ? o.progress : ProgressSink());
-    std::vector<double> rows;  // (sample_index, score, label, video_id) per valid sample
+    std::vector<double> rows;  // (sample_index, score, label, video_id, spoof_type) per valid sample
     while (auto batch = loader.Next()) {
       progress.Advance();
       // The model sees the pixels and the sample key only (model/scoring.h).
@@ -178,10 +178,11 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
       for (int64_t j = 0; j < score.size(0); ++j) {
         if (!batch->valid[j].item<bool>()) continue;
         rows.insert(rows.end(), {double(batch->sample_index[j].item<int64_t>()), score[j].item<double>(),
-                                 double(batch->label[j].item<int64_t>()), double(batch->video_id[j].item<int64_t>())});
+                                 double(batch->label[j].item<int64_t>()), double(batch->video_id[j].item<int64_t>()),
+                                 double(batch->spoof_type[j].item<int64_t>())});
       }
     }
-    torch::Tensor mine = torch::tensor(rows, torch::kFloat64).view({-1, 4});
+    torch::Tensor mine = torch::tensor(rows, torch::kFloat64).view({-1, 5});
     const torch::Tensor gathered = communicator->AllGather(mine);
     const torch::Tensor order = gathered.select(1, 0).argsort();
     const torch::Tensor sorted = gathered.index_select(0, order);
@@ -192,7 +193,8 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
       samples.push_back(s);
       if (writer)
         scores_csv << s.score << "," << s.label << "," << s.video_id << "," << domain << ","
-                   << static_cast<int64_t>(sorted[i][0].item<double>()) << "\n";
+                   << static_cast<int64_t>(sorted[i][0].item<double>()) << ","
+                   << static_cast<int64_t>(sorted[i][4].item<double>()) << "\n";
     }
     result.scores.insert(result.scores.end(), samples.begin(), samples.end());
     const bool seen = std::find(o.seen_domains.begin(), o.seen_domains.end(), domain) != o.seen_domains.end();

@@ -2,7 +2,9 @@
 // (the loader pads the tail, so each sample is scored exactly once), the
 // scores are gathered to every rank (all ranks' scores: the reference's
 // multi-GPU gather never runs), and rank 0 writes
-//   OUT/scores.csv        score,label,video_id,domain,sample_index (store order)
+//   OUT/scores.csv        score,label,video_id,domain,sample_index,spoof_type
+//                         (store order; spoof_type 0 live, 1..10 kSpoofTypeNames,
+//                         -1 unknown: for the report's per-attack breakdown)
 //   OUT/metrics.json      per domain and mean, in percent, with the threshold mode,
 //                         the checkpoint and the style-question rule
 //   OUT/metrics.md        the same as a Markdown table

@@ -9,6 +9,7 @@
 #include <absl/strings/escaping.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,7 @@
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
+#include "dataio/schema.h"
 #include "model/instructions.h"
 #include "trainer/run_files.h"
 #include "trainer/lodo.h"
@@ -374,9 +376,9 @@ struct MetricColumn {
   const char* header;
   int decimals;
 };
-constexpr MetricColumn kMetricColumns[] = {{"hter", "HTER", 2}, {"auc", "AUC", 2},
-                                           {"tpr_at_fpr_1pct", "TPR@FPR=1%", 2}, {"eer", "EER", 2},
-                                           {"acc", "ACC", 2}, {"threshold", "threshold", 3}};
+constexpr MetricColumn kMetricColumns[] = {{"hter", "HTER", 2},  {"auc", "AUC", 2},   {"tpr_at_fpr_1pct", "TPR@FPR=1%", 2},
+                                           {"eer", "EER", 2},    {"acc", "ACC", 2},   {"apcer", "APCER", 2},
+                                           {"bpcer", "BPCER", 2}, {"acer", "ACER", 2}, {"threshold", "threshold", 3}};
 
 // Rows of already-escaped leading cells (job, target, ... or domain) followed by
 // videos and the metric columns of `metrics`; the mean row last.
@@ -402,10 +404,12 @@ std::string MetricsTable(const std::vector<std::string>& leading_headers, const 
     for (const std::string& cell : row.leading) out += Cell(cell);
     out += NumCell(Number(Field(*row.metrics, "videos"), 0)) + metric_cells(*row.metrics) + "</tr>\n";
   }
-  out += "<tr class=\"mean\"><td>mean</td>";
-  for (size_t i = 1; i < leading_headers.size(); ++i) out += "<td></td>";
-  const Json& videos = Field(mean, "videos");
-  out += NumCell(videos.is_null() ? "" : Number(videos, 0)) + metric_cells(mean) + "</tr>\n";
+  if (!mean.is_null()) {  // null: a table of one set, without a mean row
+    out += "<tr class=\"mean\"><td>mean</td>";
+    for (size_t i = 1; i < leading_headers.size(); ++i) out += "<td></td>";
+    const Json& videos = Field(mean, "videos");
+    out += NumCell(videos.is_null() ? "" : Number(videos, 0)) + metric_cells(mean) + "</tr>\n";
+  }
   out += "</tbody></table>\n";
   return out;
 }
@@ -567,6 +571,24 @@ std::string ImageCell(const std::string& eval_dir, const Json& relative, const s
          "\">";
 }
 
+// The model's answer beside the expected one: marked right when they agree
+// (case and surrounding blanks aside), else wrong with the expected answer.
+std::string AnswerCell(const Json& answer, const Json& expected) {
+  if (!expected.is_string()) return Text(answer);
+  auto normal = [](std::string text) {
+    text.erase(0, text.find_first_not_of(" \t"));
+    text.erase(text.find_last_not_of(" \t") + 1);
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+  };
+  const std::string wanted = expected.get<std::string>();
+  if (wanted == "No GT") return Text(answer) + " <span class=\"na\">(no ground truth)</span>";
+  if (answer.is_string() && normal(answer.get<std::string>()) == normal(wanted))
+    return Text(answer) + " <span class=\"right\" title=\"the expected answer\">\xE2\x9C\x93</span>";
+  return Text(answer) + " <span class=\"wrong\" title=\"not the expected answer\">\xE2\x9C\x97</span>" +
+         "<div class=\"expected\">expected: " + Escape(wanted) + "</div>";
+}
+
 std::string ExplanationsSection(const std::string& eval_dir) {
   std::string out = "<h3>Explanations</h3>\n";
   const std::optional<std::string> text = ReadOptional(EvalFiles{eval_dir}.Explanations());
@@ -603,19 +625,157 @@ std::string ExplanationsSection(const std::string& eval_dir) {
            Cell(ImageCell(eval_dir, Field(s, "cue"), "cue map")) + Cell(label_text) +
            NumCell(Number(Field(s, "score"), 3)) + "<td" +
            (content_question.is_string() ? " title=\"" + Text(content_question) + "\"" : "") + ">" +
-           Text(Field(s, "content_answer")) + "</td>" + Cell("<div class=\"question\">" + Text(Field(s, "style_question")) +
-                                                             "</div>" + Text(Field(s, "style_answer"))) +
+           AnswerCell(Field(s, "content_answer"), Field(s, "content_expected")) + "</td>" +
+           Cell("<div class=\"question\">" + Text(Field(s, "style_question")) + "</div>" +
+                AnswerCell(Field(s, "style_answer"), Field(s, "style_expected"))) +
            "</tr>\n";
   }
   out += "</tbody></table>\n";
   return out;
 }
 
+// eval/scores.csv as the metrics see it: per domain, each video's mean score,
+// its label and its attack type (spoof_type; -1 when the file has none).
+struct ScoredVideo {
+  double score = 0;
+  int label = 0;
+  int spoof_type = -1;
+};
+std::map<std::string, std::vector<ScoredVideo>> ReadScoredVideos(const std::string& text, int* skipped) {
+  std::map<std::string, std::vector<ScoredVideo>> out;
+  const std::vector<std::string> lines = Lines(text);
+  if (lines.empty()) return out;
+  std::map<std::string, size_t> column;
+  {
+    std::istringstream header(lines[0]);
+    size_t i = 0;
+    for (std::string name; std::getline(header, name, ','); ++i) column[name] = i;
+  }
+  for (const char* required : {"score", "label", "video_id"})
+    if (!column.count(required)) return out;
+  struct Sum {
+    double score = 0;
+    int frames = 0, label = 0, spoof_type = -1;
+  };
+  std::map<std::pair<std::string, std::string>, Sum> videos;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (size_t n = 1; n < lines.size(); ++n) {
+    std::vector<std::string> fields;
+    std::istringstream row(lines[n]);
+    for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
+    auto at = [&](const char* name) { return column.count(name) && column[name] < fields.size() ? fields[column[name]] : ""; };
+    char* end = nullptr;
+    const std::string score_text = at("score");
+    const double score = std::strtod(score_text.c_str(), &end);
+    const std::string label = at("label");
+    if (score_text.empty() || *end != '\0' || !std::isfinite(score) || (label != "0" && label != "1")) {
+      ++*skipped;
+      continue;
+    }
+    const auto key = std::make_pair(column.count("domain") ? at("domain") : std::string("all"), at("video_id"));
+    auto [it, fresh] = videos.try_emplace(key);
+    if (fresh) {
+      order.push_back(key);
+      it->second.label = label == "1";
+      const std::string type = at("spoof_type");
+      it->second.spoof_type = type.empty() ? -1 : std::atoi(type.c_str());
+    }
+    it->second.score += score;
+    ++it->second.frames;
+  }
+  for (const auto& key : order) {
+    const Sum& v = videos[key];
+    out[key.first].push_back({v.score / v.frames, v.label, v.spoof_type});
+  }
+  return out;
+}
+
+// Per target: the distribution of its videos' scores, live and spoof apart,
+// with the decision threshold; and each presentation type's error at it.
+std::string ScoresSection(const std::string& eval_dir, const Json& metrics) {
+  std::string out = "<h3>Scores by target</h3>\n";
+  const std::optional<std::string> text = ReadOptional(EvalFiles{eval_dir}.Scores());
+  if (!text) return out + NotAvailable("Scores (eval/scores.csv)");
+  int skipped = 0;
+  const std::map<std::string, std::vector<ScoredVideo>> domains = ReadScoredVideos(*text, &skipped);
+  if (domains.empty()) return out + NotAvailable("Scores (eval/scores.csv)", "not available (no usable row)");
+  if (skipped > 0) out += "<p class=\"note\">" + Escape(Count(skipped, "row")) + " skipped (malformed).</p>\n";
+  constexpr int kBins = 20;
+  for (const auto& [domain, videos] : domains) {
+    const Json& threshold = Field(Field(Field(metrics, "domains"), domain), "threshold");
+    // 1. Histogram: the share of each class's videos per score bin.
+    std::vector<double> counts[2] = {std::vector<double>(kBins), std::vector<double>(kBins)};
+    int per_class[2] = {0, 0};
+    for (const ScoredVideo& v : videos) {
+      counts[v.label][std::min(kBins - 1, static_cast<int>(v.score * kBins))] += 1;
+      ++per_class[v.label];
+    }
+    std::vector<Series> series;
+    double peak = 0;
+    for (int label : {0, 1}) {
+      Series line{std::string(label ? "spoof" : "live") + " (" + std::to_string(per_class[label]) + " videos)", {},
+                  label ? "#c62828" : "#1565c0", false};
+      for (int b = 0; b < kBins && per_class[label] > 0; ++b) {
+        const double share = counts[label][b] / per_class[label];
+        line.points.push_back({(b + 0.5) / kBins, share});
+        peak = std::max(peak, share);
+      }
+      series.push_back(std::move(line));
+    }
+    if (threshold.is_number())
+      series.push_back({"threshold " + Fixed(threshold.get<double>(), 3),
+                        {{threshold.get<double>(), 0}, {threshold.get<double>(), std::max(peak, 0.05)}}, "#555555", true});
+    out += LineChart({"Scores of " + domain + " (video means)", "P(spoof)", "share of the class's videos",
+                      std::make_pair(0.0, 1.0), std::nullopt},
+                     series);
+    // 2. Per presentation type: videos, mean score and the error at the threshold.
+    if (!threshold.is_number()) continue;
+    const double t = threshold.get<double>();
+    std::map<int, std::pair<int, int>> wrong_of;  // type -> (videos, misclassified)
+    std::map<int, double> score_sum;
+    for (const ScoredVideo& v : videos) {
+      const int type = v.label == 0 ? 0 : v.spoof_type;
+      auto& [count, wrong] = wrong_of[type];
+      ++count;
+      wrong += v.label == 1 ? v.score < t : v.score >= t;
+      score_sum[type] += v.score;
+    }
+    out += "<table class=\"attacks\"><thead><tr><th>" + Escape(domain) +
+           "</th><th class=\"num\">videos</th><th class=\"num\">mean P(spoof)</th><th class=\"num\">error at the "
+           "threshold</th></tr></thead>\n<tbody>\n";
+    for (const auto& [type, numbers] : wrong_of) {
+      const std::string name = type == 0    ? "live (BPCER: called spoof)"
+                               : type > 0 && type < static_cast<int>(kSpoofTypeNames.size())
+                                   ? std::string(kSpoofTypeNames[type]) + " (APCER: called live)"
+                                   : "spoof of unknown type (APCER)";
+      out += "<tr>" + Cell(Escape(name)) + NumCell(std::to_string(numbers.first)) +
+             NumCell(Fixed(score_sum[type] / numbers.first, 3)) +
+             NumCell(Fixed(100.0 * numbers.second / numbers.first, 2) + "%") + "</tr>\n";
+    }
+    out += "</tbody></table>\n";
+  }
+  return out;
+}
+
+// A LODO job's validation: the source domains' held-out videos that chose its threshold.
+std::string ValidationSection(const std::string& run_dir) {
+  const OptionalJson result = ReadOptionalJson(JoinPath(run_dir, "result.json"));
+  if (!result.value || !result.value->is_object()) return "";
+  std::string out = "<h3>Validation (the threshold's source)</h3>\n";
+  const Json& validation = Field(*result.value, "validation");
+  out += "<p class=\"note\">" + Text(Field(*result.value, "threshold_mode")) + "; threshold " +
+         Number(Field(*result.value, "threshold"), 3) + ".</p>\n";
+  if (!validation.is_object()) return out;
+  std::vector<MetricsRow> rows = {{{"source domains' held-out videos"}, &validation}};
+  return out + MetricsTable({"set"}, rows, Json());
+}
+
 std::string TrainingRunSections(const std::string& run_dir, const std::vector<std::string>& expected_domains) {
   const std::string eval_dir = TrainRunFiles{run_dir}.Evaluation();
   const OptionalJson metrics = ReadOptionalJson(EvalFiles{eval_dir}.Metrics());
-  return TrainingCurves(run_dir) + RocSection(eval_dir, expected_domains, metrics.value.value_or(Json())) +
-         ExplanationsSection(eval_dir);
+  const Json eval_metrics = metrics.value.value_or(Json());
+  return TrainingCurves(run_dir) + ValidationSection(run_dir) + RocSection(eval_dir, expected_domains, eval_metrics) +
+         ScoresSection(eval_dir, eval_metrics) + ExplanationsSection(eval_dir);
 }
 
 // ---------------------------------------------------------------------------
@@ -635,6 +795,9 @@ thead th{background:#f2f2f2}
 tr.mean td{font-weight:bold;background:#fafafa}
 table.summary th{font-weight:normal;background:#f8f8f8}
 .question{color:#666;font-size:.9em;margin-bottom:2px}
+.right{color:#1a7f37;font-weight:bold}
+.wrong{color:#c62828;font-weight:bold}
+.expected{color:#666;font-size:.85em}
 img.px{image-rendering:pixelated;width:96px;height:auto;display:block}
 svg.chart{display:block;max-width:100%;height:auto;margin:6px 0 12px}
 svg.chart text{font-size:11px;fill:#333;font-family:sans-serif}
@@ -674,6 +837,32 @@ bool IsDirectoryName(const std::string& name) {
          name.find('\0') == std::string::npos;
 }
 
+// lodo.json's over_seeds: each row's mean ± sample std over the seeds.
+std::string SeedsSection(const Json& seeds) {
+  if (!seeds.is_object()) return "";
+  std::string out = "<h2>Over seeds " + Text(Field(seeds, "seeds")) +
+                    "</h2>\n<p class=\"note\">Mean \xC2\xB1 sample standard deviation (n \xE2\x88\x92 1) over the "
+                    "training seeds; the mean row is each seed's mean over the held-out targets, then mean \xC2\xB1 "
+                    "std over seeds.</p>\n<table class=\"metrics\"><thead><tr><th>job</th><th>target</th>"
+                    "<th class=\"num\">HTER</th><th class=\"num\">AUC</th><th class=\"num\">TPR@FPR=1%</th></tr>"
+                    "</thead>\n<tbody>\n";
+  auto spread = [](const Json& m) {
+    return NumCell(Number(Field(m, "mean"), 2) + " \xC2\xB1 " + Number(Field(m, "std"), 2));
+  };
+  auto cells = [&](const Json& row) {
+    return spread(Field(row, "hter")) + spread(Field(row, "auc")) + spread(Field(row, "tpr_at_fpr_1pct"));
+  };
+  const Json& rows = Field(seeds, "rows");
+  if (rows.is_array())
+    for (const Json& row : rows)
+      out += "<tr>" + Cell(Text(Field(row, "job"))) +
+             Cell(Text(Field(row, "target")) +
+                  (Field(row, "seen_domain") == Json(true) ? " (seen domain, not in the mean)" : "")) +
+             cells(row) + "</tr>\n";
+  out += "<tr class=\"mean\"><td>mean</td><td></td>" + cells(Field(seeds, "mean")) + "</tr>\n</tbody></table>\n";
+  return out;
+}
+
 std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
   Json lodo;
   try {
@@ -703,6 +892,7 @@ std::string LodoPage(const std::string& run_dir, const std::string& lodo_path) {
             "with the paper only.</p>\n" +
             LodoMetricsTable(Field(reference, "rows"), Field(reference, "mean"));
   }
+  html += SeedsSection(Field(lodo, "over_seeds"));
   html += CostSection(Field(lodo, "cost"));
 
   // One section per job (a job may hold out several targets: one row each).

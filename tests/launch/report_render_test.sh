@@ -25,9 +25,10 @@ else
   report=("$bin" report)
 fi
 
-# Fabricate the run: lodo.json, and per job metrics.jsonl (with a resume and a
-# torn line), eval/metrics.json, eval/roc_<target>.csv, eval/explanations.jsonl
-# and real PNGs (zlib + struct).
+# Fabricate the run: lodo.json (with seeds), and per job result.json,
+# metrics.jsonl (with a resume and a torn line), eval/metrics.json,
+# eval/scores.csv, eval/roc_<target>.csv, eval/explanations.jsonl and real PNGs
+# (zlib + struct).
 run=$tmp/run
 python3 - "$run" <<'PY'
 import json, os, struct, sys, zlib
@@ -59,6 +60,11 @@ lodo = {
     "mean": metrics(6.25, 90.0),
     "reference_mode": {"threshold_mode": "each target's own EER threshold (the reference's; uses target labels)",
                        "rows": rows, "mean": metrics(6.25, 90.0)},
+    "over_seeds": {"seeds": [2, 3],
+                   "rows": [{"job": j, "target": t, "hter": {"mean": h, "std": 1.25}, "auc": {"mean": 90.0, "std": 2.5},
+                             "tpr_at_fpr_1pct": {"mean": 60.0, "std": None}, "seen_domain": False} for j, t, _, h in jobs],
+                   "mean": {"hter": {"mean": 6.25, "std": 0.75}, "auc": {"mean": 90.0, "std": 1.5},
+                            "tpr_at_fpr_1pct": {"mean": 60.0, "std": 3.0}}},
     "cost": {"jobs": [{"job": j, "wall_s": 41.2, "ranks": 2, "rank_hours": 0.0229, "device": "cpu"} for j, *_ in jobs],
              "total_wall_s": 82.4, "total_rank_hours": 0.0458, "trainings": 2, "targets": 2,
              "rank_hours_per_target": 0.0229},
@@ -86,6 +92,16 @@ for k, (job, target, _, hter) in enumerate(jobs):
     with open(os.path.join(d, "eval", "metrics.json"), "w") as f:
         json.dump({"domains": {target: metrics(hter, 90.0)}, "mean": metrics(hter, 90.0),
                    "threshold_mode": "validation"}, f)
+    with open(os.path.join(d, "result.json"), "w") as f:
+        json.dump({"job": job, "checkpoint": "step-00000100", "threshold": 0.41, "validation": metrics(3.5, 97.0),
+                   "threshold_mode": "EER threshold of the source domains' held-out validation videos (9 videos)"}, f)
+    with open(os.path.join(d, "eval", "scores.csv"), "w") as f:
+        f.write("score,label,video_id,domain,sample_index,spoof_type\n")
+        for v in range(12):  # 6 live videos, 6 spoofs (photo, poster, a4 twice each), 2 frames each
+            label, kind = (0, 0) if v < 6 else (1, 1 + v % 3)
+            for frame in range(2):
+                score = (0.1 + 0.05 * v) if label == 0 else (0.3 + 0.1 * (v - 6) + 0.01 * frame)
+                f.write(f"{score:.3f},{label},{v},{target},{2 * v + frame},{kind}\n")
     with open(os.path.join(d, "eval", f"roc_{target}.csv"), "w") as f:
         f.write("fpr,tpr,threshold\n0,0,inf\n0,0.4,0.95\n0.1,0.7,0.8\n0.3,0.9,0.5\n1,1,0.01\n")
     with open(os.path.join(d, "eval", "explanations.jsonl"), "w") as f:
@@ -97,7 +113,9 @@ for k, (job, target, _, hter) in enumerate(jobs):
                 "domain": target, "index": i, "video_id": 17 + i, "label": i % 2, "score": 0.93 - 0.3 * i,
                 "content_question": "What is the spoof type?",
                 "content_answer": '<b id="injected">x</b>' if i == 1 else "(3) Poster",
+                "content_expected": "(1) Print" if i == 2 else "(3) Poster",
                 "style_question": "What is the illumination?", "style_answer": "(2) Strong",
+                "style_expected": "No GT" if i == 0 else "(2) strong",
                 "image": f"explanations/{target}/{i:03d}_image.png",
                 "cue": f"explanations/{target}/{i:03d}_cue.png"}) + "\n")
 PY
@@ -115,7 +133,14 @@ chrome=(timeout 180 chromium --headless --no-sandbox --disable-gpu --user-data-d
   { cat "$tmp/chromium.log" >&2; fail "chromium --dump-dom failed"; }
 grep -q '<tr class="mean"><td>mean</td>' "$tmp/dom.html" || fail "the DOM lacks the mean row"
 grep -q '>6.25<' "$tmp/dom.html" || fail "the DOM lacks the mean HTER 6.25"
-[ "$(grep -o '<svg' "$tmp/dom.html" | wc -l)" -eq 6 ] || fail "expected 6 SVG charts (3 per job)"
+[ "$(grep -o '<svg' "$tmp/dom.html" | wc -l)" -eq 8 ] || fail "expected 8 SVG charts (4 per job)"
+# What one reads at a glance: APCER/BPCER/ACER, the seeds' spread, each job's
+# validation, its score histogram and per-attack errors, answers marked right or wrong.
+for text in '>APCER</th>' '>ACER</th>' 'Over seeds 2, 3' '6.25 ± 0.75' 'Validation (the threshold' '>3.50<' \
+            'Scores of synA (video means)' 'poster (APCER: called live)' 'live (BPCER: called spoof)' \
+            '>50.00%<' 'class="right"' 'class="wrong"' 'expected: (1) Print' '(no ground truth)'; do
+  grep -qF -- "$text" "$tmp/dom.html" || fail "the DOM lacks '$text'"
+done
 [ "$(grep -o 'src="data:image/png;base64,' "$tmp/dom.html" | wc -l)" -eq 10 ] || fail "expected 10 embedded PNGs"
 grep -q '<b id="injected">' "$tmp/dom.html" && fail "a file string became an element"
 grep -q '&lt;b id="injected"&gt;' "$tmp/dom.html" || fail "the escaped answer is not shown as text"

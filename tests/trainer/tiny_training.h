@@ -45,10 +45,20 @@ inline TrainerOptions TinyTrainerOptions(const std::string& store, int batch_per
 // `n` steps logged in `run_dir`/metrics.jsonl (log_every 1), to check that a
 // short run learnt: single steps are too noisy (each sees another batch, and
 // label-blind style questions vary per sample).
-inline std::pair<double, double> FirstAndLastLoggedMeans(const std::string& run_dir, const std::string& key, int n) {
+// The step records of `run_dir`/metrics.jsonl, in file order (session markers left out).
+inline std::vector<nlohmann::json> StepRecords(const std::string& run_dir) {
   std::ifstream metrics(run_dir + "/metrics.jsonl");
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(metrics, line);) {
+    nlohmann::json record = nlohmann::json::parse(line);
+    if (record.contains("step")) records.push_back(std::move(record));
+  }
+  return records;
+}
+
+inline std::pair<double, double> FirstAndLastLoggedMeans(const std::string& run_dir, const std::string& key, int n) {
   std::vector<double> values;
-  for (std::string line; std::getline(metrics, line);) values.push_back(nlohmann::json::parse(line).at(key).get<double>());
+  for (const nlohmann::json& record : StepRecords(run_dir)) values.push_back(record.at(key).get<double>());
   if (values.size() < 2 * static_cast<size_t>(n)) throw std::runtime_error(run_dir + ": too few logged steps");
   double first = 0, last = 0;
   for (int i = 0; i < n; ++i) {

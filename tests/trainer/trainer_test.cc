@@ -196,10 +196,10 @@ TEST_F(TrainerTest, StepPhasesAreTimedAndLogged) {
   TrainerOptions o = Options();
   o.total_steps = 3;
   Trainer(o, single.get(), runs.path).Run("");
-  std::ifstream metrics(runs / "metrics.jsonl");
   int lines = 0;
-  for (std::string line; std::getline(metrics, line); ++lines) {
-    const nlohmann::json phases = nlohmann::json::parse(line).at("phase_s");
+  for (const nlohmann::json& record : testutil::StepRecords(runs.path)) {
+    ++lines;
+    const nlohmann::json phases = record.at("phase_s");
     for (const char* phase : {"sample", "inputs", "forward", "backward", "exposed_communication", "update"})
       EXPECT_GE(phases.at(phase).get<double>(), 0.0) << phase;
     EXPECT_GT(phases.at("forward").get<double>(), 0.0);
@@ -220,11 +220,11 @@ TEST_F(TrainerTest, TheSslBranchTrainsAndIsLogged) {
   const auto before = trainer.model()->ssl_branch->parameters()[0].detach().clone();
   trainer.Run("");
   EXPECT_GT((trainer.model()->ssl_branch->parameters()[0] - before).abs().max().item<double>(), 0.0);
-  std::ifstream metrics(runs / "metrics.jsonl");
   int lines = 0;
-  for (std::string line; std::getline(metrics, line); ++lines) {
-    const double ssl = nlohmann::json::parse(line).at("loss_ssl").get<double>();
-    EXPECT_TRUE(std::isfinite(ssl) && ssl > 0) << line;
+  for (const nlohmann::json& record : testutil::StepRecords(runs.path)) {
+    ++lines;
+    const double ssl = record.at("loss_ssl").get<double>();
+    EXPECT_TRUE(std::isfinite(ssl) && ssl > 0) << record;
   }
   EXPECT_EQ(lines, 3);
 }
