@@ -88,7 +88,12 @@ void PrintPlan(const std::string& run_dir, const LodoProtocol& p) {
 // else its newest line), so the driver is never silent for long while a job works.
 class JobRelay {
  public:
-  JobRelay(std::string what, std::string log) : what_(std::move(what)), log_(std::move(log)) {}
+  // Reads what the log gains from now on (a resumed job appends to the killed attempt's).
+  JobRelay(std::string what, std::string log) : what_(std::move(what)), log_(std::move(log)) {
+    std::error_code missing;
+    const auto size = std::filesystem::file_size(log_, missing);
+    offset_ = missing ? 0 : static_cast<std::streamoff>(size);
+  }
   void operator()() {
     const auto now = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(now - last_).count() < ProgressIntervalSeconds()) return;

@@ -211,8 +211,13 @@ int RunLodoJob(const std::string& run_dir, int index) {
           final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
       if (writer) {
         RecordCost(files.Cost(job.name), "eval", SecondsSince(start), world.size);
-        LogEvaluation(job_dir, summary, final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
         if (!final_only) WriteFileAtomic(summary_path, summary.dump(2) + "\n");
+        try {  // a picture for the researcher: never the reason a finished evaluation is lost
+          LogEvaluation(job_dir, summary, final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
+        } catch (const std::exception& e) {
+          LOG(WARNING) << "lodo: job " << job.name << ": the evaluation of step " << point
+                       << " is not in TensorBoard: " << e.what();
+        }
       }
       evaluated.push_back(std::move(summary));
       start = std::chrono::steady_clock::now();

@@ -97,6 +97,10 @@ int RunPredict(const std::vector<std::string>& args) {
   IF_REQUIRE(FLAGS_out.empty() || json || FLAGS_out.substr(FLAGS_out.size() - 4) == ".csv",
              "--out must end in .csv or .json, got '", FLAGS_out, "'");
   IF_REQUIRE(FLAGS_explain >= 0, "--explain must be >= 0, got ", FLAGS_explain);
+  IF_REQUIRE(FLAGS_video_frames >= 1, "--video-frames must be >= 1, got ", FLAGS_video_frames);
+  IF_REQUIRE(FLAGS_video_first_frame >= 0, "--video-first-frame must be >= 0, got ", FLAGS_video_first_frame);
+  IF_REQUIRE(FLAGS_batch >= 1, "--batch must be >= 1, got ", FLAGS_batch);
+  IF_REQUIRE(FLAGS_threads >= 1 && FLAGS_threads <= 256, "--threads must be in 1..256, got ", FLAGS_threads);
   // 1. What to score and with what, all checked before any compute.
   const std::vector<std::string> files = ListPredictInputs(args);
   ScoringModel scoring = FindScoringModel(FLAGS_model);
@@ -139,6 +143,9 @@ int RunPredict(const std::vector<std::string>& args) {
 int RunExport(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "export takes no positional arguments");
   IF_REQUIRE(!FLAGS_out.empty() || !FLAGS_hf.empty(), "'export' needs --out DIR (a bundle) or --hf DIR (or both)");
+  // Both outputs checked before either is written.
+  if (!FLAGS_out.empty()) RequireAbsentOrEmpty(FLAGS_out, "--out");
+  if (!FLAGS_hf.empty()) RequireAbsentOrEmpty(FLAGS_hf, "--hf");
   ScoringModel scoring = FindScoringModel(FLAGS_model);
   if (const auto threshold = ChosenThreshold(scoring, "at export")) {
     scoring.threshold = threshold->first;
@@ -176,7 +183,7 @@ std::vector<Command> PredictCommands() {
             Switch("quiet", "no progress lines")},
            false, "", RunPredict},
           {"export", "", "a deployment bundle that predict reads, and/or the CLIP vision tower for Hugging Face",
-           {Required("model", "PATH", "a finished LODO job directory, a checkpoint, or a bundle"),
+           {Required("model", "PATH", "a finished LODO job directory, a checkpoint, or a bundle (exported again)"),
             Optional("out", "DIR", "write a bundle here (absent or empty)"),
             Optional("hf", "DIR", "write the trained CLIP vision tower as a Hugging Face CLIPVisionModel"),
             Optional("threshold", "T", "decision threshold in [0, 1] stored in the bundle")

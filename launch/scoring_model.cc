@@ -1,7 +1,11 @@
 #include "launch/scoring_model.h"
 
+#include <stdlib.h>
+
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +16,7 @@
 #include "launch/train_config_yaml.h"
 #include "launch/version.h"
 #include "model/safetensors.h"
+#include "model/tokenizers.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 
@@ -89,9 +94,8 @@ ScoringModel FromLodoJob(const std::string& job_dir) {
   return m;
 }
 
-ScoringModel FromBundle(const std::string& dir) {
-  const std::string manifest = JoinPath(dir, "bundle.json");
-  const nlohmann::json b = ReadJson(manifest);
+// bundle.json's fields (nlohmann errors for missing or mistyped ones: FromBundle names the file).
+ScoringModel BundleFields(const std::string& dir, const std::string& manifest, const nlohmann::json& b) {
   IF_REQUIRE(b.value("format", "") == kBundleFormat, manifest, ": 'format' is not ", kBundleFormat);
   const int version = b.value("format_version", 0);
   IF_REQUIRE(version == kBundleFormatVersion, manifest, ": format_version ", version, " is not ",
@@ -113,22 +117,62 @@ ScoringModel FromBundle(const std::string& dir) {
   return m;
 }
 
+ScoringModel FromBundle(const std::string& dir) {
+  const std::string manifest = JoinPath(dir, "bundle.json");
+  const nlohmann::json b = ReadJson(manifest);
+  try {
+    return BundleFields(dir, manifest, b);
+  } catch (const nlohmann::json::exception& e) {  // a field missing or of another type
+    IF_FAIL(manifest, ": ", e.what());
+  }
+}
+
+// Writes a directory whole or not at all: `write` fills a fresh temporary
+// sibling of `out_dir` (this process's own), which then replaces the absent or
+// empty `out_dir`; on failure the temporary is removed.
+void WriteDirectoryAtomically(const std::string& out_dir, const std::function<void(const fs::path&)>& write) {
+  fs::path target = fs::absolute(out_dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "my-model/"
+  fs::create_directories(target.parent_path());
+  std::string pattern = (target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  IF_REQUIRE(::mkdtemp(pattern.data()) != nullptr, "export: cannot create a temporary directory beside ", target);
+  const fs::path temp = pattern;
+  try {
+    write(temp);
+    if (fs::exists(target)) fs::remove(target);  // empty (checked before)
+    RenameDurable(temp.string(), target.string());
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(temp, ignored);
+    throw;
+  }
+}
+
 void WriteWeights(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   SaveSafetensors(path, tensors, {{"format", "pt"}, {"instructflip", VersionString()}});
 }
 
 }  // namespace
 
+void RequireAbsentOrEmpty(const std::string& dir, const char* flag) {
+  IF_REQUIRE(!PathExists(dir) || (fs::is_directory(dir) && fs::is_empty(dir)), "export: ", flag, " ", dir,
+             " exists and is not an empty directory (nothing is overwritten)");
+}
+
 ScoringModel FindScoringModel(const std::string& path) {
   IF_REQUIRE(PathExists(path), "--model ", path, ": no such file or directory");
-  if (fs::is_directory(path)) {
-    if (IsFile(JoinPath(path, "bundle.json"))) return FromBundle(path);
-    if (IsFile(JoinPath(path, "result.json"))) return FromLodoJob(path);
-    IF_REQUIRE(IsFile(JoinPath(path, "model.safetensors")), "--model ", path,
-               ": neither a bundle (bundle.json), a finished LODO job (result.json) nor a checkpoint "
-               "(model.safetensors)");
+  try {
+    if (fs::is_directory(path)) {
+      if (IsFile(JoinPath(path, "bundle.json"))) return FromBundle(path);
+      if (IsFile(JoinPath(path, "result.json"))) return FromLodoJob(path);
+      IF_REQUIRE(IsFile(JoinPath(path, "model.safetensors")), "--model ", path,
+                 ": neither a bundle (bundle.json), a finished LODO job (result.json) nor a checkpoint "
+                 "(model.safetensors)");
+    }
+    return FromCheckpoint(path);
+  } catch (const nlohmann::json::exception& e) {  // a result.json field missing or of another type
+    IF_FAIL("--model ", path, ": ", e.what());
   }
-  return FromCheckpoint(path);
 }
 
 BuiltModel LoadScoringModel(const ScoringModel& scoring, bool language_model) {
@@ -144,62 +188,56 @@ void ExportBundle(const ScoringModel& scoring, const std::string& out_dir) {
   IF_REQUIRE(scoring.threshold.has_value(), "export: ", scoring.description,
              " has no stored threshold (only a LODO job's selected checkpoint has one); give --threshold T and say "
              "how it was chosen");
-  IF_REQUIRE(!PathExists(out_dir) || (fs::is_directory(out_dir) && fs::is_empty(out_dir)), "export: --out ",
-             out_dir, " exists and is not an empty directory (nothing is overwritten)");
+  RequireAbsentOrEmpty(out_dir, "--out");
   BuiltModel built = LoadScoringModel(scoring, /*language_model=*/true);
-  const fs::path final_dir = fs::absolute(out_dir).lexically_normal();
-  const fs::path temp = final_dir.parent_path() / (final_dir.filename().string() + ".tmp-export");
-  fs::remove_all(temp);
-  fs::create_directories(temp / "tokenizer");
+  WriteDirectoryAtomically(out_dir, [&](const fs::path& dir) {
+    // 1. Weights: the classifier path, and the frozen T5 apart.
+    std::vector<std::pair<std::string, torch::Tensor>> main, language;
+    for (const auto& item : built.model->named_parameters(true))
+      (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
+    for (const auto& item : built.model->named_buffers(true))
+      (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
+    WriteWeights((dir / "model.safetensors").string(), main);
+    if (!language.empty()) WriteWeights((dir / "language_model.safetensors").string(), language);
 
-  // 1. Weights: the classifier path, and the frozen T5 apart.
-  std::vector<std::pair<std::string, torch::Tensor>> main, language;
-  for (const auto& item : built.model->named_parameters(true))
-    (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
-  for (const auto& item : built.model->named_buffers(true))
-    (item.key().rfind(kLanguageModelPrefix, 0) == 0 ? language : main).push_back({item.key(), item.value()});
-  WriteWeights((temp / "model.safetensors").string(), main);
-  if (!language.empty()) WriteWeights((temp / "language_model.safetensors").string(), language);
+    // 2. The model configuration, its tokenizer files beside it.
+    ModelConfig config = built.config;
+    config.pretrained = {};
+    for (auto [path, name, field] : {std::tuple{&config.tokenizers.bert_vocab, "vocab.txt", "tokenizers.bert_vocab"},
+                                     std::tuple{&config.tokenizers.t5_spiece, "spiece.model", "tokenizers.t5_spiece"}}) {
+      if (*path == kInstructionTokenizers) continue;
+      fs::create_directories(dir / "tokenizer");
+      fs::copy_file(TokenizerFile(*path, name, field), dir / "tokenizer" / name);
+      *path = std::string("tokenizer/") + name;
+    }
+    YAML::Emitter yaml;
+    yaml << ModelConfigToYaml(config);
+    WriteFileAtomic((dir / "model.yaml").string(), std::string(yaml.c_str()) + "\n");
 
-  // 2. The model configuration, its tokenizer files beside it.
-  ModelConfig config = built.config;
-  config.pretrained = {};
-  for (auto [path, name] : {std::pair{&config.tokenizers.bert_vocab, "vocab.txt"},
-                            std::pair{&config.tokenizers.t5_spiece, "spiece.model"}}) {
-    if (*path == "instructions") continue;
-    fs::copy_file(*path, temp / "tokenizer" / name);
-    *path = std::string("tokenizer/") + name;
-  }
-  YAML::Emitter yaml;
-  yaml << ModelConfigToYaml(config);
-  WriteFileAtomic((temp / "model.yaml").string(), std::string(yaml.c_str()) + "\n");
-
-  // 3. What scoring needs besides the weights, and where it all came from.
-  const NormalizeOptions normalize;
-  nlohmann::json b{{"format", kBundleFormat},
-                   {"format_version", kBundleFormatVersion},
-                   {"instructflip", VersionString()},
-                   {"source", scoring.description},
-                   {"step", scoring.step},
-                   {"model", {{"name", config.name}, {"variant", VariantName(config.variant)}}},
-                   {"threshold", *scoring.threshold},
-                   {"threshold_rule", scoring.threshold_rule},
-                   {"decision", "spoof when the spoof probability >= threshold"},
-                   {"style_question", ScoringStyleQuestionName(scoring.style_question)},
-                   {"scoring_seed", scoring.seed},
-                   {"image", {{"size", config.vision.image_size},
-                              {"resize", "whole image to size x size (INTER_AREA shrinking, INTER_LINEAR enlarging)"},
-                              {"mean", normalize.mean},
-                              {"std", normalize.std}}}};
-  if (!language.empty()) b["language_model_weights"] = "language_model.safetensors";
-  WriteFileAtomic((temp / "bundle.json").string(), b.dump(2) + "\n");
-  if (fs::exists(final_dir)) fs::remove(final_dir);  // empty (checked above)
-  RenameDurable(temp.string(), final_dir.string());
+    // 3. What scoring needs besides the weights, and where it all came from.
+    const NormalizeOptions normalize;
+    nlohmann::json b{{"format", kBundleFormat},
+                     {"format_version", kBundleFormatVersion},
+                     {"instructflip", VersionString()},
+                     {"source", scoring.description},
+                     {"step", scoring.step},
+                     {"model", {{"name", config.name}, {"variant", VariantName(config.variant)}}},
+                     {"threshold", *scoring.threshold},
+                     {"threshold_rule", scoring.threshold_rule},
+                     {"decision", "spoof when the spoof probability >= threshold"},
+                     {"style_question", ScoringStyleQuestionName(scoring.style_question)},
+                     {"scoring_seed", scoring.seed},
+                     {"image", {{"size", config.vision.image_size},
+                                {"resize", "whole image to size x size (INTER_AREA shrinking, INTER_LINEAR enlarging)"},
+                                {"mean", normalize.mean},
+                                {"std", normalize.std}}}};
+    if (!language.empty()) b["language_model_weights"] = "language_model.safetensors";
+    WriteFileAtomic((dir / "bundle.json").string(), b.dump(2) + "\n");
+  });
 }
 
 void ExportHuggingFaceClipVision(InstructFlipImpl& model, const std::string& out_dir) {
-  IF_REQUIRE(!PathExists(out_dir) || (fs::is_directory(out_dir) && fs::is_empty(out_dir)), "export: --hf ",
-             out_dir, " exists and is not an empty directory (nothing is overwritten)");
+  RequireAbsentOrEmpty(out_dir, "--hf");
   // Our vision tower keeps Hugging Face's names under "visual_encoder." (model/weights.cc reads them back).
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (const auto& item : model.visual_encoder->named_parameters(true)) {
@@ -227,9 +265,10 @@ void ExportHuggingFaceClipVision(InstructFlipImpl& model, const std::string& out
                               {"initializer_factor", 1.0},
                               {"projection_dim", 512},
                               {"torch_dtype", "float32"}};
-  fs::create_directories(out_dir);
-  WriteWeights(JoinPath(out_dir, "model.safetensors"), tensors);
-  WriteFileAtomic(JoinPath(out_dir, "config.json"), config.dump(2) + "\n");
+  WriteDirectoryAtomically(out_dir, [&](const fs::path& dir) {
+    WriteWeights((dir / "model.safetensors").string(), tensors);
+    WriteFileAtomic((dir / "config.json").string(), config.dump(2) + "\n");
+  });
 }
 
 }  // namespace instructflip::launch

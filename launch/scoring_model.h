@@ -54,7 +54,11 @@ BuiltModel LoadScoringModel(const ScoringModel& scoring, bool language_model);
 void ExportBundle(const ScoringModel& scoring, const std::string& out_dir);
 
 // Writes the model's CLIP vision tower as a Hugging Face CLIPVisionModel
-// directory: config.json + model.safetensors ("vision_model.*" names, format: pt).
+// directory: config.json + model.safetensors ("vision_model.*" names, format:
+// pt); as ExportBundle, whole or not at all.
 void ExportHuggingFaceClipVision(InstructFlipImpl& model, const std::string& out_dir);
+
+// An export output directory: absent or empty, else an Error naming `flag`.
+void RequireAbsentOrEmpty(const std::string& dir, const char* flag);
 
 }  // namespace instructflip::launch

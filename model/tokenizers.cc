@@ -7,17 +7,12 @@
 
 namespace instructflip {
 
-namespace {
-
-// A Hugging Face model directory holds its tokenizer as `name`; a file is itself.
 std::string TokenizerFile(const std::string& path, const char* name, const char* field) {
   if (!std::filesystem::is_directory(path)) return path;
   const std::string file = (std::filesystem::path(path) / name).string();
   IF_REQUIRE(std::filesystem::is_regular_file(file), field, ": ", path, " is a directory without ", name);
   return file;
 }
-
-}  // namespace
 
 Tokenizers BuildTokenizers(const TokenizerConfig& config) {
   Tokenizers out;

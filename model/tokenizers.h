@@ -22,6 +22,11 @@ struct Tokenizers {
 
 Tokenizers BuildTokenizers(const TokenizerConfig& config);
 
+// The tokenizer file a TokenizerConfig path names: the path itself, or `name`
+// (vocab.txt, spiece.model) inside a Hugging Face model directory; an Error
+// naming `field` when the directory has none.
+std::string TokenizerFile(const std::string& path, const char* name, const char* field);
+
 // Fills vocabulary sizes given as 0 from the tokenizers; a size smaller than its
 // tokenizer's vocabulary is an error naming the field.
 void ResolveVocabularySizes(const Tokenizers& tokenizers, ModelConfig* config);

@@ -158,27 +158,32 @@ class HfConfig {
       IF_FAIL(path, ": not valid JSON (", e.what(), ")");
     }
     IF_REQUIRE(root.is_object(), path, ": not a JSON object");
-    json_ = section.empty() ? root : root.value(section, nlohmann::json::object());
+    json_ = section.empty() ? root : root.at(section);
+    IF_REQUIRE(json_.is_object(), path, ": '", section, "' is not a JSON object");
   }
   // config.json's `key` (Hugging Face's default `hf_default` when absent) must equal `ours`.
   template <typename T>
   void Expect(const char* key, T hf_default, T ours, const std::string& our_field) const {
-    T theirs = hf_default;
-    if (json_.contains(key)) {
-      try {
-        theirs = json_.at(key).get<T>();
-      } catch (const nlohmann::json::exception&) {
-        IF_FAIL(path_, ": '", Where(key), "' has an unexpected type (", json_.at(key).dump(), ")");
-      }
-    }
+    const T theirs = Get(key, hf_default);
     bool same = theirs == ours;
     if constexpr (std::is_floating_point_v<T>) same = std::abs(theirs - ours) <= 1e-6 * std::abs(ours);
     IF_REQUIRE(same, path_, ": '", Where(key), "' is ", theirs, " but the model configuration has ", our_field, " = ",
                ours, " (a checkpoint of another size? use a model YAML that matches it)");
   }
-  std::string String(const char* key, const std::string& hf_default) const { return json_.value(key, hf_default); }
-  int Int(const char* key, int hf_default) const { return json_.value(key, hf_default); }
+  bool Has(const char* key) const { return json_.contains(key) && !json_.at(key).is_null(); }
+  std::string String(const char* key, const std::string& hf_default) const { return Get(key, hf_default); }
+  int Int(const char* key, int hf_default) const { return Get(key, hf_default); }
   std::string Where(const char* key) const { return section_.empty() ? key : section_ + "." + key; }
+  // `key`'s value, Hugging Face's default when absent or null.
+  template <typename T>
+  T Get(const char* key, T hf_default) const {
+    if (!Has(key)) return hf_default;
+    try {
+      return json_.at(key).get<T>();
+    } catch (const nlohmann::json::exception&) {
+      IF_FAIL(path_, ": '", Where(key), "' has an unexpected type (", json_.at(key).dump(), ")");
+    }
+  }
   const std::string& path() const { return path_; }
 
  private:
@@ -188,8 +193,7 @@ class HfConfig {
 
 void CheckClipConfig(const ModelConfig& c, const std::string& path) {
   // CLIPModel nests the vision tower's settings; CLIPVisionModel has them on top.
-  const bool full_clip = nlohmann::json::parse(ReadFile(path)).contains("vision_config");
-  const HfConfig hf(path, full_clip ? "vision_config" : "");
+  const HfConfig hf(path, HfConfig(path, "").Has("vision_config") ? "vision_config" : "");
   const VisionConfig& v = c.vision;
   hf.Expect("hidden_size", 768, v.width, "vision.width");
   hf.Expect("intermediate_size", 3072, 4 * v.width, "4 x vision.width");
@@ -228,6 +232,7 @@ void CheckT5Config(const ModelConfig& c, const std::string& path) {
   hf.Expect("relative_attention_num_buckets", 32, t.relative_buckets, "t5.relative_buckets");
   hf.Expect("relative_attention_max_distance", 128, t.relative_max_distance, "t5.relative_max_distance");
   hf.Expect("tie_word_embeddings", true, t.tie_word_embeddings, "t5.tie_word_embeddings");
+  hf.Expect("layer_norm_epsilon", 1e-6, t.layer_norm_eps, "t5.layer_norm_eps");
   const std::string projection = hf.String("feed_forward_proj", "relu");
   IF_REQUIRE(projection.rfind("gated-", 0) == 0, path, ": 'feed_forward_proj' is '", projection,
              "', but our T5 is T5 v1.1's gated feed-forward (FLAN-T5: 'gated-gelu')");

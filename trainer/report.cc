@@ -668,7 +668,7 @@ std::map<std::string, std::vector<ScoredVideo>> ReadScoredVideos(const std::stri
     const std::string score_text = at("score");
     const double score = std::strtod(score_text.c_str(), &end);
     const std::string label = at("label");
-    if (score_text.empty() || *end != '\0' || !std::isfinite(score) || (label != "0" && label != "1")) {
+    if (score_text.empty() || *end != '\0' || !(score >= 0 && score <= 1) || (label != "0" && label != "1")) {
       ++*skipped;
       continue;
     }
@@ -694,6 +694,10 @@ std::map<std::string, std::vector<ScoredVideo>> ReadScoredVideos(const std::stri
 // with the decision threshold; and each presentation type's error at it.
 std::string ScoresSection(const std::string& eval_dir, const Json& metrics) {
   std::string out = "<h3>Scores by target</h3>\n";
+  const Json& mode = Field(metrics, "threshold_mode");
+  if (mode.is_string())
+    out += "<p class=\"note\">Errors at each target's decision threshold: " + Escape(mode.get<std::string>()) +
+           ".</p>\n";
   const std::optional<std::string> text = ReadOptional(EvalFiles{eval_dir}.Scores());
   if (!text) return out + NotAvailable("Scores (eval/scores.csv)");
   int skipped = 0;

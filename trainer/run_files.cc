@@ -52,22 +52,32 @@ void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what) {
 }
 
 RunDirectoryClaim::RunDirectoryClaim(const std::string& dir, const std::string& what)
-    : dir_(dir), exceptions_at_claim_(std::uncaught_exceptions()) {
+    : exceptions_at_claim_(std::uncaught_exceptions()) {
   RequireDirectoryOrAbsent(dir, what);
-  created_ = std::filesystem::create_directories(dir);
-  lock_ = std::make_unique<FileLock>(TrainRunFiles{dir}.Lock(), "run directory '" + dir + "'");
+  // The directories this claim creates, deepest first ("runs/a/b" when only "runs" exists: b, a).
+  for (std::filesystem::path p = std::filesystem::absolute(dir).lexically_normal();
+       !p.empty() && !std::filesystem::exists(p) && p != p.parent_path(); p = p.parent_path())
+    if (!p.filename().empty()) created_.push_back(p.string());
+  std::filesystem::create_directories(dir);
+  lock_path_ = TrainRunFiles{dir}.Lock();
+  lock_ = std::make_unique<FileLock>(lock_path_, "run directory '" + dir + "'");
 }
 
 RunDirectoryClaim::~RunDirectoryClaim() {
-  lock_.reset();
-  if (!created_ || std::uncaught_exceptions() <= exceptions_at_claim_) return;
-  // Failed before it wrote anything: no directory, as before the launch.
   std::error_code ignored;
-  const std::filesystem::path lock = TrainRunFiles{dir_}.Lock();
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ignored))
-    if (entry.path() != lock) return;
-  std::filesystem::remove(lock, ignored);
-  std::filesystem::remove(dir_, ignored);
+  if (!created_.empty() && std::uncaught_exceptions() > exceptions_at_claim_) {
+    // Failed before it wrote anything: no directory, as before the launch.
+    // The lock goes while still held, so no other launch can be holding it.
+    bool only_the_lock = true;
+    for (const auto& entry : std::filesystem::directory_iterator(created_.front(), ignored))
+      only_the_lock &= entry.path() == std::filesystem::path(lock_path_);
+    if (only_the_lock) {
+      std::filesystem::remove(lock_path_, ignored);
+      for (const std::string& dir : created_)
+        if (!std::filesystem::remove(dir, ignored)) break;  // not empty: someone else's now
+    }
+  }
+  lock_.reset();
 }
 
 std::unique_ptr<RunDirectoryClaim> ClaimRunDirectory(const std::string& dir, const std::string& what) {

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataio/base/file_util.h"
 
@@ -76,8 +77,8 @@ class RunDirectoryClaim {
   RunDirectoryClaim& operator=(const RunDirectoryClaim&) = delete;
 
  private:
-  std::string dir_;
-  bool created_ = false;
+  std::vector<std::string> created_;  // directories this claim created, deepest first
+  std::string lock_path_;
   int exceptions_at_claim_ = 0;  // std::uncaught_exceptions() then: more at destruction = failing
   std::unique_ptr<FileLock> lock_;
 };

@@ -130,4 +130,11 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q "not an empty directory" "$tmp/err" || fail "export over a bundle: rc $rc, $(cat "$tmp/err")"
 [ "$(cat "$tmp/bundle/bundle.json")" = "$before" ] || fail "a refused export changed the bundle"
+# Both outputs are checked before either is written.
+mkdir -p "$tmp/full" && touch "$tmp/full/x"
+set +e
+"$bin" export --model "$checkpoint" --threshold 0.5 --out "$tmp/new-bundle" --hf "$tmp/full" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q -- "--hf $tmp/full exists and is not an empty directory" "$tmp/err" && [ ! -e "$tmp/new-bundle" ] ||
+  fail "export with a non-empty --hf: rc $rc, $(cat "$tmp/err"), $(ls "$tmp")"
 echo "predict_test: OK"

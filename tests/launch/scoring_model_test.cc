@@ -15,7 +15,10 @@
 #include "launch/scoring_model.h"
 #include "launch/train_config_yaml.h"
 #include "launch/yaml_reader.h"
+#include "model/instructions.h"
 #include "model/safetensors.h"
+#include "model/t5_tokenizer.h"
+#include "model/wordpiece_tokenizer.h"
 #include "model/weights.h"
 #include "tests/common/test_util.h"
 #include "trainer/run_files.h"
@@ -222,6 +225,42 @@ TEST(ScoringModel, ABundleRoundTripsAndRefusesToOverwrite) {
   EXPECT_NE(ErrorOf([&] { FindScoringModel(m.weights); }).find("no training configuration"), std::string::npos);
 }
 
+// A model whose tokenizers are Hugging Face directories (configs/model/base.yaml's
+// way): the bundle carries the files, scores as the original, and an output
+// named with a trailing slash is written in place, nothing left beside it.
+TEST(ScoringModel, ABundleCarriesTheTokenizerFilesOfModelDirectories) {
+  TempDir tmp;
+  fs::create_directories(JoinPath(tmp.path, "hub/bert"));
+  fs::create_directories(JoinPath(tmp.path, "hub/t5"));
+  std::string vocab;
+  for (const std::string& token : BuildWordPieceVocab(AllInstructionTexts())) vocab += token + "\n";
+  WriteFileAtomic(JoinPath(tmp.path, "hub/bert/vocab.txt"), vocab);
+  WriteFileAtomic(JoinPath(tmp.path, "hub/t5/spiece.model"), TrainSentencePiece(AllInstructionTexts(), 200, 0));
+  ScoringModel m = TinyScoringModel(tmp.path, ScoringStyleQuestion::kEnsemble);
+  m.config.tokenizers.bert_vocab = JoinPath(tmp.path, "hub/bert");
+  m.config.tokenizers.t5_spiece = JoinPath(tmp.path, "hub/t5");
+  const std::string bundle = JoinPath(tmp.path, "out/bundle");
+  ExportBundle(m, bundle + "/");
+  EXPECT_EQ(ReadFile(JoinPath(bundle, "tokenizer/vocab.txt")), vocab);
+  EXPECT_TRUE(fs::is_regular_file(JoinPath(bundle, "tokenizer/spiece.model")));
+  std::vector<std::string> beside;
+  for (const auto& entry : fs::directory_iterator(JoinPath(tmp.path, "out"))) beside.push_back(entry.path().filename());
+  EXPECT_EQ(beside, std::vector<std::string>{"bundle"});
+  const ScoringModel back = FindScoringModel(bundle);
+  EXPECT_EQ(back.config.tokenizers.bert_vocab, JoinPath(bundle, "tokenizer/vocab.txt"));
+  const std::string image = JoinPath(tmp.path, "x.png");
+  WriteRgbPng(image, Texture(40, 50, 3));
+  BuiltModel original = LoadScoringModel(m, false), exported = LoadScoringModel(back, false);
+  EXPECT_DOUBLE_EQ(Predict(exported, back, {image}, {})[0].spoof_probability,
+                   Predict(original, m, {image}, {})[0].spoof_probability);
+  // A bundle.json field of the wrong type names the file.
+  std::string manifest = ReadFile(JoinPath(bundle, "bundle.json"));
+  manifest.replace(manifest.find("\"scoring_seed\": 2"), 17, "\"scoring_seed\": \"two\"");
+  WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
+  const std::string error = ErrorOf([&] { FindScoringModel(bundle); });
+  EXPECT_NE(error.find("bundle.json: "), std::string::npos) << error;
+}
+
 TEST(ResolvedConfig, HoldsEveryKeyInForceWithShortestFloats) {
   const TrainConfig c = LoadTrainConfig(kSource + "/configs/train/synthetic_tiny.yaml", {"schedule.max_lr=0.1"});
   const YAML::Node r = YAML::Load(c.resolved_yaml);
@@ -247,12 +286,12 @@ TEST(RunDirectoryClaim, AFailedLaunchLeavesNoDirectoryItCreated) {
   const std::string fresh = JoinPath(tmp.path, "fresh"), used = JoinPath(tmp.path, "used");
   EXPECT_THROW(
       {
-        const auto claim = ClaimRunDirectory(fresh, "--run-dir");
-        EXPECT_TRUE(fs::is_directory(fresh));
+        const auto claim = ClaimRunDirectory(JoinPath(tmp.path, "runs/a/fresh"), "--run-dir");
+        EXPECT_TRUE(fs::is_directory(JoinPath(tmp.path, "runs/a/fresh")));
         throw Error("refused");
       },
       Error);
-  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_FALSE(fs::exists(JoinPath(tmp.path, "runs")));  // the parents it made too
   fs::create_directories(used);
   WriteFileAtomic(JoinPath(used, "config.yaml"), "x: 1\n");
   EXPECT_THROW(

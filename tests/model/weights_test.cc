@@ -220,7 +220,10 @@ TEST(Weights, HuggingFaceModelDirectoriesLoadAsTheHubLaysThemOut) {
   std::string error = ErrorOf([&] { LoadClipVision(*target, tmp / "clip"); });
   EXPECT_NE(error.find("config.json: 'vision_config.hidden_size' is 64 but the model configuration has vision.width = 32"),
             std::string::npos) << error;
-  // T5: two shards and their index; the config's defaults are T5Config's.
+  write(tmp / "clip/config.json", "{not json");
+  error = ErrorOf([&] { LoadClipVision(*target, tmp / "clip"); });
+  EXPECT_NE(error.find("clip/config.json: not valid JSON"), std::string::npos) << error;
+  // T5: two shards and their index; the config's defaults are T5Config's (null = absent).
   std::filesystem::create_directories(tmp / "t5");
   auto t5 = Renamed(source, "t5_model.", [](const std::string& n) { return n; });
   const size_t half = t5.size() / 2;
@@ -234,8 +237,8 @@ TEST(Weights, HuggingFaceModelDirectoriesLoadAsTheHubLaysThemOut) {
   write(tmp / "t5/model.safetensors.index.json", index.dump());
   write(tmp / "t5/config.json",
         R"({"model_type": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4,
-            "vocab_size": )" + std::to_string(c.t5.vocab_size) +
-            R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false})");
+            "num_decoder_layers": null, "vocab_size": )" + std::to_string(c.t5.vocab_size) +
+            R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false, "layer_norm_epsilon": 1e-6})");
   const LoadReport t5_report = LoadT5(*target, tmp / "t5");
   ExpectSameUnder(source, target, "t5_model.");
   EXPECT_TRUE(t5_report.missing.empty()) << t5_report.Summary();

@@ -308,7 +308,7 @@ TEST(Report, EachAttackTypesErrorAtTheThresholdIsListed) {
   // photo videos 2 (0.3 and 0.6 -> 0.45) and 3 (0.4: called live); a4 video 4 (0.9).
   tmp.Write("run/eval/scores.csv",
             "score,label,video_id,domain,sample_index,spoof_type\n0.2,0,0,synA,0,0\n0.5,0,1,synA,1,0\n"
-            "0.3,1,2,synA,2,1\n0.6,1,2,synA,3,1\n0.4,1,3,synA,4,1\n0.9,1,4,synA,5,3\n");
+            "0.3,1,2,synA,2,1\n0.6,1,2,synA,3,1\n0.4,1,3,synA,4,1\n0.9,1,4,synA,5,3\n-3.5,1,5,synA,6,3\n");
   const std::string html = ReadFile(WriteReport(tmp.path + "/run"));
   EXPECT_TRUE(Contains(html, "<td>live (BPCER: called spoof)</td><td class=\"num\">2</td><td class=\"num\">0.350</td>"
                              "<td class=\"num\">50.00%</td>"))
@@ -318,6 +318,7 @@ TEST(Report, EachAttackTypesErrorAtTheThresholdIsListed) {
   EXPECT_TRUE(Contains(html, "<td>a4 (APCER: called live)</td><td class=\"num\">1</td><td class=\"num\">0.900</td>"
                              "<td class=\"num\">0.00%</td>"));
   EXPECT_TRUE(Contains(html, "Scores of synA (video means)"));
+  EXPECT_TRUE(Contains(html, "1 row skipped (malformed)")) << html;  // a score outside [0, 1]
 }
 
 TEST(Report, MissingOptionalFilesAreNotAvailable) {
