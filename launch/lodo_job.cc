@@ -22,12 +22,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
-#include "dataio/png_codec.h"
 #include "launch/commands.h"
 #include "launch/job_runtime.h"
 #include "launch/lodo_protocol.h"
@@ -35,7 +33,6 @@
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
 #include "trainer/evaluator.h"
-#include "trainer/event_writer.h"
 #include "trainer/trainer.h"
 #include "trainer/run_files.h"
 
@@ -102,38 +99,6 @@ nlohmann::json EvaluateCheckpoint(const std::string& checkpoint, const std::stri
     summary["reference_mode"][tested.domains[d].first] = MetricsToJson(tested.own_threshold[d]);
   }
   return summary;
-}
-
-// An evaluated step in the job's TensorBoard: validation and test metrics as
-// scalars (per target, and their mean), the explained samples' images and cue maps.
-void LogEvaluation(const std::string& job_dir, const nlohmann::json& summary, const std::string& eval_dir) {
-  TensorBoardWriter events(job_dir);
-  const int64_t step = summary.at("step").get<int64_t>();
-  auto scalars = [&](const std::string& prefix, const nlohmann::json& metrics) {
-    for (const char* key : {"hter", "auc", "eer", "tpr_at_fpr_1pct", "apcer", "bpcer", "acer"})
-      if (metrics.contains(key) && metrics.at(key).is_number())
-        events.Scalar(prefix + "/" + key, step, metrics.at(key).get<float>());
-  };
-  if (summary.contains("validation")) scalars("validation", summary.at("validation"));
-  if (summary.contains("threshold")) events.Scalar("validation/threshold", step, summary.at("threshold").get<float>());
-  const nlohmann::json domains = summary.value("domains", nlohmann::json::object());
-  for (const auto& [domain, metrics] : domains.items()) scalars("test/" + domain, metrics);
-  const std::string explanations = EvalFiles{eval_dir}.Explanations();
-  if (PathExists(explanations))
-    for (const absl::string_view line : absl::StrSplit(ReadFile(explanations), '\n', absl::SkipEmpty())) {
-      const nlohmann::json record = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-      if (!record.is_object()) continue;
-      for (const char* kind : {"image", "cue"}) {
-        if (!record.contains(kind)) continue;
-        const std::string png = ReadFile(JoinUnder(eval_dir, record.at(kind).get<std::string>()));
-        int width = 0, height = 0;
-        PeekPngSize(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "explanation", &width, &height);
-        events.Image("explain/" + record.value("domain", "") + "/" + std::to_string(record.value("index", 0)) + "_" +
-                         kind,
-                     step, png, height, width);
-      }
-    }
-  events.Flush();
 }
 
 }  // namespace
@@ -213,7 +178,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
         RecordCost(files.Cost(job.name), "eval", SecondsSince(start), world.size);
         if (!final_only) WriteFileAtomic(summary_path, summary.dump(2) + "\n");
         try {  // a picture for the researcher: never the reason a finished evaluation is lost
-          LogEvaluation(job_dir, summary, final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
+          LogEvaluationToTensorBoard(job_dir, summary, final_only ? files.Evaluation(job.name) : JoinPath(step_dir, "eval"));
         } catch (const std::exception& e) {
           LOG(WARNING) << "lodo: job " << job.name << ": the evaluation of step " << point
                        << " is not in TensorBoard: " << e.what();

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 #include "launch/commands.h"
@@ -75,6 +77,14 @@ int RunEval(const std::vector<std::string>& args) {
     options.progress = ProgressFlags();
     const EvalResult result = Evaluate(built, options, communicator.get(), FLAGS_out);
     if (world.rank == 0) {
+      // TensorBoard beside the tables (`tensorboard --logdir OUT`), at the checkpoint's step.
+      nlohmann::json summary{{"step", 0}};
+      try {
+        summary["step"] = CheckpointStore::StepOf(std::filesystem::path(weights).parent_path().string());
+      } catch (const Error&) {  // exported weights: no step of their own
+      }
+      for (const auto& [domain, metrics] : result.domains) summary["domains"][domain] = MetricsToJson(metrics);
+      LogEvaluationToTensorBoard(FLAGS_out, summary, FLAGS_out);
       RecordVersion(FLAGS_out, "eval of " + weights + ", " + std::to_string(world.size) + " rank(s)");
       std::cout << ReadFile(EvalFiles{FLAGS_out}.Table());
     }

@@ -6,11 +6,13 @@
 #include <iomanip>
 #include <set>
 
+#include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
 #include "dataio/base/file_util.h"
 #include "dataio/png_codec.h"
+#include "trainer/event_writer.h"
 #include "model/instruction_batch.h"
 #include "model/instructions.h"
 #include "model/scoring.h"
@@ -243,6 +245,37 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     WriteFileAtomic(EvalFiles{out_dir}.Table(), md.str());
   }
   return result;
+}
+
+void LogEvaluationToTensorBoard(const std::string& events_dir, const nlohmann::json& summary,
+                                const std::string& eval_dir) {
+  TensorBoardWriter events(events_dir);
+  const int64_t step = summary.at("step").get<int64_t>();
+  auto scalars = [&](const std::string& prefix, const nlohmann::json& metrics) {
+    for (const char* key : {"hter", "auc", "eer", "tpr_at_fpr_1pct", "apcer", "bpcer", "acer"})
+      if (metrics.contains(key) && metrics.at(key).is_number())
+        events.Scalar(prefix + "/" + key, step, metrics.at(key).get<float>());
+  };
+  if (summary.contains("validation")) scalars("validation", summary.at("validation"));
+  if (summary.contains("threshold")) events.Scalar("validation/threshold", step, summary.at("threshold").get<float>());
+  const nlohmann::json domains = summary.value("domains", nlohmann::json::object());
+  for (const auto& [domain, metrics] : domains.items()) scalars("test/" + domain, metrics);
+  const std::string explanations = EvalFiles{eval_dir}.Explanations();
+  if (PathExists(explanations))
+    for (const absl::string_view line : absl::StrSplit(ReadFile(explanations), '\n', absl::SkipEmpty())) {
+      const nlohmann::json record = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+      if (!record.is_object()) continue;
+      for (const char* kind : {"image", "cue"}) {
+        if (!record.contains(kind)) continue;
+        const std::string png = ReadFile(JoinUnder(eval_dir, record.at(kind).get<std::string>()));
+        int width = 0, height = 0;
+        PeekPngSize(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "explanation", &width, &height);
+        events.Image("explain/" + record.value("domain", "") + "/" + std::to_string(record.value("index", 0)) + "_" +
+                         kind,
+                     step, png, height, width);
+      }
+    }
+  events.Flush();
 }
 
 }  // namespace instructflip

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dataio/base/progress.h"
 #include "dataio/loader.h"
 #include "dist/communicator.h"
@@ -75,5 +77,13 @@ struct EvalResult {
 // files above into `out_dir` on rank 0 when it is not empty.
 EvalResult Evaluate(BuiltModel& model, const EvalOptions& options, Communicator* communicator,
                     const std::string& out_dir);
+
+// An evaluated checkpoint in TensorBoard (new event file in `events_dir`) at
+// summary["step"]: summary["validation"] (metrics JSON) and summary["threshold"]
+// as validation/*, each of summary["domains"] as test/DOMAIN/* (HTER, AUC, EER,
+// TPR@FPR=1%, APCER, BPCER, ACER), and `eval_dir`'s explained images and cue
+// maps as explain/DOMAIN/N_{image,cue}.
+void LogEvaluationToTensorBoard(const std::string& events_dir, const nlohmann::json& summary,
+                                const std::string& eval_dir);
 
 }  // namespace instructflip

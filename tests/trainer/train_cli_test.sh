@@ -41,6 +41,8 @@ for f in scores.csv metrics.json metrics.md roc_synA.csv roc_synB.csv; do
   [ -f "$tmp/eval1/$f" ] || fail "eval did not write $f"
 done
 grep -q '"synB"' "$tmp/eval1/metrics.json" || fail "metrics.json lacks synB"
+# ... and TensorBoard beside them: each target's metrics at the checkpoint's step.
+grep -aq "test/synB/hter" "$tmp/eval1"/events.out.tfevents.* || fail "eval wrote no TensorBoard metrics"
 # eval checks a checkpoint as resume does: a damaged one is refused, named.
 cp -r "$tmp/a/checkpoints/step-00000008" "$tmp/damaged"
 mv "$tmp/damaged" "$tmp/step-00000008"
