@@ -7,6 +7,7 @@
 // with anything else is refused), then runs each unfinished job one after
 // another under mpirun (or submits them as a Slurm job array with --slurm),
 // and aggregates one table.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -96,7 +97,7 @@ class JobRelay {
   }
   void operator()() {
     const auto now = std::chrono::steady_clock::now();
-    if (std::chrono::duration<double>(now - last_).count() < ProgressIntervalSeconds()) return;
+    if (std::chrono::duration<double>(now - last_).count() < std::max(1.0, ProgressIntervalSeconds())) return;
     last_ = now;
     std::ifstream in(log_, std::ios::binary);
     in.seekg(offset_);

@@ -15,7 +15,7 @@ namespace instructflip::launch {
 void ForwardStopSignalsToChildren();
 // Runs argv with stdout and stderr appended to `log`; returns the exit code
 // (128 + signal when killed, 127 when it cannot start). `while_running`, if
-// given, is called about once a second until the child ends.
+// given, is called about ten times a second until the child ends.
 int RunLogged(const std::vector<std::string>& argv, const std::string& log,
               const std::function<void()>& while_running = {});
 // `command` through the shell; its stdout without trailing blanks. Throws
