@@ -1,6 +1,5 @@
 // instructflip predict / export: scoring one's own images with a trained model,
 // and the deployment bundle predict reads (launch/predict.h, scoring_model.h).
-#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -14,6 +13,7 @@
 #include "launch/predict.h"
 #include "launch/scoring_model.h"
 #include "launch/version.h"
+#include "launch/yaml_reader.h"
 
 namespace instructflip::launch {
 namespace {
@@ -26,16 +26,6 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
-// Shortest text that reads back as the same double.
-std::string Number(double value) {
-  char text[32];
-  for (int digits = 6; digits <= 17; ++digits) {
-    std::snprintf(text, sizeof text, "%.*g", digits, value);
-    if (std::stod(text) == value) break;
-  }
-  return text;
-}
-
 std::string Decision(const Prediction& p, double threshold) {
   if (!p.error.empty()) return "";
   return p.spoof_probability >= threshold ? "spoof" : "live";
@@ -46,7 +36,7 @@ std::string PredictionsCsv(const std::vector<Prediction>& predictions, double th
   out << "path,spoof_probability,decision,frames,error" << (explain ? ",content_answer,style_question,style_answer" : "")
       << "\n";
   for (const Prediction& p : predictions) {
-    out << CsvField(p.path) << "," << (p.error.empty() ? Number(p.spoof_probability) : "") << ","
+    out << CsvField(p.path) << "," << (p.error.empty() ? ShortestNumberText(p.spoof_probability) : "") << ","
         << Decision(p, threshold) << "," << p.frame_scores.size() << "," << CsvField(p.error);
     if (explain) out << "," << CsvField(p.content_answer) << "," << p.style_question << "," << CsvField(p.style_answer);
     out << "\n";

@@ -36,13 +36,17 @@ void YamlSection::Record(const std::string& key, const T& value) {
   }
 }
 
-YAML::Node YamlNumber(double value) {
+std::string ShortestNumberText(double value) {
   char text[32];
   for (int digits = 1; digits <= 17; ++digits) {
     std::snprintf(text, sizeof text, "%.*g", digits, value);
     if (std::strtod(text, nullptr) == value) break;
   }
-  std::string out = text;
+  return text;
+}
+
+YAML::Node YamlNumber(double value) {
+  std::string out = ShortestNumberText(value);
   // A whole number stays a float when read back ("2" would become an int field's value).
   if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
   return YAML::Node(out);

@@ -50,8 +50,11 @@ class YamlSection {
   YAML::Node effective_;
 };
 
-// A number as YAML writes it back exactly, in the fewest digits ("0.001",
+// The fewest significant digits that read back as exactly `value` ("0.001",
 // "1e-07", never "0.0010000000000000000208").
+std::string ShortestNumberText(double value);
+// A number as YAML writes it back exactly (ShortestNumberText; a whole number
+// keeps a ".0" so that it reads back as a float).
 YAML::Node YamlNumber(double value);
 
 // Loads a YAML file whose root must be a mapping (error names the file).
