@@ -101,6 +101,7 @@ std::vector<Prediction> Predict(BuiltModel& built, const ScoringModel& scoring, 
   };
 
   // 2. Files read in parallel, in order; full batches scored as they fill.
+  Progress progress("predict", "files", static_cast<int64_t>(files.size()), o.progress);
   OrderedParallel<InputFrames> reader(static_cast<int64_t>(files.size()), std::max(1, o.threads),
                                       4 * std::max(1, o.threads), [&](int64_t i) {
                                         return ReadInputFrames(files[i], size, o.video_frames, o.video_first_frame);
@@ -117,13 +118,14 @@ std::vector<Prediction> Predict(BuiltModel& built, const ScoringModel& scoring, 
       pending.explain.push_back(k == 0 && static_cast<int64_t>(f) < o.explain);
       if (static_cast<int>(pending.frames.size()) == o.batch) {
         score();
-        if (o.progress) o.progress(files_done, static_cast<int64_t>(files.size()));
+        progress.Set(files_done);
       }
     }
     ++files_done;
   }
   score();
-  if (o.progress) o.progress(files_done, static_cast<int64_t>(files.size()));
+  progress.Set(files_done);
+  progress.Finish();
 
   // 3. A file's score: the mean over its frames (a video's, as the metrics average them).
   for (Prediction& p : predictions) {

@@ -17,10 +17,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
+#include "dataio/base/progress.h"
 #include "launch/scoring_model.h"
 
 namespace instructflip::launch {
@@ -32,8 +32,7 @@ struct PredictOptions {
   int video_first_frame = 6;
   int explain = 0;               // the first N files get the T5's answers (the model needs its T5)
   torch::Device device = torch::kCPU;
-  // Called after each scored batch with (files done, files in all).
-  std::function<void(int64_t, int64_t)> progress;
+  ProgressSink progress;  // files scored (dataio/base/progress.h); empty: none
 };
 
 struct Prediction {

@@ -108,11 +108,9 @@ int RunPredict(const std::vector<std::string>& args) {
   options.video_frames = FLAGS_video_frames;
   options.video_first_frame = FLAGS_video_first_frame;
   options.explain = FLAGS_explain;
-  Progress progress("predict", "files", static_cast<int64_t>(files.size()), ProgressFlags());
-  options.progress = [&](int64_t done, int64_t) { progress.Set(done); };
+  options.progress = ProgressFlags();
   // 3. Score, write, and say what could not be read.
   const std::vector<Prediction> predictions = Predict(built, scoring, files, options);
-  progress.Finish();
   const std::string text = json ? PredictionsJson(predictions, scoring, threshold->first, threshold->second)
                                 : PredictionsCsv(predictions, threshold->first, explain);
   if (FLAGS_out.empty()) {

@@ -150,16 +150,23 @@ bool IsPickle(const std::string& path) {
 // A config.json of a Hugging Face model, checked field by field against ours.
 class HfConfig {
  public:
-  HfConfig(const std::string& path, const std::string& section) : path_(path), section_(section) {
-    nlohmann::json root;
+  explicit HfConfig(const std::string& path) : path_(path) {
     try {
-      root = nlohmann::json::parse(ReadFile(path));
+      json_ = nlohmann::json::parse(ReadFile(path));
     } catch (const nlohmann::json::exception& e) {
       IF_FAIL(path, ": not valid JSON (", e.what(), ")");
     }
-    IF_REQUIRE(root.is_object(), path, ": not a JSON object");
-    json_ = section.empty() ? root : root.at(section);
-    IF_REQUIRE(json_.is_object(), path, ": '", section, "' is not a JSON object");
+    IF_REQUIRE(json_.is_object(), path, ": not a JSON object");
+  }
+  // The settings nested under `section` when there are any (CLIPModel's
+  // vision_config), else these.
+  HfConfig Within(const std::string& section) const {
+    if (!Has(section.c_str())) return *this;
+    HfConfig nested = *this;
+    nested.section_ = section;
+    nested.json_ = json_.at(section);
+    IF_REQUIRE(nested.json_.is_object(), path_, ": '", section, "' is not a JSON object");
+    return nested;
   }
   // config.json's `key` (Hugging Face's default `hf_default` when absent) must equal `ours`.
   template <typename T>
@@ -193,7 +200,7 @@ class HfConfig {
 
 void CheckClipConfig(const ModelConfig& c, const std::string& path) {
   // CLIPModel nests the vision tower's settings; CLIPVisionModel has them on top.
-  const HfConfig hf(path, HfConfig(path, "").Has("vision_config") ? "vision_config" : "");
+  const HfConfig hf = HfConfig(path).Within("vision_config");
   const VisionConfig& v = c.vision;
   hf.Expect("hidden_size", 768, v.width, "vision.width");
   hf.Expect("intermediate_size", 3072, 4 * v.width, "4 x vision.width");
@@ -206,7 +213,7 @@ void CheckClipConfig(const ModelConfig& c, const std::string& path) {
 }
 
 void CheckBertConfig(const ModelConfig& c, const std::string& path) {
-  const HfConfig hf(path, "");
+  const HfConfig hf(path);
   const QFormerConfig& q = c.qformer;
   hf.Expect("hidden_size", 768, q.hidden, "qformer.hidden");
   hf.Expect("intermediate_size", 3072, q.intermediate, "qformer.intermediate");
@@ -220,7 +227,7 @@ void CheckBertConfig(const ModelConfig& c, const std::string& path) {
 }
 
 void CheckT5Config(const ModelConfig& c, const std::string& path) {
-  const HfConfig hf(path, "");
+  const HfConfig hf(path);
   const T5Config& t = c.t5;
   hf.Expect("d_model", 512, t.d_model, "t5.d_model");
   hf.Expect("d_kv", 64, t.d_kv, "t5.d_kv");
