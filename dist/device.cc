@@ -4,13 +4,6 @@
 
 namespace instructflip {
 
-std::optional<DeviceRequest> FindDeviceRequest(const std::string& name) {
-  if (name == "auto") return DeviceRequest::kAuto;
-  if (name == "cpu") return DeviceRequest::kCpu;
-  if (name == "cuda") return DeviceRequest::kCuda;
-  return std::nullopt;
-}
-
 torch::Device SelectDevice(DeviceRequest requested, const WorldInfo& world, const std::string& where) {
   const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
   if (requested == DeviceRequest::kCpu || (requested == DeviceRequest::kAuto && gpus == 0)) return torch::kCPU;

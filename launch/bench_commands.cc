@@ -350,9 +350,7 @@ int RunBenchStepScaling(const ModelConfig& config_in, int64_t B) {
 // full model on a synthetic batch, on one GPU if there is one.
 int RunBenchStep() {
   IF_REQUIRE(FLAGS_batch >= 1 && FLAGS_steps >= 1, "--batch and --steps must be >= 1");
-  const std::optional<torch::ScalarType> found = FindPrecision(FLAGS_precision);
-  IF_REQUIRE(found.has_value(), "--precision must be ", kPrecisionNames, ", got '", FLAGS_precision, "'");
-  const torch::ScalarType precision = *found;
+  const torch::ScalarType precision = kPrecisions.Parse(FLAGS_precision, "--precision");
   ModelConfig config = LoadModelConfig(ResolveModelConfigPath(FLAGS_model));
   if (FLAGS_ranks > 1) return RunBenchStepScaling(config, FLAGS_batch);
   // Throughput does not depend on the vocabulary's content or the weights'
@@ -491,7 +489,7 @@ std::vector<Command> BenchCommands() {
           {"bench step", "", "JSON: TrainStep's per-phase times, images/s and MFU; --ranks N: weak scaling",
            {Optional("model", "tiny|base|FILE", "model configuration"), Optional("batch", "B", "batch size per rank"),
             Optional("steps", "N", "timed steps (after one warm-up step)"),
-            Optional("precision", "fp32|bf16|fp16", "autocast precision (one rank; --ranks measures fp32)"),
+            Optional("precision", kPrecisions.Alternatives(), "autocast precision (one rank; --ranks measures fp32)"),
             Optional("ranks", "N", "weak scaling over N ranks (run under mpirun -np N)"),
             Optional("link_gbps", "G", "--ranks: add a G Gbit/s link's transfer time to every all-reduce; 0: this machine"),
             Switch("json", "one-line JSON")},

@@ -144,9 +144,7 @@ int RunIngest(const std::vector<std::string>& args) {
   IngestOptions o;
   o.out = FLAGS_out;
   o.append = FLAGS_append;
-  const std::optional<IngestFormat> format = FindIngestFormat(FLAGS_format);
-  IF_REQUIRE(format.has_value(), "--format must be celeba, list or csv, got '", FLAGS_format, "'");
-  o.format = *format;
+  o.format = kIngestFormats.Parse(FLAGS_format, "--format");
   o.input = FLAGS_input;
   o.root = FLAGS_root;
   o.domain = FLAGS_domain;
@@ -158,9 +156,7 @@ int RunIngest(const std::vector<std::string>& args) {
   o.video_first_frame = FLAGS_video_first_frame;
   o.allow_outside_root = FLAGS_allow_outside_root;
   o.camera_quality_csv = FLAGS_camera_quality;
-  const std::optional<IngestEncoding> encoding = FindIngestEncoding(FLAGS_encoding);
-  IF_REQUIRE(encoding.has_value(), "--encoding must be jpeg, png or keep, got '", FLAGS_encoding, "'");
-  o.encoding = *encoding;
+  o.encoding = kIngestEncodings.Parse(FLAGS_encoding, "--encoding");
   o.progress = ProgressFlags();
   if (FLAGS_dry_run) {
     PrintIngestPreview(o, PreviewIngest(o), FLAGS_json);
@@ -224,7 +220,7 @@ std::vector<Command> DataCommands() {
         Switch("quiet", "no progress lines")},
        false, "", RunSynth},
       {"ingest", "", "put a real FAS dataset (CelebA-Spoof, list files, CSV, videos) into a store",
-       {Required("format", "celeba|list|csv", "how the input lists images and labels"),
+       {Required("format", kIngestFormats.Alternatives(), "how the input lists images and labels"),
         Required("input", "PATH", "dataset root (celeba), list file (list) or CSV file (csv)"),
         Required("out", "DIR", "store directory to create"),
         Optional("domain", "NAME", "domain name (csv: for rows that name none)"),
@@ -232,7 +228,7 @@ std::vector<Command> DataCommands() {
         Optional("root", "DIR", "directory relative paths are resolved against"),
         Optional("size", "PX", "image side in pixels"),
         Optional("quality", "Q", "JPEG quality, 1..100"),
-        Optional("encoding", "jpeg|png|keep",
+        Optional("encoding", kIngestEncodings.Alternatives(),
                  "stored pixels: JPEG at --quality, lossless PNG, or the source bytes where nothing changes them"),
         Optional("threads", "T", "decode/encode threads, 1..256"),
         Optional("video_frames", "N", "frames sampled per video"),

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
@@ -48,12 +49,7 @@ std::optional<int> RanksFlag() {
 // --seeds 2,3,4 (empty: the protocol's own seeds, if any).
 std::vector<uint64_t> SeedsFlag() {
   if (FLAGS_seeds.empty()) return {};
-  std::vector<std::string> items;
-  for (size_t start = 0; start <= FLAGS_seeds.size();) {
-    const size_t comma = std::min(FLAGS_seeds.find(',', start), FLAGS_seeds.size());
-    items.push_back(FLAGS_seeds.substr(start, comma - start));
-    start = comma + 1;
-  }
+  const std::vector<std::string> items = absl::StrSplit(FLAGS_seeds, ',');
   return ParseSeeds(items, "--seeds");
 }
 

@@ -169,7 +169,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
                  checkpoint ? " (its newest is " + *checkpoint + ")" : std::string());
       start = std::chrono::steady_clock::now();
       const std::string rule = final_only ? DescribeCheckpointSelection(p.selection, p.eval_every)
-                                          : "evaluated for selection " + std::string(CheckpointSelectionName(p.selection));
+                                          : "evaluated for selection " + std::string(kCheckpointSelections.Name(p.selection));
       nlohmann::json summary = EvaluateCheckpoint(
           *checkpoint, rule, config, p, job, communicator.get(),
           final_only ? files.Validation(job.name) : JoinPath(step_dir, "validation"),
@@ -193,11 +193,11 @@ int RunLodoJob(const std::string& run_dir, int index) {
       nlohmann::json result{{"job", job.name},
                             {"train_domains", job.train},
                             {"targets", job.test},
-                            {"selection", CheckpointSelectionName(p.selection)},
+                            {"selection", kCheckpointSelections.Name(p.selection)},
                             {"checkpoint_rule", DescribeCheckpointSelection(p.selection, p.eval_every)},
-                            {"training_style_question", StyleQuestionRuleName(t.style_question)},
-                            {"style_question", ScoringStyleQuestionName(config.eval_style_question)},
-                            {"targets_split", TargetsSplitName(p.targets_split)}};
+                            {"training_style_question", kStyleQuestionRules.Name(t.style_question)},
+                            {"style_question", kScoringStyleQuestions.Name(config.eval_style_question)},
+                            {"targets_split", kTargetsSplits.Name(p.targets_split)}};
       if (!p.target_subsets.empty()) result["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
       result.update(evaluated[chosen]);
       if (!final_only) {
@@ -216,7 +216,7 @@ int RunLodoJob(const std::string& run_dir, int index) {
       }
       WriteFileAtomic(files.Result(job.name), result.dump(2) + "\n");
       std::cout << "lodo: job " << job.name << " finished (step " << result["step"] << ", "
-                << CheckpointSelectionName(p.selection) << "): " << ReadFile(EvalFiles{files.Evaluation(job.name)}.Table());
+                << kCheckpointSelections.Name(p.selection) << "): " << ReadFile(EvalFiles{files.Evaluation(job.name)}.Table());
     }
     return 0;
   });

@@ -37,21 +37,12 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
   top.Read("train_config", &p.train_config);
   top.Read("ranks", &p.ranks);
   top.Read("explain_per_domain", &p.explain_per_domain);
-  std::string targets_split = TargetsSplitName(p.targets_split);
-  top.Read("targets_split", &targets_split);
-  IF_REQUIRE(targets_split == "test" || targets_split == "all", file, ": 'targets_split' must be test or all, got '",
-             targets_split, "'");
-  if (targets_split == "all") p.targets_split.reset();
+  top.Read("targets_split", &p.targets_split, kTargetsSplits);
   top.Read("overrides", &p.overrides);
   top.Read("eval_every", &p.eval_every);
-  std::string selection = CheckpointSelectionName(p.selection);
-  top.Read("selection", &selection);
-  const std::optional<CheckpointSelection> found = FindCheckpointSelection(selection);
-  IF_REQUIRE(found.has_value(), file, ": 'selection' must be final, source_validation or target_oracle, got '",
-             selection, "'");
-  p.selection = *found;
+  top.Read("selection", &p.selection, kCheckpointSelections);
   IF_REQUIRE(p.eval_every >= 0, file, ": 'eval_every' must be >= 0 (0: only the final step), got ", p.eval_every);
-  IF_REQUIRE(p.selection == CheckpointSelection::kFinal || p.eval_every > 0, file, ": 'selection: ", selection,
+  IF_REQUIRE(p.selection == CheckpointSelection::kFinal || p.eval_every > 0, file, ": 'selection: ", kCheckpointSelections.Name(p.selection),
              "' chooses among evaluated steps; set 'eval_every' to evaluate more than the final one");
   std::vector<std::string> seeds;
   top.Read("seeds", &seeds);
@@ -66,11 +57,7 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
       const std::string domain = item.first.as<std::string>();
       YamlSection section(item.second, file, "target_subsets." + domain);
       TargetSubset s;
-      std::string split = "all";
-      section.Read("split", &split);
-      IF_REQUIRE(split == "test" || split == "all", file, ": 'target_subsets.", domain,
-                 ".split' must be test or all, got '", split, "'");
-      if (split == "test") s.split = Split::kTest;
+      section.Read("split", &s.split, kTargetsSplits);
       section.Read("first", &s.first);
       section.RejectUnknownKeys();
       IF_REQUIRE(s.first >= 0, file, ": 'target_subsets.", domain, ".first' must be >= 0, got ", s.first);
@@ -134,14 +121,14 @@ std::string ProtocolToYaml(const LodoProtocol& p) {
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name << YAML::Key << "train_config"
       << YAML::Value << p.train_config << YAML::Key << "ranks" << YAML::Value << p.ranks << YAML::Key
       << "explain_per_domain" << YAML::Value << p.explain_per_domain << YAML::Key << "targets_split" << YAML::Value
-      << TargetsSplitName(p.targets_split) << YAML::Key << "eval_every" << YAML::Value << p.eval_every << YAML::Key
-      << "selection" << YAML::Value << CheckpointSelectionName(p.selection) << YAML::Key << "overrides" << YAML::Value
+      << kTargetsSplits.Name(p.targets_split) << YAML::Key << "eval_every" << YAML::Value << p.eval_every << YAML::Key
+      << "selection" << YAML::Value << kCheckpointSelections.Name(p.selection) << YAML::Key << "overrides" << YAML::Value
       << YAML::BeginSeq;
   for (const std::string& o : p.overrides) out << o;
   out << YAML::EndSeq << YAML::Key << "target_subsets" << YAML::Value << YAML::BeginMap;
   for (const auto& [domain, s] : p.target_subsets)
     out << YAML::Key << domain << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "split" << YAML::Value
-        << TargetsSplitName(s.split) << YAML::Key << "first" << YAML::Value << s.first << YAML::EndMap;
+        << kTargetsSplits.Name(s.split) << YAML::Key << "first" << YAML::Value << s.first << YAML::EndMap;
   out << YAML::EndMap << YAML::Key << "jobs" << YAML::Value << YAML::BeginSeq;
   for (const LodoJob& j : p.jobs) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << j.name << YAML::Key << "train"

@@ -83,9 +83,7 @@ void ForEachField(ModelConfig& c, const std::function<void(const char*, const ch
 ModelConfig ParseModelConfig(const YAML::Node& node, const std::string& file, const std::string& path) {
   ModelConfig c;
   YamlSection root(node, file, path);
-  std::string variant = VariantName(c.variant);
-  root.Read("variant", &variant);
-  c.variant = ParseVariant(variant);
+  root.Read("variant", &c.variant, kVariants);
   c.loss = DefaultLossWeights(c.variant);  // the YAML's loss.* may override them
   std::map<std::string, YamlSection> sections;
   ForEachField(c, [&](const char* section, const char* key, FieldRef field) {
@@ -136,7 +134,7 @@ void ResolveModelFilePaths(YAML::Node model, const std::string& base_dir) {
 YAML::Node ModelConfigToYaml(const ModelConfig& config) {
   ModelConfig c = config;  // ForEachField hands out mutable pointers
   YAML::Node n;
-  n["variant"] = VariantName(c.variant);
+  n["variant"] = kVariants.Name(c.variant);
   ForEachField(c, [&](const char* section, const char* key, FieldRef field) {
     std::visit(
         [&](auto* pointer) {

@@ -50,7 +50,7 @@ std::string PredictionsJson(const std::vector<Prediction>& predictions, const Sc
                      {"threshold", threshold},
                      {"threshold_rule", threshold_rule},
                      {"decision", "spoof when spoof_probability >= threshold"},
-                     {"style_question", ScoringStyleQuestionName(scoring.style_question)},
+                     {"style_question", kScoringStyleQuestions.Name(scoring.style_question)},
                      {"instructflip", VersionString()},
                      {"predictions", nlohmann::json::array()}};
   for (const Prediction& p : predictions) {
@@ -80,8 +80,7 @@ std::optional<std::pair<double, std::string>> ChosenThreshold(const ScoringModel
 }
 
 int RunPredict(const std::vector<std::string>& args) {
-  const std::optional<DeviceRequest> device = FindDeviceRequest(FLAGS_device);
-  IF_REQUIRE(device.has_value(), "--device must be auto, cpu or cuda, got '", FLAGS_device, "'");
+  const DeviceRequest device = kDeviceRequests.Parse(FLAGS_device, "--device");
   IF_REQUIRE(FLAGS_out.empty() || FLAGS_out.size() > 4, "--out must end in .csv or .json, got '", FLAGS_out, "'");
   const bool json = FLAGS_json || (FLAGS_out.size() > 5 && FLAGS_out.substr(FLAGS_out.size() - 5) == ".json");
   IF_REQUIRE(FLAGS_out.empty() || json || FLAGS_out.substr(FLAGS_out.size() - 4) == ".csv",
@@ -101,7 +100,7 @@ int RunPredict(const std::vector<std::string>& args) {
   const bool explain = FLAGS_explain > 0;
   BuiltModel built = LoadScoringModel(scoring, explain);
   PredictOptions options;
-  options.device = SelectDevice(*device, WorldInfo{}, "--device");
+  options.device = SelectDevice(device, WorldInfo{}, "--device");
   built.model->to(options.device);
   options.batch = FLAGS_batch;
   options.threads = FLAGS_threads;
@@ -167,7 +166,7 @@ std::vector<Command> PredictCommands() {
             Optional("threads", "N", "file readers", "2"),
             Optional("video_frames", "N", "frames sampled per video, as ingest", "2"),
             Optional("video_first_frame", "N", "first frame sampled, as ingest", "6"),
-            Optional("device", "auto|cpu|cuda", "where the model runs", "auto"),
+            Optional("device", kDeviceRequests.Alternatives(), "where the model runs", "auto"),
             Switch("quiet", "no progress lines")},
            false, "", RunPredict},
           {"export", "", "a deployment bundle that predict reads, and/or the CLIP vision tower for Hugging Face",

@@ -106,9 +106,7 @@ ScoringModel BundleFields(const std::string& dir, const std::string& manifest, c
   m.weights = JoinPath(dir, "model.safetensors");
   if (b.contains("language_model_weights"))
     m.language_model_weights = JoinPath(dir, b.at("language_model_weights").get<std::string>());
-  const std::optional<ScoringStyleQuestion> rule = FindScoringStyleQuestion(b.value("style_question", ""));
-  IF_REQUIRE(rule.has_value(), manifest, ": unknown 'style_question' '", b.value("style_question", ""), "'");
-  m.style_question = *rule;
+  m.style_question = kScoringStyleQuestions.Parse(b.value("style_question", ""), manifest + ": 'style_question'");
   m.seed = b.at("scoring_seed").get<uint64_t>();
   m.threshold = b.at("threshold").get<double>();
   m.threshold_rule = b.value("threshold_rule", "");
@@ -221,11 +219,11 @@ void ExportBundle(const ScoringModel& scoring, const std::string& out_dir) {
                      {"instructflip", VersionString()},
                      {"source", scoring.description},
                      {"step", scoring.step},
-                     {"model", {{"name", config.name}, {"variant", VariantName(config.variant)}}},
+                     {"model", {{"name", config.name}, {"variant", kVariants.Name(config.variant)}}},
                      {"threshold", *scoring.threshold},
                      {"threshold_rule", scoring.threshold_rule},
                      {"decision", "spoof when the spoof probability >= threshold"},
-                     {"style_question", ScoringStyleQuestionName(scoring.style_question)},
+                     {"style_question", kScoringStyleQuestions.Name(scoring.style_question)},
                      {"scoring_seed", scoring.seed},
                      {"image", {{"size", config.vision.image_size},
                                 {"resize", "whole image to size x size (INTER_AREA shrinking, INTER_LINEAR enlarging)"},

@@ -134,18 +134,13 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   data.Read("epoch_size", &t.epoch_size);
   data.Read("validation_fraction", &t.validation_fraction);
   data.Read("validation_seed", &t.validation_seed);
-  std::string style_question = StyleQuestionRuleName(t.style_question);
-  data.Read("style_question", &style_question);
-  const std::optional<StyleQuestionRule> rule = FindStyleQuestionRule(style_question);
-  IF_REQUIRE(rule.has_value(), path, ": 'data.style_question' must be label_blind or reference, got '",
-             style_question, "'");
-  t.style_question = *rule;
+  data.Read("style_question", &t.style_question, kStyleQuestionRules);
   data.Read("style_questions", &t.style_questions);
   IF_REQUIRE(t.style_questions >= 1 && t.style_questions <= kNumStyleQuestions, path,
              ": 'data.style_questions' must be 1 (illumination), 2 (and environment) or 3 (and camera quality), got ",
              t.style_questions);
   IF_REQUIRE(t.style_questions == kNumStyleQuestions || t.model.asks_questions(), path,
-             ": 'data.style_questions' has no effect on model variant ", VariantName(t.model.variant),
+             ": 'data.style_questions' has no effect on model variant ", kVariants.Name(t.model.variant),
              " (its classifier heads draw from all three attributes, as the reference's)");
   std::vector<std::string> spoof_types;
   data.Read("spoof_types", &spoof_types);
@@ -155,22 +150,12 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   data.RejectUnknownKeys();
 
   YamlSection eval = top.Section("eval");
-  std::string scoring_question = ScoringStyleQuestionName(config.eval_style_question);
-  eval.Read("style_question", &scoring_question);
-  const std::optional<ScoringStyleQuestion> scoring = FindScoringStyleQuestion(scoring_question);
-  IF_REQUIRE(scoring.has_value(), path,
-             ": 'eval.style_question' must be uniform, ensemble, illumination, environment or camera_quality, got '",
-             scoring_question, "'");
-  config.eval_style_question = *scoring;
+  eval.Read("style_question", &config.eval_style_question, kScoringStyleQuestions);
   eval.RejectUnknownKeys();
 
   YamlSection optimizer = top.Section("optimizer");
   optimizer.Read("weight_decay", &t.optimizer.weight_decay);
-  std::string decay = t.optimizer.decay_all_parameters ? "all" : "matrices";
-  optimizer.Read("decay", &decay);
-  IF_REQUIRE(decay == "all" || decay == "matrices", path, ": 'optimizer.decay' must be all or matrices, got '",
-             decay, "'");
-  t.optimizer.decay_all_parameters = decay == "all";
+  optimizer.Read("decay", &t.optimizer.decay_all_parameters, kDecayRules);
   optimizer.Read("beta2", &t.optimizer.beta2);
   optimizer.Read("eps", &t.optimizer.eps);
   optimizer.RejectUnknownKeys();
@@ -188,16 +173,8 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   top.Read("total_steps", &t.total_steps);
   top.Read("batch_per_rank", &t.batch_per_rank);
   top.Read("accumulation", &t.accumulation);
-  std::string precision = PrecisionName(t.precision);
-  top.Read("precision", &precision);
-  IF_REQUIRE(FindPrecision(precision).has_value(), path, ": 'precision' must be ", kPrecisionNames, ", got '", precision,
-             "'");
-  t.precision = *FindPrecision(precision);
-  std::string device = "auto";
-  top.Read("device", &device);
-  const std::optional<DeviceRequest> device_request = FindDeviceRequest(device);
-  IF_REQUIRE(device_request.has_value(), path, ": 'device' must be auto, cpu or cuda, got '", device, "'");
-  config.device = *device_request;
+  top.Read("precision", &t.precision, kPrecisions);
+  top.Read("device", &config.device, kDeviceRequests);
   top.Read("clip_grad_norm", &t.clip_grad_norm);
   top.Read("log_every", &t.log_every);
   top.Read("seed", &t.seed);

@@ -10,6 +10,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "dataio/base/choices.h"
+
 namespace instructflip::launch {
 
 class YamlSection {
@@ -30,6 +32,14 @@ class YamlSection {
   void Read(const std::string& key, bool* out);
   void Read(const std::string& key, std::string* out);
   void Read(const std::string& key, std::vector<std::string>* out);  // a list of strings
+  // A name among `choices` (dataio/base/choices.h), recorded as that name:
+  // "FILE: 'eval.style_question' must be uniform, ensemble, ... , got 'x'".
+  template <typename E>
+  void Read(const std::string& key, E* out, const Choices<E>& choices) {
+    std::string name = choices.Name(*out);
+    Read(key, &name);
+    *out = choices.Parse(name, file_ + ": '" + Where(key) + "'");
+  }
   // The raw node under `key` (undefined if absent), for values of several shapes.
   YAML::Node Raw(const std::string& key);
   // Errors if the mapping has a key that no Read/Section asked for.

@@ -128,7 +128,7 @@ torch::Tensor InstructFlipImpl::LanguageModelLoss(const torch::Tensor& query_sta
 
 torch::Tensor InstructFlipImpl::GenerateAnswers(const torch::Tensor& query_states, const TokenBatch& question_t5,
                                                 int64_t eos_id) {
-  IF_REQUIRE(!t5_model.is_empty(), "model variant '", VariantName(config_.variant), "' has no language model");
+  IF_REQUIRE(!t5_model.is_empty(), "model variant '", kVariants.Name(config_.variant), "' has no language model");
   torch::NoGradGuard no_grad;
   const torch::Tensor projected = t5_proj(query_states);
   const torch::Tensor inputs = torch::cat({projected, t5_model->shared(question_t5.ids).to(projected.scalar_type())}, 1);

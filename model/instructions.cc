@@ -109,56 +109,14 @@ StyleQuestion UniformStyleQuestion(uint64_t key, int pool) {
   return static_cast<StyleQuestion>(rng.Below(pool));
 }
 
-std::optional<StyleQuestionRule> FindStyleQuestionRule(const std::string& name) {
-  for (StyleQuestionRule rule : {StyleQuestionRule::kReference, StyleQuestionRule::kLabelBlind})
-    if (name == StyleQuestionRuleName(rule)) return rule;
-  return std::nullopt;
-}
-
-StyleQuestionRule ParseStyleQuestionRule(const std::string& name) {
-  const std::optional<StyleQuestionRule> rule = FindStyleQuestionRule(name);
-  IF_REQUIRE(rule.has_value(), "style question rule must be reference or label_blind, got '", name, "'");
-  return *rule;
-}
-
-const char* StyleQuestionRuleName(StyleQuestionRule rule) {
-  return rule == StyleQuestionRule::kReference ? "reference" : "label_blind";
-}
-
 StyleQuestion PickStyleQuestion(StyleQuestionRule rule, int label, uint64_t key, int pool) {
   IF_REQUIRE(label == 0 || label == 1, "label ", label, " is neither 0 (live) nor 1 (spoof)");
   if (rule == StyleQuestionRule::kReference && label == 0) return StyleQuestion::kCameraQuality;
   return UniformStyleQuestion(key, pool);
 }
 
-std::optional<ScoringStyleQuestion> FindScoringStyleQuestion(const std::string& name) {
-  for (ScoringStyleQuestion rule : {ScoringStyleQuestion::kUniform, ScoringStyleQuestion::kIllumination,
-                                    ScoringStyleQuestion::kEnvironment, ScoringStyleQuestion::kCameraQuality,
-                                    ScoringStyleQuestion::kEnsemble})
-    if (name == ScoringStyleQuestionName(rule)) return rule;
-  return std::nullopt;
-}
-
-ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name) {
-  const std::optional<ScoringStyleQuestion> rule = FindScoringStyleQuestion(name);
-  IF_REQUIRE(rule.has_value(), "scoring style question must be uniform, illumination, environment, camera_quality ",
-             "or ensemble, got '", name, "'");
-  return *rule;
-}
-
 std::string DescribeScoringStyleQuestion(const std::string& name) {
-  return FindScoringStyleQuestion(name) ? name + " (never from the label)" : name;
-}
-
-const char* ScoringStyleQuestionName(ScoringStyleQuestion rule) {
-  switch (rule) {
-    case ScoringStyleQuestion::kUniform: return "uniform";
-    case ScoringStyleQuestion::kIllumination: return "illumination";
-    case ScoringStyleQuestion::kEnvironment: return "environment";
-    case ScoringStyleQuestion::kCameraQuality: return "camera_quality";
-    case ScoringStyleQuestion::kEnsemble: return "ensemble";
-  }
-  IF_FAIL("unknown scoring style question ", static_cast<int>(rule));
+  return kScoringStyleQuestions.Find(name) ? name + " (never from the label)" : name;
 }
 
 std::vector<std::string> AllInstructionTexts() {

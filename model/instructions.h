@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataio/base/choices.h"
+
 namespace instructflip {
 
 // The answer used where the ground truth is unknown (the reference's
@@ -62,10 +64,8 @@ enum class StyleQuestionRule {
   // "No GT" and leaves the LM loss (as any unknown answer).
   kLabelBlind,
 };
-// The rule named `name` (reference | label_blind), or nullopt.
-std::optional<StyleQuestionRule> FindStyleQuestionRule(const std::string& name);
-StyleQuestionRule ParseStyleQuestionRule(const std::string& name);  // as Find; throws for another name
-const char* StyleQuestionRuleName(StyleQuestionRule rule);
+inline const Choices<StyleQuestionRule> kStyleQuestionRules{{"label_blind", StyleQuestionRule::kLabelBlind},
+                                                            {"reference", StyleQuestionRule::kReference}};
 
 // The training question of a sample under `rule`. Throws instructflip::Error
 // for a label other than 0 or 1.
@@ -82,11 +82,12 @@ enum class ScoringStyleQuestion {
   kCameraQuality,
   kEnsemble,       // score with each of the three, average the spoof probabilities
 };
-// The rule named `name` (uniform | illumination | environment | camera_quality |
-// ensemble), or nullopt.
-std::optional<ScoringStyleQuestion> FindScoringStyleQuestion(const std::string& name);
-ScoringStyleQuestion ParseScoringStyleQuestion(const std::string& name);  // as Find; throws for another name
-const char* ScoringStyleQuestionName(ScoringStyleQuestion rule);
+inline const Choices<ScoringStyleQuestion> kScoringStyleQuestions{
+    {"uniform", ScoringStyleQuestion::kUniform},
+    {"ensemble", ScoringStyleQuestion::kEnsemble},
+    {"illumination", ScoringStyleQuestion::kIllumination},
+    {"environment", ScoringStyleQuestion::kEnvironment},
+    {"camera_quality", ScoringStyleQuestion::kCameraQuality}};
 // "uniform (never from the label)" for a rule's name; any other text (e.g. an
 // older run's "unknown") as it is.
 std::string DescribeScoringStyleQuestion(const std::string& name);

@@ -6,43 +6,13 @@
 #include <vector>
 #include <utility>
 
+#include <absl/strings/str_split.h>
+
 #include "dataio/base/check.h"
 
 namespace instructflip {
-namespace {
 
-constexpr std::array<std::pair<Variant, const char*>, 6> kVariantNames = {{
-    {Variant::kFull, "full"},
-    {Variant::kNoLlm, "no_llm"},
-    {Variant::kVisionOnly, "ve"},
-    {Variant::kVisionContent, "ve_cb"},
-    {Variant::kVisionContentStyle, "ve_cb_sb"},
-    {Variant::kMultiClass, "mc"},
-}};
-
-}  // namespace
-
-Variant ParseVariant(const std::string& name) {
-  for (const auto& [variant, text] : kVariantNames)
-    if (name == text) return variant;
-  IF_FAIL("model variant must be one of full, no_llm, ve, ve_cb, ve_cb_sb, mc; got '", name, "'");
-}
-
-const char* VariantName(Variant variant) {
-  for (const auto& [v, text] : kVariantNames)
-    if (v == variant) return text;
-  return "?";
-}
-
-std::vector<std::string> LoraConfig::TargetList() const {
-  std::vector<std::string> list;
-  for (size_t start = 0; start <= targets.size();) {
-    const size_t comma = std::min(targets.find(',', start), targets.size());
-    list.push_back(targets.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return list;
-}
+std::vector<std::string> LoraConfig::TargetList() const { return absl::StrSplit(targets, ','); }
 
 bool LoraConfig::Targets(const std::string& name) const {
   const std::vector<std::string> list = TargetList();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/choices.h"
+
 namespace instructflip {
 
 struct VisionConfig {
@@ -79,8 +81,9 @@ struct FusionConfig {
 
 // Which branches exist (the reference's ablations).
 enum class Variant { kFull, kNoLlm, kVisionOnly, kVisionContent, kVisionContentStyle, kMultiClass };
-Variant ParseVariant(const std::string& name);  // full | no_llm | ve | ve_cb | ve_cb_sb | mc
-const char* VariantName(Variant variant);
+inline const Choices<Variant> kVariants{{"full", Variant::kFull},          {"no_llm", Variant::kNoLlm},
+                                       {"ve", Variant::kVisionOnly},       {"ve_cb", Variant::kVisionContent},
+                                       {"ve_cb_sb", Variant::kVisionContentStyle}, {"mc", Variant::kMultiClass}};
 
 struct LossWeights {
   double content_lm = 0.4;

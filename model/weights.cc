@@ -316,7 +316,7 @@ LoadReport LoadBertIntoQFormers(InstructFlipImpl& model, const std::string& path
   std::vector<std::string> targets;
   if (!model.content_Qformer.is_empty()) targets.push_back("content_Qformer.");
   if (!model.style_Qformer.is_empty()) targets.push_back("style_Qformer.");
-  IF_REQUIRE(!targets.empty(), "model variant '", VariantName(model.config().variant), "' has no Q-Former to load BERT into");
+  IF_REQUIRE(!targets.empty(), "model variant '", kVariants.Name(model.config().variant), "' has no Q-Former to load BERT into");
   const int layers = model.config().qformer.layers;
   const PretrainedFiles files = FindPretrainedFiles(path);
   if (!files.config.empty()) CheckBertConfig(model.config(), files.config);
@@ -355,7 +355,7 @@ LoadReport LoadBertIntoQFormers(InstructFlipImpl& model, const std::string& path
 }
 
 LoadReport LoadT5(InstructFlipImpl& model, const std::string& path) {
-  IF_REQUIRE(!model.t5_model.is_empty(), "model variant '", VariantName(model.config().variant), "' has no T5");
+  IF_REQUIRE(!model.t5_model.is_empty(), "model variant '", kVariants.Name(model.config().variant), "' has no T5");
   const bool tied = model.config().t5.tie_word_embeddings;
   const PretrainedFiles files = FindPretrainedFiles(path);
   if (!files.config.empty()) CheckT5Config(model.config(), files.config);

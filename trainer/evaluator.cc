@@ -82,7 +82,7 @@ class Explainer {
                             {"video_id", batch.video_id[j].item<int64_t>()},
                             {"label", batch.label[j].item<int64_t>()},
                             {"score", scored.spoof_score[j].item<double>()},
-                            {"scoring", ScoringStyleQuestionName(rule_)},
+                            {"scoring", kScoringStyleQuestions.Name(rule_)},
                             {"image", image}};
       const int spoof_type = static_cast<int>(batch.spoof_type[j].item<int64_t>());
       if (built_.config.has_content_branch()) {
@@ -228,12 +228,12 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     json["mean"] = MetricsToJson(result.mean);
     if (!o.seen_domains.empty()) json["seen_domains"] = o.seen_domains;
     json["threshold_mode"] = mode;
-    json["style_question"] = ScoringStyleQuestionName(o.style_question);
+    json["style_question"] = kScoringStyleQuestions.Name(o.style_question);
     json["checkpoint"] = o.checkpoint;
     WriteFileAtomic(EvalFiles{out_dir}.Metrics(), json.dump(2) + "\n");
     std::ostringstream md;
     md << "Threshold: " << mode << ". Checkpoint: " << o.checkpoint
-       << ". Style question: " << ScoringStyleQuestionName(o.style_question)
+       << ". Style question: " << kScoringStyleQuestions.Name(o.style_question)
        << " (never from the label).\n\n";
     std::vector<MetricsTableRow> rows;
     for (const auto& [domain, m] : result.domains) {

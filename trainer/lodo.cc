@@ -19,7 +19,6 @@
 
 namespace instructflip {
 
-
 void RecordCost(const std::string& path, const std::string& phase, double wall_s, int ranks) {
   nlohmann::json cost = {{"segments", nlohmann::json::array()}};
   if (PathExists(path)) cost = nlohmann::json::parse(ReadFile(path));
@@ -30,29 +29,9 @@ void RecordCost(const std::string& path, const std::string& phase, double wall_s
   WriteFileAtomic(path, cost.dump(2) + "\n");
 }
 
-std::string TargetsSplitName(const std::optional<Split>& split) {
-  return split ? kSplitNames[static_cast<int>(*split)] : "all";
-}
-
 std::string DescribeTargetsSplit(const std::optional<Split>& split) {
   return split ? std::string("the ") + kSplitNames[static_cast<int>(*split)] + " split of each target"
                : "every sample of each target (train and test splits), as the reference scores them";
-}
-
-std::optional<CheckpointSelection> FindCheckpointSelection(const std::string& name) {
-  for (const CheckpointSelection s :
-       {CheckpointSelection::kFinal, CheckpointSelection::kSourceValidation, CheckpointSelection::kTargetOracle})
-    if (name == CheckpointSelectionName(s)) return s;
-  return std::nullopt;
-}
-
-const char* CheckpointSelectionName(CheckpointSelection selection) {
-  switch (selection) {
-    case CheckpointSelection::kFinal: return "final";
-    case CheckpointSelection::kSourceValidation: return "source_validation";
-    case CheckpointSelection::kTargetOracle: return "target_oracle";
-  }
-  return "final";
 }
 
 std::string DescribeCheckpointSelection(CheckpointSelection selection, int64_t eval_every) {
@@ -227,7 +206,7 @@ std::string AggregateLodo(const std::string& run_dir, const LodoProtocol& p) {
   nlohmann::json out{{"protocol", p.name},
                      {"threshold_mode", "validation: EER threshold on held-out videos of each job's source domains"},
                      {"checkpoint_rule", DescribeCheckpointSelection(p.selection, p.eval_every)},
-                     {"targets_split", TargetsSplitName(p.targets_split)}};
+                     {"targets_split", kTargetsSplits.Name(p.targets_split)}};
   if (!p.target_subsets.empty()) out["target_subsets"] = DescribeTargetSubsets(p.target_subsets);
   out["reference_mode"]["threshold_mode"] = kOracleThresholdMode;
   std::vector<DomainMetrics> honest, reference;

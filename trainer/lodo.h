@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataio/base/choices.h"
 #include "dataio/schema.h"
 #include "trainer/evaluator.h"
 #include "trainer/run_files.h"
@@ -25,8 +26,9 @@ enum class CheckpointSelection {
   kSourceValidation,  // lowest EER on the source domains' validation hold-out (honest)
   kTargetOracle,      // lowest mean target HTER at each target's own EER threshold: the reference's, oracle
 };
-std::optional<CheckpointSelection> FindCheckpointSelection(const std::string& name);
-const char* CheckpointSelectionName(CheckpointSelection selection);  // final | source_validation | target_oracle
+inline const Choices<CheckpointSelection> kCheckpointSelections{{"final", CheckpointSelection::kFinal},
+                                                                {"source_validation", CheckpointSelection::kSourceValidation},
+                                                                {"target_oracle", CheckpointSelection::kTargetOracle}};
 // What the tables say about the rule ("ORACLE: ..." for target_oracle).
 std::string DescribeCheckpointSelection(CheckpointSelection selection, int64_t eval_every);
 // The steps evaluated: eval_every, 2 x eval_every, ... and always total_steps.
@@ -77,12 +79,12 @@ size_t SelectEvaluation(const std::vector<nlohmann::json>& evaluated, Checkpoint
 // clears the seeds. Jobs planned with seeds already are refused.
 void ExpandSeeds(LodoProtocol* p);
 
-// "test" or "all" (the protocol key's values), and the words tables use.
-std::string TargetsSplitName(const std::optional<Split>& split);
+// targets_split and target_subsets.*.split: a target's test split, or all of it
+// (nullopt); DescribeTargetsSplit: the words tables use.
+inline const Choices<std::optional<Split>> kTargetsSplits{{"test", Split::kTest}, {"all", std::nullopt}};
 std::string DescribeTargetsSplit(const std::optional<Split>& split);
 // "msu: the first 9600 samples of its test split; ..." ("" if none).
 std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& subsets);
-
 
 // Adds one run segment (a training launch, or the evaluation) to the job's cost.json.
 void RecordCost(const std::string& cost_json, const std::string& phase, double wall_s, int ranks);

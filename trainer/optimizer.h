@@ -8,14 +8,18 @@
 #include <memory>
 #include <vector>
 
+#include "dataio/base/choices.h"
 #include "dataio/base/torch_compat.h"
 #include "trainer/one_cycle.h"
 
 namespace instructflip {
 
+// optimizer.decay: which parameters weight decay applies to.
+inline const Choices<bool> kDecayRules{{"all", true} /* the reference */, {"matrices", false} /* LAVIS */};
+
 struct OptimizerOptions {
   double weight_decay = 1e-7;
-  bool decay_all_parameters = true;  // optimizer.decay: all (the reference) | matrices
+  bool decay_all_parameters = true;  // optimizer.decay, kDecayRules
   double beta2 = 0.999;
   double eps = 1e-8;
 };

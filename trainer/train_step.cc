@@ -12,21 +12,6 @@
 
 namespace instructflip {
 
-std::optional<torch::ScalarType> FindPrecision(const std::string& name) {
-  if (name == "fp32") return torch::kFloat32;
-  if (name == "bf16") return torch::kBFloat16;
-  if (name == "fp16") return torch::kFloat16;
-  return std::nullopt;
-}
-
-std::string PrecisionName(torch::ScalarType precision) {
-  switch (precision) {
-    case torch::kFloat32: return "fp32";
-    case torch::kBFloat16: return "bf16";
-    case torch::kFloat16: return "fp16";
-    default: return c10::toString(precision);
-  }
-}
 namespace {
 
 using Clock = std::chrono::steady_clock;

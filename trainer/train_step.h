@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/choices.h"
 #include "dataio/loader.h"
 #include "dist/communicator.h"
 #include "dist/reducer.h"
@@ -64,11 +65,10 @@ struct StepStats {
   bool stop = false;                   // some rank was asked to stop: all stop after this step
 };
 
-// The training precisions by name, fp32 | bf16 | fp16 (the autocast dtype; fp32:
-// no autocast). Configurations name them; launch/ parses them once.
-std::optional<torch::ScalarType> FindPrecision(const std::string& name);
-inline constexpr char kPrecisionNames[] = "fp32, bf16 or fp16";  // for messages
-std::string PrecisionName(torch::ScalarType precision);
+// The training precisions by name (the autocast dtype; fp32: no autocast).
+// Configurations name them; launch/ parses them once.
+inline const Choices<torch::ScalarType> kPrecisions{
+    {"fp32", torch::kFloat32}, {"bf16", torch::kBFloat16}, {"fp16", torch::kFloat16}};
 
 struct TrainStepOptions {
   int accumulation = 1;

@@ -56,7 +56,7 @@ Trainer::Trainer(TrainerOptions options, Communicator* communicator, std::string
   built_.model->to(o.device);
   for (const auto& p : built_.model->trainable_parameters()) parameters_.push_back(p);
   IF_REQUIRE(o.precision == torch::kFloat32 || compat::AutocastSupported(parameters_.front().device(), o.precision),
-             "precision ", PrecisionName(o.precision), " is not available on ", parameters_.front().device(),
+             "precision ", kPrecisions.Name(o.precision), " is not available on ", parameters_.front().device(),
              " with this LibTorch (CPU autocast supports bf16 only before 2.3); use bf16 or fp32");
   BroadcastParameters(parameters_, communicator_);
   CheckParametersConsistent(parameters_, communicator_, "at start");
@@ -285,10 +285,10 @@ TrainingLog::TrainingLog(const std::string& run_dir, int64_t first_step, const T
                     {"validation_fraction", o.validation_fraction},
                     {"seed", double(o.seed)}},
                    {{"model", o.model.name},
-                    {"variant", VariantName(o.model.variant)},
+                    {"variant", kVariants.Name(o.model.variant)},
                     {"train_domains", domains},
-                    {"style_question", StyleQuestionRuleName(o.style_question)},
-                    {"precision", PrecisionName(o.precision)}});
+                    {"style_question", kStyleQuestionRules.Name(o.style_question)},
+                    {"precision", kPrecisions.Name(o.precision)}});
   events_->Flush();
 }
 

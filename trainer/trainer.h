@@ -56,7 +56,7 @@ struct TrainerOptions {
   int batch_per_rank = 24;
   int accumulation = 10;                   // micro-steps per optimizer step
   int64_t total_steps = 100;               // optimizer steps (the OneCycle length)
-  torch::ScalarType precision = torch::kFloat32;  // FindPrecision: fp32 | bf16 | fp16
+  torch::ScalarType precision = torch::kFloat32;  // kPrecisions (trainer/train_step.h)
   OptimizerOptions optimizer;
   OneCycleOptions schedule;
   LossScalerOptions scaler;

@@ -956,20 +956,6 @@ void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& do
 
 }  // namespace
 
-std::optional<IngestEncoding> FindIngestEncoding(const std::string& name) {
-  if (name == "jpeg") return IngestEncoding::kJpeg;
-  if (name == "png") return IngestEncoding::kPng;
-  if (name == "keep") return IngestEncoding::kKeep;
-  return std::nullopt;
-}
-
-std::optional<IngestFormat> FindIngestFormat(const std::string& name) {
-  if (name == "celeba") return IngestFormat::kCelebASpoof;
-  if (name == "list") return IngestFormat::kList;
-  if (name == "csv") return IngestFormat::kCsv;
-  return std::nullopt;
-}
-
 std::vector<int64_t> VideoFrameIndices(int64_t frame_count, int frames, int first_frame) {
   std::vector<int64_t> indices;
   if (frame_count <= 0) return indices;

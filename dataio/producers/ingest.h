@@ -63,6 +63,7 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/choices.h"
 #include "dataio/base/progress.h"
 #include "dataio/jpeg_codec.h"
 #include "dataio/manifest.h"
@@ -71,6 +72,8 @@
 namespace instructflip {
 
 enum class IngestFormat { kCelebASpoof, kList, kCsv };
+inline const Choices<IngestFormat> kIngestFormats{
+    {"celeba", IngestFormat::kCelebASpoof}, {"list", IngestFormat::kList}, {"csv", IngestFormat::kCsv}};
 
 // How each sample's pixels are stored (dataio/image_codec.h). FAS cues are
 // texture (moiré, halftone, blur) that JPEG re-encoding blurs.
@@ -80,7 +83,8 @@ enum class IngestEncoding {
   kKeep,  // the source file's own bytes when it is a JPEG or PNG already at the
           // store size with nothing to crop; otherwise lossless PNG
 };
-std::optional<IngestEncoding> FindIngestEncoding(const std::string& name);  // jpeg | png | keep
+inline const Choices<IngestEncoding> kIngestEncodings{
+    {"jpeg", IngestEncoding::kJpeg}, {"png", IngestEncoding::kPng}, {"keep", IngestEncoding::kKeep}};
 
 struct IngestOptions {
   std::string out;      // store directory (StoreWriterOptions.dir)
@@ -121,9 +125,6 @@ struct IngestPreview {
   int64_t repeats = 0;               // rows naming an input already listed (skipped)
 };
 IngestPreview PreviewIngest(const IngestOptions& options);
-
-// "celeba", "list" or "csv"; throws instructflip::Error otherwise.
-std::optional<IngestFormat> FindIngestFormat(const std::string& name);  // celeba | list | csv
 
 // Frame indices sampled from a video of `frame_count` frames: first_frame +
 // k * floor(frame_count / frames) for k = 0..frames-1, each clamped to

@@ -29,10 +29,10 @@ TEST(SelectDevice, CpuIsAlwaysCpuAndAutoFollowsTheGpus) {
 }
 
 TEST(SelectDevice, NamesAreFoundAndAnUnknownOneIsNot) {
-  EXPECT_EQ(FindDeviceRequest("auto"), DeviceRequest::kAuto);
-  EXPECT_EQ(FindDeviceRequest("cpu"), DeviceRequest::kCpu);
-  EXPECT_EQ(FindDeviceRequest("cuda"), DeviceRequest::kCuda);
-  EXPECT_FALSE(FindDeviceRequest("gpu").has_value());
+  EXPECT_EQ(kDeviceRequests.Find("auto"), DeviceRequest::kAuto);
+  EXPECT_EQ(kDeviceRequests.Find("cpu"), DeviceRequest::kCpu);
+  EXPECT_EQ(kDeviceRequests.Find("cuda"), DeviceRequest::kCuda);
+  EXPECT_FALSE(kDeviceRequests.Find("gpu").has_value());
 }
 
 TEST(SelectDevice, CudaTakesTheLocalRanksGpuAndRefusesMoreRanksThanGpus) {

@@ -389,7 +389,7 @@ struct VariantExpectation {
 TEST(TinyModel, BatchesWithoutAnyQuestionGroundTruthStayFinite) {
   for (const char* name : {"full", "no_llm", "mc"}) {
     SCOPED_TRACE(name);
-    InstructFlip model = MakeTinyModel(ParseVariant(name), 13);
+    InstructFlip model = MakeTinyModel(kVariants.Parse(name, "variant"), 13);
     model->train();
     torch::manual_seed(14);
     std::vector<TinySample> samples(4);
@@ -423,7 +423,7 @@ TEST(TinyModel, ClassifierVariantsUseEmptyPromptsAndTheReferenceStyleClasses) {
   const std::vector<int64_t> empty_prompt = tok.bert->Encode("");
   for (const char* name : {"no_llm", "mc", "full"}) {
     SCOPED_TRACE(name);
-    const ModelConfig config = testutil::TinyConfig(ParseVariant(name));
+    const ModelConfig config = testutil::TinyConfig(kVariants.Parse(name, "variant"));
     InstructionBatcher batcher = testutil::MakeTinyBatcher(config);
     const bool classifier = !config.asks_questions();
     EXPECT_EQ(classifier, std::string(name) != "full");
@@ -541,7 +541,7 @@ TEST(InfoNce, MatchesHandComputedValuesAndTheReferenceFormulation) {
 TEST(TinyModel, SslBranchAddsItsInfoNceWhereTheWeightAsks) {
   for (const char* name : {"full", "ve"}) {
     SCOPED_TRACE(name);
-    ModelConfig config = TinyConfig(ParseVariant(name));
+    ModelConfig config = TinyConfig(kVariants.Parse(name, "variant"));
     EXPECT_TRUE(InstructFlip(config)->ssl_branch.is_empty());
     config.loss.ssl = 0.25;
     torch::manual_seed(31);
@@ -582,7 +582,7 @@ TEST(TinyModel, VariantsHaveTheirBranchesAndTrain) {
   };
   for (const VariantExpectation& e : variants) {
     SCOPED_TRACE(e.name);
-    const Variant variant = ParseVariant(e.name);
+    const Variant variant = kVariants.Parse(e.name, "variant");
     InstructFlip model = MakeTinyModel(variant, 11);
     EXPECT_EQ(ChildNames(*model), e.children);
     model->train();

@@ -124,10 +124,10 @@ BuiltModel LoadedCheckpoint(Variant variant, const std::string& path) {
 TEST_F(LabelInvariance, ScoresDoNotMoveWithLabelsInAnyVariantOrRule) {
   for (const char* name : {"full", "no_llm", "ve_cb", "ve_cb_sb", "mc"}) {
     SCOPED_TRACE(name);
-    BuiltModel built = LoadedCheckpoint(ParseVariant(name), *dir_ / (std::string(name) + ".safetensors"));
+    BuiltModel built = LoadedCheckpoint(kVariants.Parse(name, "variant"), *dir_ / (std::string(name) + ".safetensors"));
     for (ScoringStyleQuestion rule : {ScoringStyleQuestion::kUniform, ScoringStyleQuestion::kEnsemble,
                                       ScoringStyleQuestion::kCameraQuality}) {
-      SCOPED_TRACE(ScoringStyleQuestionName(rule));
+      SCOPED_TRACE(kScoringStyleQuestions.Name(rule));
       const EvalResult truth = Scores(built, "true", rule);
       ASSERT_EQ(truth.scores.size(), 48u);
       for (const char* other : {"flipped", "permuted"}) {
@@ -152,7 +152,7 @@ TEST_F(LabelInvariance, ScoresDoNotMoveWithLabelsInAnyVariantOrRule) {
 TEST_F(LabelInvariance, TheStyleQuestionChangesTheScores) {
   for (const char* name : {"full", "ve_cb_sb"}) {
     SCOPED_TRACE(name);
-    BuiltModel built = LoadedCheckpoint(ParseVariant(name), *dir_ / (std::string(name) + ".q.safetensors"));
+    BuiltModel built = LoadedCheckpoint(kVariants.Parse(name, "variant"), *dir_ / (std::string(name) + ".q.safetensors"));
     const EvalResult camera = Scores(built, "true", ScoringStyleQuestion::kCameraQuality);
     const EvalResult illumination = Scores(built, "true", ScoringStyleQuestion::kIllumination);
     double largest = 0;

@@ -159,8 +159,8 @@ TEST(Lodo, SelectionPicksByItsOwnRule) {
   EXPECT_EQ(EvaluationSteps(8, 4), (std::vector<int64_t>{4, 8}));
   EXPECT_EQ(EvaluationSteps(8, 0), (std::vector<int64_t>{8}));
   EXPECT_EQ(DescribeCheckpointSelection(CheckpointSelection::kTargetOracle, 4).rfind("ORACLE: ", 0), 0u);
-  EXPECT_EQ(FindCheckpointSelection("source_validation"), CheckpointSelection::kSourceValidation);
-  EXPECT_FALSE(FindCheckpointSelection("best").has_value());
+  EXPECT_EQ(kCheckpointSelections.Find("source_validation"), CheckpointSelection::kSourceValidation);
+  EXPECT_FALSE(kCheckpointSelections.Find("best").has_value());
 }
 
 TEST(Lodo, RunFilesNameEveryFileUnderTheRunDirectory) {

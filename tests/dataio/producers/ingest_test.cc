@@ -122,11 +122,11 @@ TEST(VideoFrameIndicesTest, FollowsTheReferenceAndClamps) {
   EXPECT_TRUE(VideoFrameIndices(0, 2, 6).empty());
 }
 
-TEST(FindIngestFormatTest, NamesAndAnUnknownOne) {
-  EXPECT_EQ(FindIngestFormat("celeba"), IngestFormat::kCelebASpoof);
-  EXPECT_EQ(FindIngestFormat("list"), IngestFormat::kList);
-  EXPECT_EQ(FindIngestFormat("csv"), IngestFormat::kCsv);
-  EXPECT_FALSE(FindIngestFormat("tsv").has_value());
+TEST(IngestFormats, NamesAndAnUnknownOne) {
+  EXPECT_EQ(kIngestFormats.Find("celeba"), IngestFormat::kCelebASpoof);
+  EXPECT_EQ(kIngestFormats.Find("list"), IngestFormat::kList);
+  EXPECT_EQ(kIngestFormats.Find("csv"), IngestFormat::kCsv);
+  EXPECT_FALSE(kIngestFormats.Find("tsv").has_value());
 }
 
 TEST_F(IngestTest, CelebASpoofMapsLabelsSplitsAndCropsToTheFaceBox) {
@@ -668,8 +668,8 @@ TEST_F(IngestTest, EncodingKeepsTexturesExactWhereAsked) {
   const auto alpha_store = Store::Open(Path("alpha"));
   EXPECT_NE(stored(*alpha_store, 0), ReadFile(Path("data/alpha.png")));
   EXPECT_NEAR(MeanColour(*alpha_store, 0)[0], 50, 2);  // OpenCV's decode (BGR 200,100,50 -> R 50), alpha ignored
-  EXPECT_FALSE(FindIngestEncoding("webp").has_value());
-  EXPECT_EQ(FindIngestEncoding("keep"), IngestEncoding::kKeep);
+  EXPECT_FALSE(kIngestEncodings.Find("webp").has_value());
+  EXPECT_EQ(kIngestEncodings.Find("keep"), IngestEncoding::kKeep);
 }
 
 TEST_F(IngestTest, ParallelIngestKeepsInputOrder) {
