@@ -43,7 +43,7 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
   eligible_ = ApplyHoldout(eligible_, table, o.holdout);
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",
              o.domains.empty() ? "all" : "selected", "] split '",
-             o.split ? SplitName(*o.split) : "any", "'", o.spoof_types.empty() ? "" : " of the selected spoof types",
+             o.split ? kSplits.Name(*o.split) : "any", "'", o.spoof_types.empty() ? "" : " of the selected spoof types",
              o.holdout.part == Holdout::Part::kValidation ? " in the validation hold-out" : "");
   order_ = BuildEpochOrder(eligible_, table, o.sampler, start_.epoch);
 

@@ -66,7 +66,7 @@ std::string ManifestToJson(const Manifest& m) {
   for (const DomainEntry& d : m.domains) {
     json counts;
     for (int split = 0; split < 2; ++split)
-      counts[kSplitNames[split]] = {{"live", d.counts.counts[split][0]},
+      counts[kSplits.Name(static_cast<Split>(split))] = {{"live", d.counts.counts[split][0]},
                                     {"spoof", d.counts.counts[split][1]}};
     out["domains"].push_back({{"name", d.name}, {"num_samples", d.counts.total()}, {"counts", counts}});
   }
@@ -109,8 +109,8 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
     IF_REQUIRE(names.insert(d.name).second, file, ": field '", where, ".name' = '", d.name, "' is a duplicate");
     const json& counts = Field(domains[i], "counts", where, file);
     for (int split = 0; split < 2; ++split) {
-      const std::string split_where = where + ".counts." + kSplitNames[split];
-      const json& per_split = Field(counts, kSplitNames[split], where + ".counts", file);
+      const std::string split_where = where + ".counts." + kSplits.Name(static_cast<Split>(split));
+      const json& per_split = Field(counts, kSplits.Name(static_cast<Split>(split)), where + ".counts", file);
       d.counts.counts[split][0] = IntField(per_split, "live", split_where, file, 0);
       d.counts.counts[split][1] = IntField(per_split, "spoof", split_where, file, 0);
     }

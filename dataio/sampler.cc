@@ -41,12 +41,6 @@ std::vector<int64_t> Apportion(int64_t total, const std::vector<double>& weights
 
 }  // namespace
 
-SamplingMode ParseSamplingMode(const std::string& text) {
-  if (text == "plain") return SamplingMode::kPlain;
-  if (text == "balanced") return SamplingMode::kBalanced;
-  IF_FAIL("sampling must be 'plain' or 'balanced', got '", text, "'");
-}
-
 std::vector<int64_t> BuildEpochOrder(const std::vector<int64_t>& eligible, const SampleTable& table,
                                      const SamplerOptions& options, int64_t epoch) {
   IF_REQUIRE(!eligible.empty(), "no samples to sample from");

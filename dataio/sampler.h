@@ -17,12 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/choices.h"
 #include "dataio/shard_file.h"
 
 namespace instructflip {
 
 enum class SamplingMode { kPlain, kBalanced };
-SamplingMode ParseSamplingMode(const std::string& text);  // "plain" | "balanced"
+inline const Choices<SamplingMode> kSamplingModes{{"plain", SamplingMode::kPlain}, {"balanced", SamplingMode::kBalanced}};
 
 struct SamplerOptions {
   SamplingMode mode = SamplingMode::kPlain;

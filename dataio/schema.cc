@@ -30,12 +30,5 @@ void ValidateAttributes(const SampleAttributes& a, const std::string& where) {
              ": field 'camera_quality' must be in -1..2, got ", int(a.camera_quality));
 }
 
-Split ParseSplit(const std::string& text, const std::string& where) {
-  if (text == "train") return Split::kTrain;
-  if (text == "test") return Split::kTest;
-  IF_FAIL(where, ": field 'split' must be 'train' or 'test', got '", text, "'");
-}
-
-const char* SplitName(Split split) { return kSplitNames[static_cast<int>(split)]; }
 
 }  // namespace instructflip

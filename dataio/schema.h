@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "dataio/base/choices.h"
+
 namespace instructflip {
 
 inline constexpr int kSchemaVersion = 1;
@@ -23,7 +25,6 @@ inline constexpr std::array<const char*, 4> kIlluminationNames = {"normal", "str
                                                                    "dark"};
 inline constexpr std::array<const char*, 2> kEnvironmentNames = {"indoor", "outdoor"};
 inline constexpr std::array<const char*, 3> kCameraQualityNames = {"low", "medium", "high"};
-inline constexpr std::array<const char*, 2> kSplitNames = {"train", "test"};
 
 // Spoof-type families, used by the synthetic generator and by tests.
 // A spoof whose type the dataset does not annotate (MSU, CASIA, Replay, OULU
@@ -57,8 +58,6 @@ bool IsValidDomainName(const std::string& name);
 inline constexpr char kDomainNameRule[] =
     "(1 to 64 letters, digits, '_', '.' or '-', not starting with '.')";
 
-// "train"/"test" <-> Split; throws naming `where` on anything else.
-Split ParseSplit(const std::string& text, const std::string& where);
-const char* SplitName(Split split);
+inline const Choices<Split> kSplits{{"train", Split::kTrain}, {"test", Split::kTest}};
 
 }  // namespace instructflip

@@ -135,7 +135,7 @@ void StoreWriter::Add(int domain, const std::string& jpeg, const SampleAttribute
              "unknown domain index ", domain);
   ValidateAttributes(a, a.source);
   IF_REQUIRE(!HeldBefore(domain, a.split, a.source), a.source, ": already in domain '", manifest_.domains[domain].name,
-             "' (split ", SplitName(a.split), ") of store '", options_.dir, "'");
+             "' (split ", kSplits.Name(a.split), ") of store '", options_.dir, "'");
   int width = 0, height = 0;
   PeekStoredImageSize(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size(), a.source, &width, &height);
   IF_REQUIRE(width == options_.image_size && height == options_.image_size, a.source, ": image is ",

@@ -19,7 +19,7 @@ nlohmann::json DomainCountsJson(const std::vector<DomainEntry>& domains) {
   nlohmann::json out = nlohmann::json::object();
   for (const DomainEntry& d : domains)
     for (int split = 0; split < 2; ++split)
-      out[d.name][kSplitNames[split]] = {{"live", d.counts.counts[split][0]}, {"spoof", d.counts.counts[split][1]}};
+      out[d.name][kSplits.Name(static_cast<Split>(split))] = {{"live", d.counts.counts[split][0]}, {"spoof", d.counts.counts[split][1]}};
   return out;
 }
 
@@ -148,7 +148,7 @@ int RunIngest(const std::vector<std::string>& args) {
   o.input = FLAGS_input;
   o.root = FLAGS_root;
   o.domain = FLAGS_domain;
-  if (!FLAGS_split.empty()) o.split = ParseSplit(FLAGS_split, "--split");
+  if (!FLAGS_split.empty()) o.split = kSplits.Parse(FLAGS_split, "--split");
   o.size = FLAGS_size;
   o.jpeg_quality = FLAGS_quality;
   o.threads = FLAGS_threads;
@@ -224,7 +224,7 @@ std::vector<Command> DataCommands() {
         Required("input", "PATH", "dataset root (celeba), list file (list) or CSV file (csv)"),
         Required("out", "DIR", "store directory to create"),
         Optional("domain", "NAME", "domain name (csv: for rows that name none)"),
-        Optional("split", "train|test", "split of every listed sample (list, csv without a split column)"),
+        Optional("split", kSplits.Alternatives(), "split of every listed sample (list, csv without a split column)"),
         Optional("root", "DIR", "directory relative paths are resolved against"),
         Optional("size", "PX", "image side in pixels"),
         Optional("quality", "Q", "JPEG quality, 1..100"),

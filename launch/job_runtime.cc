@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 
 #include <absl/strings/str_join.h>
@@ -142,15 +141,6 @@ std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment() {
   return [step, point](int64_t at, const std::string& here) {
     if (at == step && here == point) std::raise(SIGKILL);
   };
-}
-
-std::vector<std::string> SplitNames(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  std::string name;
-  while (std::getline(in, name, ','))
-    if (!name.empty()) out.push_back(name);
-  return out;
 }
 
 }  // namespace instructflip::launch

@@ -46,9 +46,6 @@ bool StopWasRequested();
 // with SIGKILL there, as a node failure would. Empty function otherwise.
 std::function<void(int64_t, const std::string&)> CrashPointFromEnvironment();
 
-// "a,b,,c" -> {"a", "b", "c"}.
-std::vector<std::string> SplitNames(const std::string& list);
-
 // Every rank must run what rank 0 runs (mpirun's colon syntax, or a node with
 // another copy of the store, would otherwise train a different model and exit 0):
 // rank 0 broadcasts `identity` (the resolved configuration and the store

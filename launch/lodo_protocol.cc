@@ -42,7 +42,8 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
   top.Read("eval_every", &p.eval_every);
   top.Read("selection", &p.selection, kCheckpointSelections);
   IF_REQUIRE(p.eval_every >= 0, file, ": 'eval_every' must be >= 0 (0: only the final step), got ", p.eval_every);
-  IF_REQUIRE(p.selection == CheckpointSelection::kFinal || p.eval_every > 0, file, ": 'selection: ", kCheckpointSelections.Name(p.selection),
+  IF_REQUIRE(p.selection == CheckpointSelection::kFinal || p.eval_every > 0, file, ": 'selection: ",
+             kCheckpointSelections.Name(p.selection),
              "' chooses among evaluated steps; set 'eval_every' to evaluate more than the final one");
   std::vector<std::string> seeds;
   top.Read("seeds", &seeds);

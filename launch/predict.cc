@@ -94,7 +94,7 @@ std::vector<Prediction> Predict(BuiltModel& built, const ScoringModel& scoring, 
         p.explained = true;
         p.content_answer = answers.content[r];
         p.style_answer = answers.style[r];
-        if (built.config.has_style_branch()) p.style_question = StyleQuestionName(scored.first_pass.style[rows[r]]);
+        if (built.config.has_style_branch()) p.style_question = kStyleQuestionNames.Name(scored.first_pass.style[rows[r]]);
       }
     }
     pending = {};

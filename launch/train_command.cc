@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 
 #include "dataio/base/check.h"
@@ -66,7 +67,7 @@ int RunEval(const std::vector<std::string>& args) {
     built.model->to(config.trainer.device);
     EvalOptions options;
     options.store = config.trainer.store;
-    options.domains = SplitNames(FLAGS_targets);
+    options.domains = absl::StrSplit(FLAGS_targets, ',', absl::SkipEmpty());
     options.batch_per_rank = config.trainer.batch_per_rank;
     options.loader_threads = config.trainer.loader_threads;
     options.seed = config.trainer.seed;

@@ -127,9 +127,7 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   YamlSection data = top.Section("data");
   data.Read("store", &t.store);
   IF_REQUIRE(!t.store.empty(), path, ": missing key 'data.store'");
-  std::string sampling = "balanced";
-  data.Read("sampling", &sampling);
-  t.sampling = ParseSamplingMode(sampling);
+  data.Read("sampling", &t.sampling, kSamplingModes);
   data.Read("train_domains", &t.train_domains);
   data.Read("epoch_size", &t.epoch_size);
   data.Read("validation_fraction", &t.validation_fraction);

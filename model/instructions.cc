@@ -83,23 +83,13 @@ Instruction ContentInstruction(int spoof_type) {
 Instruction StyleInstruction(StyleQuestion which, int illumination, int environment,
                              int camera_quality) {
   const int values[] = {illumination, environment, camera_quality};
-  const char* const names[] = {"illumination", "environment", "camera_quality"};
   for (int i = 0; i < kNumStyleQuestions; ++i)
-    RequireAttribute(values[i], kStyleQuestions[i], names[i]);
+    RequireAttribute(values[i], kStyleQuestions[i], kStyleQuestionNames.Name(static_cast<StyleQuestion>(i)));
   const int index = static_cast<int>(which);
   IF_REQUIRE(index >= 0 && index < kNumStyleQuestions, "unknown style question ", index);
   const Question& q = kStyleQuestions[index];
   if (values[index] < 0) return {QuestionText(q), kNoGroundTruthAnswer, false};
   return {QuestionText(q), q.options[values[index]], true};
-}
-
-const char* StyleQuestionName(StyleQuestion question) {
-  switch (question) {
-    case StyleQuestion::kIllumination: return "illumination";
-    case StyleQuestion::kEnvironment: return "environment";
-    case StyleQuestion::kCameraQuality: return "camera_quality";
-  }
-  IF_FAIL("unknown style question ", static_cast<int>(question));
 }
 
 StyleQuestion UniformStyleQuestion(uint64_t key, int pool) {

@@ -44,8 +44,10 @@ Instruction ContentInstruction(int spoof_type);
 Instruction StyleInstruction(StyleQuestion which, int illumination, int environment,
                              int camera_quality);
 
-// "illumination", "environment", "camera_quality".
-const char* StyleQuestionName(StyleQuestion question);
+// As predictions and explanations name the question asked.
+inline const Choices<StyleQuestion> kStyleQuestionNames{{"illumination", StyleQuestion::kIllumination},
+                                                        {"environment", StyleQuestion::kEnvironment},
+                                                        {"camera_quality", StyleQuestion::kCameraQuality}};
 
 // A question drawn uniformly from the three as a pure function of `key`,
 // independent of any label: the reference's rule for its target datasets

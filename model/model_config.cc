@@ -1,10 +1,8 @@
 #include "model/model_config.h"
 
 #include <algorithm>
-#include <array>
 #include <string>
 #include <vector>
-#include <utility>
 
 #include <absl/strings/str_split.h>
 

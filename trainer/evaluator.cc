@@ -92,7 +92,7 @@ class Explainer {
       }
       if (built_.config.has_style_branch()) {
         const StyleQuestion q = pass.style[j];
-        record["style_question"] = StyleQuestionName(q);
+        record["style_question"] = kStyleQuestionNames.Name(q);
         record["style_answer"] = style[r];
         record["style_expected"] =
             StyleInstruction(q, static_cast<int>(batch.illumination[j].item<int64_t>()),

@@ -30,7 +30,7 @@ void RecordCost(const std::string& path, const std::string& phase, double wall_s
 }
 
 std::string DescribeTargetsSplit(const std::optional<Split>& split) {
-  return split ? std::string("the ") + kSplitNames[static_cast<int>(*split)] + " split of each target"
+  return split ? std::string("the ") + kSplits.Name(*split) + " split of each target"
                : "every sample of each target (train and test splits), as the reference scores them";
 }
 
@@ -112,7 +112,7 @@ std::string DescribeTargetSubsets(const std::map<std::string, TargetSubset>& sub
   std::vector<std::string> parts;
   for (const auto& [domain, s] : subsets)
     parts.push_back(domain + ": " + (s.first > 0 ? "the first " + std::to_string(s.first) + " samples of " : "") +
-                    (s.split ? std::string("its ") + kSplitNames[static_cast<int>(*s.split)] + " split"
+                    (s.split ? std::string("its ") + kSplits.Name(*s.split) + " split"
                              : std::string("both its splits")));
   return absl::StrJoin(parts, "; ");
 }

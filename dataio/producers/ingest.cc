@@ -610,7 +610,7 @@ Plan PlanCsv(const IngestOptions& options) {
     if (explicit_video_id)
       a.video_id = ParseIntField(cell("video_id"), where, "video_id", 0, kMaxId - 1);
     if (!cell("split").empty()) {
-      a.split = ParseSplit(cell("split"), where);
+      a.split = kSplits.Parse(cell("split"), where + ": field 'split'");
     } else {
       IF_REQUIRE(default_split.has_value(), where, ": no split (empty 'split' and no --split)");
       a.split = *default_split;
@@ -949,7 +949,7 @@ void ExtendExistingDomains(const StoreWriter& writer, const std::vector<int>& do
                "' is ", label->second ? "spoof" : "live", "; the store is unchanged");
   }
   IF_REQUIRE(duplicates == 0, first->where, ": '", first->attributes.source, "' is already in domain '",
-             plan->domains[first->domain], "' (split ", SplitName(first->attributes.split), ") of store '",
+             plan->domains[first->domain], "' (split ", kSplits.Name(first->attributes.split), ") of store '",
              options.out, "'", duplicates > 1 ? " (and " + std::to_string(duplicates - 1) + " more inputs)" : "",
              "; the store is unchanged");
 }

@@ -259,6 +259,15 @@ TEST(ScoringModel, ABundleCarriesTheTokenizerFilesOfModelDirectories) {
   WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
   const std::string error = ErrorOf([&] { FindScoringModel(bundle); });
   EXPECT_NE(error.find("bundle.json: "), std::string::npos) << error;
+  // A style-question rule this build does not know is named with the known ones.
+  manifest.replace(manifest.find("\"scoring_seed\": \"two\""), 21, "\"scoring_seed\": 2");
+  manifest.replace(manifest.find("\"style_question\": \"ensemble\""), 28, "\"style_question\": \"random\"");
+  WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
+  const std::string rule_error = ErrorOf([&] { FindScoringModel(bundle); });
+  EXPECT_NE(rule_error.find("bundle.json: 'style_question' must be uniform, ensemble, illumination, environment or "
+                            "camera_quality, got 'random'"),
+            std::string::npos)
+      << rule_error;
 }
 
 TEST(ResolvedConfig, HoldsEveryKeyInForceWithShortestFloats) {

@@ -77,7 +77,13 @@ TEST(TrainConfigYaml, BadValuesNameFileKeyAndValue) {
   e = error({"device=gpu"});
   EXPECT_NE(e.find("'device' must be auto, cpu or cuda, got 'gpu'"), std::string::npos) << e;
   e = error({"data.sampling=sorted"});
-  EXPECT_NE(e.find("sorted"), std::string::npos) << e;
+  EXPECT_NE(e.find("instruct_flip.yaml: 'data.sampling' must be plain or balanced, got 'sorted'"), std::string::npos)
+      << e;
+  e = error({"eval.style_question=random"});
+  EXPECT_NE(e.find("'eval.style_question' must be uniform, ensemble, illumination, environment or camera_quality, "
+                   "got 'random'"),
+            std::string::npos)
+      << e;
   e = error({"schedule.max_lr=[1]"});
   EXPECT_NE(e.find("'schedule.max_lr' must be a number"), std::string::npos) << e;
   e = error({"dist.bucket_mbs=3"});
