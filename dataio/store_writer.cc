@@ -44,11 +44,15 @@ StoreWriter::StoreWriter(StoreWriterOptions options)
              options_.image_size);
   IF_REQUIRE(options_.jpeg_quality >= 1 && options_.jpeg_quality <= 100,
              "JPEG quality must be in 1..100, got ", options_.jpeg_quality);
-  fs::create_directories(options_.dir);
+  // Checked again under the lock; here so that a refused append makes nothing.
+  IF_REQUIRE(!options_.append || PathExists(JoinPath(options_.dir, "manifest.json")), "--append: '", options_.dir,
+             "' is not a store (no manifest.json)");
+  created_dirs_ = CreateDirectories(options_.dir);
   // One writer per store at a time: the leftover clean-up below would otherwise
   // delete another writer's shards in flight.
-  lock_ = std::make_unique<FileLock>(JoinPath(options_.dir, ".writer.lock"),
-                                     "store '" + options_.dir + "'");
+  lock_path_ = JoinPath(options_.dir, ".writer.lock");
+  lock_was_there_ = PathExists(lock_path_);
+  lock_ = std::make_unique<FileLock>(lock_path_, "store '" + options_.dir + "'");
   const bool exists = PathExists(JoinPath(options_.dir, "manifest.json"));
   if (options_.append) {
     IF_REQUIRE(exists, "--append: '", options_.dir, "' is not a store (no manifest.json)");
@@ -80,11 +84,11 @@ StoreWriter::StoreWriter(StoreWriterOptions options)
 }
 
 StoreWriter::~StoreWriter() {
-  if (!committed_) {
-    for (const std::string& path : written_shards_) {
-      std::error_code ignored;
-      fs::remove(path, ignored);
-    }
+  if (!committed_) {  // the store as it was: its shards, lock file and directories this writer made go
+    std::error_code ignored;
+    for (const std::string& path : written_shards_) fs::remove(path, ignored);
+    if (!lock_was_there_) fs::remove(lock_path_, ignored);  // while still held: no one else holds it
+    RemoveEmptyDirectories(created_dirs_);
   }
 }
 

@@ -82,7 +82,10 @@ class StoreWriter {
   std::map<int, HeldDomain> held_;           // existing domains this writer extends
   std::vector<std::string> added_domains_;   // names given to AddDomain, each once
   std::vector<std::string> written_shards_;  // final paths written by this writer
-  std::unique_ptr<FileLock> lock_;  // DIR/.writer.lock, held while writing
+  std::vector<std::string> created_dirs_;  // made by this writer, deepest first
+  std::string lock_path_;                  // DIR/.writer.lock, held while writing
+  bool lock_was_there_ = false;
+  std::unique_ptr<FileLock> lock_;
   int next_shard_index_ = 0;
   int64_t num_added_ = 0;
   bool committed_ = false;

@@ -62,7 +62,7 @@ DEFINE_bool(quiet, false, "");
 DEFINE_string(hf, "", "");
 DEFINE_bool(verbose, false, "");  // every subcommand: errors name their source line too
 
-std::optional<double> instructflip::launch::ThresholdFlag() {
+std::optional<double> instructflip::launch::ThresholdFlag(const char* without_it) {
   if (FLAGS_threshold.empty()) return std::nullopt;
   // A string flag, so that "not given" needs no magic number and "nan" is ours to refuse.
   size_t used = 0;
@@ -73,7 +73,7 @@ std::optional<double> instructflip::launch::ThresholdFlag() {
   }
   IF_REQUIRE(used == FLAGS_threshold.size() && std::isfinite(value) && value >= 0 && value <= 1,
              "--threshold must be a number in [0, 1], got '", FLAGS_threshold,
-             "' (leave it out for each domain's own EER threshold, an oracle)");
+             "' (leave it out for ", without_it, ")");
   return value;
 }
 

@@ -60,9 +60,11 @@ DECLARE_bool(verbose);
 
 namespace instructflip::launch {
 
-// --threshold of eval and metrics: nullopt when not given (each domain's own
-// EER threshold, an oracle); given, it must be a number in [0, 1].
-std::optional<double> ThresholdFlag();
+// --threshold: nullopt when not given; given, it must be a number in [0, 1].
+// `without_it` says what a command does then (its error message tells it).
+inline constexpr char kWithoutThresholdEer[] = "each domain's own EER threshold, an oracle";  // eval, metrics
+inline constexpr char kWithoutThresholdStored[] = "the threshold the model was exported or selected with";
+std::optional<double> ThresholdFlag(const char* without_it);
 
 // How this command shows progress of long work (dataio/base/progress.h): a
 // line on stderr every 10 s ("synth: 1200/4800 images, 350/s, ETA 10 s"), one

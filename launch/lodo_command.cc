@@ -32,6 +32,7 @@
 #include "launch/subprocess.h"
 #include "trainer/checkpoint.h"
 #include "trainer/report.h"
+#include "trainer/run_files.h"
 
 namespace instructflip::launch {
 namespace {
@@ -202,6 +203,8 @@ int SubmitToSlurm(const std::string& run_dir, const LodoProtocol& p) {
 
 int RunLodo(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "lodo takes no positional arguments");
+  IF_REQUIRE(FLAGS_job >= 0 || gflags::GetCommandLineFlagInfoOrDie("job").is_default, "--job must be >= 0, got ",
+             FLAGS_job);
   if (FLAGS_job >= 0) {
     IF_REQUIRE(FLAGS_protocol.empty() && SetOverrides().empty() && FLAGS_seeds.empty(),
                "lodo --job runs a planned job: give only --run-dir and --job");
@@ -251,6 +254,7 @@ int RunDemo(const std::vector<std::string>& args) {
 
 int RunReport(const std::vector<std::string>& args) {
   IF_REQUIRE(args.size() == 1, "usage: instructflip report RUN_DIR [--out FILE.html]");
+  if (!FLAGS_out.empty()) RequireWritableFilePath(FLAGS_out, "--out");
   std::cout << "report: " << WriteReport(args[0], FLAGS_out) << "\n";
   return 0;
 }

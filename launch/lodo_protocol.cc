@@ -37,6 +37,7 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
   top.Read("train_config", &p.train_config);
   top.Read("ranks", &p.ranks);
   top.Read("explain_per_domain", &p.explain_per_domain);
+  IF_REQUIRE(p.explain_per_domain >= 0, file, ": 'explain_per_domain' must be >= 0, got ", p.explain_per_domain);
   top.Read("targets_split", &p.targets_split, kTargetsSplits);
   top.Read("overrides", &p.overrides);
   top.Read("eval_every", &p.eval_every);

@@ -16,7 +16,7 @@ namespace {
 
 int RunMetrics(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "metrics takes no positional arguments");
-  const std::optional<double> threshold = ThresholdFlag();
+  const std::optional<double> threshold = ThresholdFlag(kWithoutThresholdEer);
   std::vector<std::pair<std::string, DomainMetrics>> results;
   std::vector<DomainMetrics> all;
   for (const auto& [domain, samples] : ReadScoresCsv(FLAGS_scores)) {

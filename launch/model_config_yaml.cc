@@ -105,7 +105,11 @@ ModelConfig ParseModelConfig(const YAML::Node& node, const std::string& file, co
   lora.Read("targets", &c.t5.lora.targets);
   lora.RejectUnknownKeys();
   root.RejectUnknownKeys();
-  ValidateModelConfig(c);
+  try {
+    ValidateModelConfig(c);
+  } catch (const Error& e) {
+    IF_FAIL(file, path.empty() ? "" : " ('" + path + "')", ": ", e.what());
+  }
   return c;
 }
 

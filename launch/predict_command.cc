@@ -1,5 +1,6 @@
 // instructflip predict / export: scoring one's own images with a trained model,
 // and the deployment bundle predict reads (launch/predict.h, scoring_model.h).
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -12,6 +13,7 @@
 #include "launch/flags.h"
 #include "launch/predict.h"
 #include "launch/scoring_model.h"
+#include "trainer/run_files.h"
 #include "launch/version.h"
 #include "launch/yaml_reader.h"
 
@@ -74,7 +76,8 @@ std::string PredictionsJson(const std::vector<Prediction>& predictions, const Sc
 
 // --threshold given, or the model's stored one; nullopt when neither.
 std::optional<std::pair<double, std::string>> ChosenThreshold(const ScoringModel& scoring, const std::string& when) {
-  if (const std::optional<double> given = ThresholdFlag()) return std::pair{*given, "given by the user (--threshold) " + when};
+  if (const std::optional<double> given = ThresholdFlag(kWithoutThresholdStored))
+    return std::pair{*given, "given by the user (--threshold) " + when};
   if (scoring.threshold) return std::pair{*scoring.threshold, scoring.threshold_rule};
   return std::nullopt;
 }
@@ -85,6 +88,7 @@ int RunPredict(const std::vector<std::string>& args) {
   const bool json = FLAGS_json || (FLAGS_out.size() > 5 && FLAGS_out.substr(FLAGS_out.size() - 5) == ".json");
   IF_REQUIRE(FLAGS_out.empty() || json || FLAGS_out.substr(FLAGS_out.size() - 4) == ".csv",
              "--out must end in .csv or .json, got '", FLAGS_out, "'");
+  if (!FLAGS_out.empty()) RequireWritableFilePath(FLAGS_out, "--out");
   IF_REQUIRE(FLAGS_explain >= 0, "--explain must be >= 0, got ", FLAGS_explain);
   IF_REQUIRE(FLAGS_video_frames >= 1, "--video-frames must be >= 1, got ", FLAGS_video_frames);
   IF_REQUIRE(FLAGS_video_first_frame >= 0, "--video-first-frame must be >= 0, got ", FLAGS_video_first_frame);
@@ -133,6 +137,16 @@ int RunExport(const std::vector<std::string>& args) {
   // Both outputs checked before either is written.
   if (!FLAGS_out.empty()) RequireAbsentOrEmpty(FLAGS_out, "--out");
   if (!FLAGS_hf.empty()) RequireAbsentOrEmpty(FLAGS_hf, "--hf");
+  auto same_directory = [](const std::string& a, const std::string& b) {
+    auto normal = [](const std::string& p) {
+      std::filesystem::path n = std::filesystem::weakly_canonical(p);
+      return n.filename().empty() ? n.parent_path() : n;  // "my-model/"
+    };
+    return normal(a) == normal(b);
+  };
+  IF_REQUIRE(FLAGS_out.empty() || FLAGS_hf.empty() || !same_directory(FLAGS_out, FLAGS_hf),
+             "--out and --hf name the same directory '", FLAGS_out,
+             "'; a bundle and a Hugging Face model each need their own");
   ScoringModel scoring = FindScoringModel(FLAGS_model);
   if (const auto threshold = ChosenThreshold(scoring, "at export")) {
     scoring.threshold = threshold->first;

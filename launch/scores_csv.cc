@@ -28,6 +28,7 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
   std::string line;
   IF_REQUIRE(std::getline(in, line), path, ": empty file (expected a header score,label,video_id[,domain][,sample_index][,spoof_type])");
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte order mark, as spreadsheets save
   const std::vector<std::string> header = SplitCsvLine(line);
   std::map<std::string, int> column;
   for (size_t i = 0; i < header.size(); ++i) {
@@ -41,7 +42,12 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
     IF_REQUIRE(column.count(required), path, ":1: missing column '", required, "'");
   std::vector<std::pair<std::string, std::vector<ScoredSample>>> domains;
   std::map<std::string, size_t> index;
-  std::map<std::pair<std::string, std::string>, int64_t> video_ids;  // (domain, name) -> id
+  struct Video {
+    int64_t id;
+    bool label;
+    int line;  // its first row
+  };
+  std::map<std::pair<std::string, std::string>, Video> videos;  // (domain, name) -> its id, label, first row
   for (int number = 2; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
@@ -76,7 +82,11 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
     const std::string domain = column.count("domain") ? fields[column["domain"]] : "all";
     const std::string& video = fields[column["video_id"]];
     IF_REQUIRE(!video.empty(), path, ":", number, ": empty video_id");
-    s.video_id = video_ids.emplace(std::make_pair(domain, video), static_cast<int64_t>(video_ids.size())).first->second;
+    const auto [known, first_row] =
+        videos.emplace(std::make_pair(domain, video), Video{static_cast<int64_t>(videos.size()), s.label, number});
+    IF_REQUIRE(known->second.label == s.label, path, ":", number, ": video '", video, "' (domain ", domain,
+               ") is labelled ", s.label, " here and ", known->second.label, " at line ", known->second.line);
+    s.video_id = known->second.id;
     auto [it, inserted] = index.emplace(domain, domains.size());
     if (inserted) domains.push_back({domain, {}});
     domains[it->second].second.push_back(s);

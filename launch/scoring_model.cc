@@ -2,10 +2,12 @@
 
 #include <stdlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <tuple>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +41,31 @@ nlohmann::json ReadJson(const std::string& path) {
   }
 }
 
+// A field of a JSON file a build of ours wrote (bundle.json, result.json): one
+// missing or of another type is an Error naming the file and the field.
+template <typename T>
+T Field(const nlohmann::json& object, const char* key, const std::string& file) {
+  IF_REQUIRE(object.is_object() && object.contains(key), file, ": lacks '", key, "'");
+  try {
+    return object.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    IF_FAIL(file, ": '", key, "' is ", object.at(key).dump(), ", not ",
+            std::is_same_v<T, std::string> ? "a string" : "a number");
+  }
+}
+template <typename T>
+T FieldOr(const nlohmann::json& object, const char* key, T absent, const std::string& file) {
+  return object.is_object() && object.contains(key) ? Field<T>(object, key, file) : absent;
+}
+
+// A stored decision threshold: a spoof probability.
+double ThresholdField(const nlohmann::json& object, const std::string& file) {
+  const double threshold = Field<double>(object, "threshold", file);
+  IF_REQUIRE(std::isfinite(threshold) && threshold >= 0 && threshold <= 1, file,
+             ": 'threshold' must be in [0, 1], got ", threshold);
+  return threshold;
+}
+
 // The scoring side of a checkpoint's own configuration (safetensors metadata "config").
 ScoringModel FromCheckpointWeights(const std::string& weights, const std::string& description) {
   ScoringModel m;
@@ -62,10 +89,10 @@ void TakeJobThreshold(const std::string& job_dir, const std::string& checkpoint_
   const std::string result = JoinPath(job_dir, "result.json");  // LodoRunFiles::Result
   if (!IsFile(result)) return;
   const nlohmann::json r = ReadJson(result);
-  if (r.value("checkpoint", "") != checkpoint_name || !r.contains("threshold")) return;
-  m->threshold = r.at("threshold").get<double>();
-  m->threshold_rule = r.value("threshold_mode", "the LODO job's threshold");
-  m->description += ", selected by its LODO job (" + r.value("checkpoint_rule", "") + ")";
+  if (FieldOr<std::string>(r, "checkpoint", "", result) != checkpoint_name || !r.contains("threshold")) return;
+  m->threshold = ThresholdField(r, result);
+  m->threshold_rule = FieldOr<std::string>(r, "threshold_mode", "the LODO job's threshold", result);
+  m->description += ", selected by its LODO job (" + FieldOr<std::string>(r, "checkpoint_rule", "", result) + ")";
 }
 
 ScoringModel FromCheckpoint(const std::string& path) {
@@ -83,46 +110,42 @@ ScoringModel FromCheckpoint(const std::string& path) {
 ScoringModel FromLodoJob(const std::string& job_dir) {
   const std::string result = JoinPath(job_dir, "result.json");
   const nlohmann::json r = ReadJson(result);
-  IF_REQUIRE(r.contains("checkpoint") && r.contains("threshold"), result, ": lacks 'checkpoint' or 'threshold'");
-  const std::string name = r.at("checkpoint").get<std::string>();
+  const std::string name = Field<std::string>(r, "checkpoint", result);
+  IF_REQUIRE(!name.empty() && name.find('/') == std::string::npos && name != "." && name != "..", result,
+             ": 'checkpoint' must name a directory in the job's checkpoints/, got '", name, "'");
+  ThresholdField(r, result);  // checked here; TakeJobThreshold takes it
   const std::string checkpoint = JoinPath(JoinPath(job_dir, "checkpoints"), name);
   IF_REQUIRE(fs::is_directory(checkpoint), result, ": the selected checkpoint ", checkpoint,
              " is not there (pruned by checkpoint.keep_last?); score a checkpoint that is, with --threshold");
   ScoringModel m = FromCheckpoint(checkpoint);
-  m.description = "LODO job " + job_dir + ", " + name + " (" + r.value("checkpoint_rule", "") + ")";
+  m.description =
+      "LODO job " + job_dir + ", " + name + " (" + FieldOr<std::string>(r, "checkpoint_rule", "", result) + ")";
   IF_REQUIRE(m.threshold.has_value(), result, ": does not name ", name, " with a threshold");
-  return m;
-}
-
-// bundle.json's fields (nlohmann errors for missing or mistyped ones: FromBundle names the file).
-ScoringModel BundleFields(const std::string& dir, const std::string& manifest, const nlohmann::json& b) {
-  IF_REQUIRE(b.value("format", "") == kBundleFormat, manifest, ": 'format' is not ", kBundleFormat);
-  const int version = b.value("format_version", 0);
-  IF_REQUIRE(version == kBundleFormatVersion, manifest, ": format_version ", version, " is not ",
-             kBundleFormatVersion, ", the one this build reads (export the bundle again with this build)");
-  ScoringModel m;
-  m.description = "bundle " + dir + " (" + b.value("source", "") + ")";
-  m.config = LoadModelConfig(JoinPath(dir, "model.yaml"));  // tokenizer/ files: relative to the bundle
-  m.weights = JoinPath(dir, "model.safetensors");
-  if (b.contains("language_model_weights"))
-    m.language_model_weights = JoinPath(dir, b.at("language_model_weights").get<std::string>());
-  m.style_question = kScoringStyleQuestions.Parse(b.value("style_question", ""), manifest + ": 'style_question'");
-  m.seed = b.at("scoring_seed").get<uint64_t>();
-  m.threshold = b.at("threshold").get<double>();
-  m.threshold_rule = b.value("threshold_rule", "");
-  m.step = b.value("step", int64_t{-1});
-  m.instructflip_version = b.value("instructflip", "");
   return m;
 }
 
 ScoringModel FromBundle(const std::string& dir) {
   const std::string manifest = JoinPath(dir, "bundle.json");
   const nlohmann::json b = ReadJson(manifest);
-  try {
-    return BundleFields(dir, manifest, b);
-  } catch (const nlohmann::json::exception& e) {  // a field missing or of another type
-    IF_FAIL(manifest, ": ", e.what());
-  }
+  IF_REQUIRE(FieldOr<std::string>(b, "format", "", manifest) == kBundleFormat, manifest, ": 'format' is not ",
+             kBundleFormat);
+  const int version = FieldOr<int>(b, "format_version", 0, manifest);
+  IF_REQUIRE(version == kBundleFormatVersion, manifest, ": format_version ", version, " is not ",
+             kBundleFormatVersion, ", the one this build reads (export the bundle again with this build)");
+  ScoringModel m;
+  m.description = "bundle " + dir + " (" + FieldOr<std::string>(b, "source", "", manifest) + ")";
+  m.config = LoadModelConfig(JoinPath(dir, "model.yaml"));  // tokenizer/ files: relative to the bundle
+  m.weights = JoinPath(dir, "model.safetensors");
+  if (b.contains("language_model_weights"))
+    m.language_model_weights = JoinPath(dir, Field<std::string>(b, "language_model_weights", manifest));
+  m.style_question = kScoringStyleQuestions.Parse(Field<std::string>(b, "style_question", manifest),
+                                                  manifest + ": 'style_question'");
+  m.seed = Field<uint64_t>(b, "scoring_seed", manifest);
+  m.threshold = ThresholdField(b, manifest);
+  m.threshold_rule = FieldOr<std::string>(b, "threshold_rule", "", manifest);
+  m.step = FieldOr<int64_t>(b, "step", -1, manifest);
+  m.instructflip_version = FieldOr<std::string>(b, "instructflip", "", manifest);
+  return m;
 }
 
 // Writes a directory whole or not at all: `write` fills a fresh temporary

@@ -55,7 +55,8 @@ int RunTrain(const std::vector<std::string>& args) {
 // instructflip eval: scores target domains with a checkpoint's model.
 int RunEval(const std::vector<std::string>& args) {
   IF_REQUIRE(args.empty(), "eval takes no positional arguments");
-  const std::optional<double> threshold = ThresholdFlag();
+  const std::optional<double> threshold = ThresholdFlag(kWithoutThresholdEer);
+  IF_REQUIRE(FLAGS_explain >= 0, "--explain must be >= 0, got ", FLAGS_explain);
   RequireDirectoryOrAbsent(FLAGS_out, "--out");
   TrainConfig config = LoadTrainConfig(FLAGS_config, SetOverrides());
   const WorldInfo world = MpiRuntime::Init(nullptr, nullptr).world();

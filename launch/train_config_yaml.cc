@@ -1,8 +1,9 @@
 #include "launch/train_config_yaml.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -217,7 +218,18 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
           t.optimizer.weight_decay, ">= 0");
   require(t.optimizer.beta2 > 0 && t.optimizer.beta2 < 1, "optimizer.beta2", t.optimizer.beta2, "in (0, 1)");
   require(std::isfinite(t.optimizer.eps) && t.optimizer.eps > 0, "optimizer.eps", t.optimizer.eps, "> 0");
-  require(std::isfinite(t.schedule.max_lr) && t.schedule.max_lr > 0, "schedule.max_lr", t.schedule.max_lr, "> 0");
+  // Computed in float: a larger rate would overflow before it could diverge.
+  require(t.schedule.max_lr > 0 && t.schedule.max_lr <= std::numeric_limits<float>::max(), "schedule.max_lr",
+          t.schedule.max_lr, "> 0 (and a float)");
+  require(std::isfinite(t.schedule.div_factor) && t.schedule.div_factor > 0, "schedule.div_factor",
+          t.schedule.div_factor, "> 0");
+  require(std::isfinite(t.schedule.final_div_factor) && t.schedule.final_div_factor > 0, "schedule.final_div_factor",
+          t.schedule.final_div_factor, "> 0");
+  // Adam's beta1 follows the momentum cycle.
+  require(t.schedule.base_momentum >= 0 && t.schedule.base_momentum < 1, "schedule.base_momentum",
+          t.schedule.base_momentum, "in [0, 1)");
+  require(t.schedule.max_momentum >= 0 && t.schedule.max_momentum < 1, "schedule.max_momentum",
+          t.schedule.max_momentum, "in [0, 1)");
   require(std::isfinite(bucket_mb) && bucket_mb > 0 && bucket_mb <= 4096, "dist.bucket_mb", bucket_mb,
           "in (0, 4096]");
   require(std::isfinite(first_bucket_mb) && first_bucket_mb > 0 && first_bucket_mb <= 4096, "dist.first_bucket_mb",
@@ -307,7 +319,13 @@ std::vector<std::string> RunConfigChanges(const std::string& run_dir, const std:
   } catch (const Error&) {
     // Not readable as a configuration any more: compared as it is.
   }
-  const std::vector<std::string> changes = ChangedKeys(saved, resolved_yaml);
+  std::vector<std::string> changes;
+  try {
+    changes = ChangedKeys(saved, resolved_yaml);
+  } catch (const YAML::Exception& e) {
+    IF_FAIL(path, ": not valid YAML (", e.what(), "); it records this run's configuration: restore it, or use a new "
+            "run directory");
+  }
   IF_REQUIRE(changes.empty() || allow_change, run_dir, " was started with another configuration (", path,
              "); changed: ", absl::StrJoin(changes, "; "),
              ". Use a new run directory, or --allow-config-change to go on with the new one");

@@ -119,6 +119,31 @@ void YamlSection::RejectUnknownKeys() const {
   }
 }
 
+namespace {
+
+// Every mapping key a name, and each once: yaml-cpp accepts a list as a key
+// (failing later, unnamed, where a key is read as text) and a key given twice
+// (one of them silently lost).
+void RequireNamedUniqueKeys(const YAML::Node& node, const std::string& where, const std::string& file) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      RequireNamedUniqueKeys(node[i], where + "[" + std::to_string(i) + "]", file);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> keys;
+  for (const auto& item : node) {
+    IF_REQUIRE(item.first.IsScalar(), file, ": '", where.empty() ? "<root>" : where,
+               "' has a key that is not a name (a list or mapping used as a key)");
+    const std::string key = item.first.Scalar();
+    const std::string path = where.empty() ? key : where + "." + key;
+    IF_REQUIRE(keys.insert(key).second, file, ": key '", path, "' is given twice");
+    RequireNamedUniqueKeys(item.second, path, file);
+  }
+}
+
+}  // namespace
+
 YAML::Node LoadYamlFile(const std::string& path) {
   IF_REQUIRE(PathExists(path), "config file '", path, "' does not exist");
   IF_REQUIRE(!std::filesystem::is_directory(path), "config file '", path, "' is a directory");
@@ -130,6 +155,7 @@ YAML::Node LoadYamlFile(const std::string& path) {
     IF_FAIL(path, ": not valid YAML: ", e.what());
   }
   IF_REQUIRE(root.IsMap(), path, ": the top level must be a mapping");
+  RequireNamedUniqueKeys(root, "", path);
   return root;
 }
 

@@ -1,6 +1,7 @@
 #include "model/model_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -87,13 +88,37 @@ void ValidateModelConfig(const ModelConfig& c) {
              " billion parameters; more than 20 billion is surely a typo (the paper's model has about 0.5)");
   positive(c.max_new_tokens, "max_new_tokens");
   IF_REQUIRE(c.t5_warmup.steps >= 0, "model config: t5_warmup.steps must be >= 0, got ", c.t5_warmup.steps);
-  IF_REQUIRE(c.t5_warmup.steps == 0 || c.t5_warmup.lr > 0, "model config: t5_warmup.lr must be > 0, got ",
-             c.t5_warmup.lr);
   const LoraConfig& lora = c.t5.lora;
   IF_REQUIRE(lora.rank >= 0 && lora.rank <= 4096, "model config: lora.rank must be in 0..4096 (0: off), got ",
              lora.rank);
   IF_REQUIRE(lora.alpha > 0 && lora.dropout >= 0 && lora.dropout < 1, "model config: lora.alpha must be > 0 and "
              "lora.dropout in [0, 1), got ", lora.alpha, " and ", lora.dropout);
+  // Rates and weights that LibTorch would refuse only mid-run, with no key
+  // named, or never (a negative loss weight trains away from the task).
+  auto fraction = [](double value, const char* field) {
+    IF_REQUIRE(value >= 0 && value < 1, "model config: field '", field, "' must be in [0, 1), got ", value);
+  };
+  fraction(c.qformer.dropout, "qformer.dropout");
+  fraction(c.fusion.dropout, "fusion.dropout");
+  auto non_negative = [](double value, const char* field) {
+    IF_REQUIRE(std::isfinite(value) && value >= 0, "model config: field '", field, "' must be >= 0, got ", value);
+  };
+  non_negative(c.loss.content_lm, "loss.content_lm");
+  non_negative(c.loss.style_lm, "loss.style_lm");
+  non_negative(c.loss.classification, "loss.classification");
+  non_negative(c.loss.cue, "loss.cue");
+  non_negative(c.loss.ssl, "loss.ssl");
+  non_negative(c.cue_noise_weight, "cue_noise_weight");
+  non_negative(c.t5_warmup.target_loss, "t5_warmup.target_loss");
+  auto positive_real = [](double value, const char* field) {
+    IF_REQUIRE(std::isfinite(value) && value > 0, "model config: field '", field, "' must be > 0, got ", value);
+  };
+  positive_real(c.cue_beta, "cue_beta");
+  positive_real(c.vision.layer_norm_eps, "vision.layer_norm_eps");
+  positive_real(c.qformer.layer_norm_eps, "qformer.layer_norm_eps");
+  positive_real(c.t5.layer_norm_eps, "t5.layer_norm_eps");
+  if (c.t5_warmup.steps > 0) positive_real(c.t5_warmup.lr, "t5_warmup.lr");
+  positive(c.cue_hidden, "cue_hidden");
   if (lora.enabled())
     for (const std::string& name : lora.TargetList())
       IF_REQUIRE(name == "q" || name == "k" || name == "v" || name == "o" || name == "wi_0" || name == "wi_1" ||

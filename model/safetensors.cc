@@ -288,10 +288,11 @@ void SafetensorsFile::Parse() {
   IF_REQUIRE(size_ >= 8, what_, ": file is shorter than 8 bytes (", size_,
              " bytes): not a safetensors file");
   const uint64_t header_size = ReadLe64(data_);
-  IF_REQUIRE(header_size <= kMaxHeaderBytes, what_, ": header length ", header_size,
-             " exceeds the ", kMaxHeaderBytes, "-byte limit");
-  IF_REQUIRE(header_size <= size_ - 8, what_, ": header length ", header_size,
-             " is larger than the ", size_ - 8, " bytes after the length prefix");
+  // Any other file fails here first: its first 8 bytes read as a huge length.
+  IF_REQUIRE(header_size <= kMaxHeaderBytes, what_, ": not a safetensors file (its length prefix gives a header of ",
+             header_size, " bytes, over the ", kMaxHeaderBytes, "-byte limit)");
+  IF_REQUIRE(header_size <= size_ - 8, what_, ": not a safetensors file, or a truncated one (its header of ",
+             header_size, " bytes is larger than the ", size_ - 8, " bytes after the length prefix)");
   data_start_ = 8 + header_size;
   const uint64_t buffer_size = size_ - data_start_;
 

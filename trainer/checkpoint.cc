@@ -79,7 +79,16 @@ std::string CheckpointStore::Commit(int64_t step) const {
 
 void CheckpointStore::Verify(const std::string& directory) {
   const std::string complete_path = JoinPath(directory, "COMPLETE");
-  IF_REQUIRE(PathExists(complete_path), directory, ": no COMPLETE marker (interrupted write)");
+  if (!PathExists(complete_path)) {
+    IF_REQUIRE(fs::is_directory(directory), directory, ": no such checkpoint directory");
+    IF_REQUIRE(!PathExists(JoinPath(directory, "bundle.json")), directory,
+               ": an exported bundle, not a checkpoint (predict --model takes it)");
+    IF_REQUIRE(!fs::is_directory(JoinPath(directory, "checkpoints")), directory,
+               ": a run directory, not a checkpoint; name one of its checkpoints/step-N");
+    IF_REQUIRE(PathExists(JoinPath(directory, "model.safetensors")), directory,
+               ": not a checkpoint (no COMPLETE marker and no model.safetensors)");
+    IF_FAIL(directory, ": no COMPLETE marker (interrupted write)");
+  }
   nlohmann::json complete;
   try {
     complete = nlohmann::json::parse(ReadFile(complete_path));

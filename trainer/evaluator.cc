@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <set>
 
+#include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 
@@ -130,6 +131,10 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   auto store = Store::Open(o.store);
   IF_REQUIRE(!o.domains.empty(), "evaluation needs at least one target domain");
   store->ResolveDomains(o.domains);  // unknown names fail here, before any compute
+  // A domain listed twice would be scored twice and weigh twice in the pooled row.
+  const std::set<std::string> distinct(o.domains.begin(), o.domains.end());
+  IF_REQUIRE(distinct.size() == o.domains.size(), "target domains [", absl::StrJoin(o.domains, ","),
+             "] name one domain more than once");
   InstructionBatcher batcher(built.tokenizers.bert, built.tokenizers.t5, built.config, o.seed);
   built.model->eval();
   torch::NoGradGuard no_grad;

@@ -51,31 +51,30 @@ void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what) {
   IF_REQUIRE(!PathExists(dir) || std::filesystem::is_directory(dir), what, " '", dir, "' is a file, not a directory");
 }
 
+void RequireWritableFilePath(const std::string& path, const std::string& what) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  IF_REQUIRE(parent.empty() || std::filesystem::is_directory(parent), what, " '", path, "': directory '",
+             parent.string(), "' does not exist");
+  IF_REQUIRE(!std::filesystem::is_directory(path), what, " '", path, "' is a directory, not a file");
+}
+
 RunDirectoryClaim::RunDirectoryClaim(const std::string& dir, const std::string& what)
     : exceptions_at_claim_(std::uncaught_exceptions()) {
   RequireDirectoryOrAbsent(dir, what);
-  // The directories this claim creates, deepest first ("runs/a/b" when only "runs" exists: b, a).
-  for (std::filesystem::path p = std::filesystem::absolute(dir).lexically_normal();
-       !p.empty() && !std::filesystem::exists(p) && p != p.parent_path(); p = p.parent_path())
-    if (!p.filename().empty()) created_.push_back(p.string());
-  std::filesystem::create_directories(dir);
+  created_ = CreateDirectories(dir);
   lock_path_ = TrainRunFiles{dir}.Lock();
+  lock_was_there_ = PathExists(lock_path_);
   lock_ = std::make_unique<FileLock>(lock_path_, "run directory '" + dir + "'");
 }
 
 RunDirectoryClaim::~RunDirectoryClaim() {
   std::error_code ignored;
-  if (!created_.empty() && std::uncaught_exceptions() > exceptions_at_claim_) {
-    // Failed before it wrote anything: no directory, as before the launch.
-    // The lock goes while still held, so no other launch can be holding it.
-    bool only_the_lock = true;
-    for (const auto& entry : std::filesystem::directory_iterator(created_.front(), ignored))
-      only_the_lock &= entry.path() == std::filesystem::path(lock_path_);
-    if (only_the_lock) {
-      std::filesystem::remove(lock_path_, ignored);
-      for (const std::string& dir : created_)
-        if (!std::filesystem::remove(dir, ignored)) break;  // not empty: someone else's now
-    }
+  if (std::uncaught_exceptions() > exceptions_at_claim_) {
+    // A refused launch: the directory as it was before. The lock file this
+    // claim made goes while still held (no other launch can be holding it),
+    // then the directories it made, each only if empty (nothing was written).
+    if (!lock_was_there_) std::filesystem::remove(lock_path_, ignored);
+    RemoveEmptyDirectories(created_);
   }
   lock_.reset();
 }

@@ -62,13 +62,16 @@ struct LodoRunFiles {
 // An output directory the user named: absent (it will be created) or a
 // directory; a regular file there is an Error naming `what` and the path.
 void RequireDirectoryOrAbsent(const std::string& dir, const std::string& what);
+// An output file the user named, checked before the work that fills it: its
+// directory exists and the path is absent or a file (then replaced).
+void RequireWritableFilePath(const std::string& path, const std::string& what);
 
 // Rank 0's claim on a run directory before it writes there: the directory is
 // created (a regular file of that name is an error naming `what`) and locked
 // (TrainRunFiles::Lock) for the life of the claim, so a second training on it
 // refuses, naming the holder's pid and host, instead of interleaving with this
-// one. A launch that fails while the directory it created holds nothing but
-// the lock removes it: a refused launch leaves no trace.
+// one. A launch that fails removes the lock file and the (still empty)
+// directories the claim made: a refused launch leaves no trace.
 class RunDirectoryClaim {
  public:
   RunDirectoryClaim(const std::string& dir, const std::string& what);
@@ -79,6 +82,7 @@ class RunDirectoryClaim {
  private:
   std::vector<std::string> created_;  // directories this claim created, deepest first
   std::string lock_path_;
+  bool lock_was_there_ = false;
   int exceptions_at_claim_ = 0;  // std::uncaught_exceptions() then: more at destruction = failing
   std::unique_ptr<FileLock> lock_;
 };

@@ -146,7 +146,7 @@ void Trainer::Resume(const std::string& directory) {
   LOG_IF(INFO, communicator_->rank() == 0) << "resumed from " << directory << " at step " << step_;
 }
 
-void Trainer::StartOrResume(const std::string& resume) {
+bool Trainer::ResumeIfAny(const std::string& resume) {
   std::optional<std::string> checkpoint;
   if (resume == "auto") {
     const CheckpointStore store(run_dir_, options_.keep_last);
@@ -160,9 +160,11 @@ void Trainer::StartOrResume(const std::string& resume) {
     checkpoint = resume;
   }
   if (checkpoint) Resume(*checkpoint);
-  if (options_.started) options_.started();  // before a fresh run's T5 warm-up, which may take minutes
-  if (!checkpoint && built_.config.t5_warmup.steps > 0 && built_.config.pretrained.t5.empty() &&
-      !built_.model->t5_model.is_empty()) {
+  return checkpoint.has_value();
+}
+
+void Trainer::WarmUpT5() {
+  if (built_.config.t5_warmup.steps > 0 && built_.config.pretrained.t5.empty() && !built_.model->t5_model.is_empty()) {
     // A fresh run of a configuration without pretrained T5 weights: teach the
     // frozen T5 the answer options first (a resumed run has them in its checkpoint).
     bool cached = false;
@@ -199,13 +201,17 @@ LoaderOptions Trainer::TrainingLoaderOptions() const {
 
 TrainResult Trainer::Run(const std::string& resume, int64_t stop_after) {
   const TrainerOptions& o = options_;
-  StartOrResume(resume);
+  // Everything that can refuse this launch (the checkpoint, the data) comes
+  // before `started` records it, and the minutes of a fresh T5 warm-up after.
+  const bool resumed = ResumeIfAny(resume);
   const OneCycleSchedule schedule(o.schedule, o.total_steps);
   // Micro-batches in the global data order; an epoch's end continues with the
   // next (the last batch's state_after already names the next epoch, so a
   // checkpoint taken there resumes into the same epoch as this).
   const LoaderOptions loader_options = TrainingLoaderOptions();
   auto loader = std::make_unique<Loader>(store_, loader_options, loader_state_);
+  if (o.started) o.started();
+  if (!resumed) WarmUpT5();
   int64_t loader_epoch = loader_state_.epoch;  // the epoch `loader` serves
   auto next_batch = [&]() -> TrainingBatch {
     std::optional<Batch> batch = loader->Next();

@@ -78,9 +78,10 @@ struct TrainerOptions {
   // written. Outside the loop the signal handler cannot wait for a step
   // boundary (launch/job_runtime.h).
   std::function<void(bool)> in_step_loop;
-  // Called on every rank once a resume succeeded, or as a fresh run starts
-  // (before its T5 warm-up): the launcher records the run's configuration
-  // only then, so a refused resume leaves the directory as it was.
+  // Called on every rank once a resume succeeded and the training data opened
+  // (domains, split, spoof types), before a fresh run's T5 warm-up: the
+  // launcher records the run's configuration only then, so a refused launch
+  // leaves the directory as it was.
   std::function<void()> started;
   // Crash tests only: CheckpointStore::fault_point of every checkpoint write.
   std::function<void(int64_t step, const std::string& point)> checkpoint_fault_point;
@@ -125,7 +126,8 @@ class Trainer {
   const std::vector<torch::Tensor>& parameters() const { return parameters_; }
 
  private:
-  void StartOrResume(const std::string& resume);
+  bool ResumeIfAny(const std::string& resume);  // true: resumed from a checkpoint
+  void WarmUpT5();
   void Resume(const std::string& directory);
   void SaveCheckpoint();
   LoaderOptions TrainingLoaderOptions() const;

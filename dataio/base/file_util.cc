@@ -85,6 +85,21 @@ void WriteFileAtomic(const std::string& path, const std::string& contents) {
   RenameDurable(temp, path);
 }
 
+std::vector<std::string> CreateDirectories(const std::string& dir) {
+  std::vector<std::string> made;
+  for (std::filesystem::path p = std::filesystem::absolute(dir).lexically_normal();
+       !p.empty() && !std::filesystem::exists(p) && p != p.parent_path(); p = p.parent_path())
+    if (!p.filename().empty()) made.push_back(p.string());
+  std::filesystem::create_directories(dir);
+  return made;
+}
+
+void RemoveEmptyDirectories(const std::vector<std::string>& dirs) {
+  std::error_code ignored;
+  for (const std::string& dir : dirs)
+    if (!std::filesystem::remove(dir, ignored)) break;
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace instructflip {
 
@@ -28,6 +29,13 @@ bool IsConfinedRelativePath(const std::string& relative);
 // shard path): an Error naming both if it would leave root. Every output path
 // with such a part goes through here.
 std::string JoinUnder(const std::string& root, const std::string& relative);
+
+// Creates `dir` and its missing parents; returns the ones it made, deepest
+// first, so that a writer refused later can take back exactly those.
+std::vector<std::string> CreateDirectories(const std::string& dir);
+// Removes each of `dirs` in order while it is empty; stops at the first that is
+// not (written to, or someone else's by now).
+void RemoveEmptyDirectories(const std::vector<std::string>& dirs);
 
 // An exclusive, non-blocking flock(2) held for the object's lifetime. The file
 // names its holder ("pid P on host H"); if another process holds it, throws

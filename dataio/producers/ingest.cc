@@ -45,6 +45,7 @@
 
 #if INSTRUCTFLIP_HAVE_OPENCV
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -62,6 +63,26 @@ namespace instructflip {
 namespace {
 
 namespace fs = std::filesystem;
+
+#if INSTRUCTFLIP_HAVE_OPENCV
+// Why a file is skipped is its one reason (the manifest, predict's error cell):
+// OpenCV's own warnings would add lines per bad file on stderr, and its
+// exception texts span lines.
+void QuietOpenCv() {
+  static const bool quiet = [] {
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
+    return true;
+  }();
+  (void)quiet;
+}
+
+std::string OneLine(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+#endif
 
 // ---------------------------------------------------------------------------
 // Phase 1: plan
@@ -141,6 +162,8 @@ std::string VideoGroupKey(const std::string& source, bool is_video) {
 Entry MakeEntry(const std::string& root, int domain, const SampleAttributes& attributes,
                 bool explicit_video_id, const std::string& where, bool allow_outside_root) {
   ValidateAttributes(attributes, where);
+  // open(2) would read the path up to the NUL: another file than the one named.
+  IF_REQUIRE(attributes.source.find('\0') == std::string::npos, where, ": the path holds a NUL byte");
   // A label file names files under its root; '../' or an absolute path would
   // read anything on the machine into the store.
   const fs::path normal = fs::path(attributes.source).lexically_normal();
@@ -760,13 +783,14 @@ std::string DecodeImage(const std::string& bytes, const std::string& what, RgbIm
   }
 #if INSTRUCTFLIP_HAVE_OPENCV
   if (bytes.empty()) return "empty file";
+  QuietOpenCv();
   cv::Mat decoded;
   try {
     decoded = cv::imdecode(
         cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data())),
         cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
-    return std::string("cannot decode image: ") + e.what();
+    return "cannot decode image: " + OneLine(e.err);
   }
   if (decoded.empty()) return "not a decodable image";
   MatToRgb(decoded, out);
@@ -832,6 +856,7 @@ Outcome ProcessImage(const Entry& entry, const IngestOptions& options) {
 // handed to `take(index, rgb)`. Returns "" or why the video is not usable.
 std::string ReadVideoFrames(const std::string& path, int frames, int first_frame,
                             const std::function<void(int64_t, RgbImage)>& take) {
+  QuietOpenCv();
   try {
     cv::VideoCapture video(path);
     if (!video.isOpened()) return "cannot open video";
@@ -853,7 +878,7 @@ std::string ReadVideoFrames(const std::string& path, int frames, int first_frame
       take(index, std::move(image));
     }
   } catch (const cv::Exception& e) {
-    return std::string("cannot read video: ") + e.what();
+    return "cannot read video: " + OneLine(e.err);
   }
   return "";
 }

@@ -148,6 +148,25 @@ TEST(Store, FailedOrInterruptedWritesLeaveTheStoreAsItWas) {
             std::string::npos);
   EXPECT_EQ(ReadFile(tmp / "s/manifest.json"), before);
   EXPECT_EQ(Store::Open(tmp / "s")->size(), 10);
+  // A new store that never commits (an ingest that read nothing) leaves no
+  // directory, its parents included; an append to what is not a store makes none.
+  {
+    StoreWriterOptions options;
+    options.dir = tmp / "new/store";
+    options.image_size = 32;
+    options.shard_max_bytes = 1;
+    StoreWriter writer(options);
+    SampleAttributes a;
+    a.source = "x.jpg";
+    writer.Add(writer.AddDomain("delta"), EncodeJpeg(TaggedImage(0, 32), 90), a);
+  }
+  EXPECT_FALSE(std::filesystem::exists(tmp / "new"));
+  StoreWriterOptions append;
+  append.dir = tmp / "other";
+  append.image_size = 32;
+  append.append = true;
+  EXPECT_NE(ErrorOf([&] { StoreWriter writer(append); }).find("is not a store"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(tmp / "other"));
 }
 
 TEST(Store, LeftoverShardsOfAKilledWriterAreIgnoredThenCleaned) {

@@ -183,4 +183,9 @@ set +e
 "$bin" metrics --scores "$tmp/bad.csv" > /dev/null 2> "$tmp/err.txt"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "bad.csv:3: label 'maybe'" "$tmp/err.txt" || fail "malformed CSV line not named: $(cat "$tmp/err.txt")"
+# A video labelled both ways is named by its file, line and own id; a spreadsheet's byte order mark is read.
+printf 'score,label,video_id\n0.5,1,a\n0.7,0,b\n0.6,0,a\n' > "$tmp/mixed.csv"
+expect_error "mixed.csv:4: video 'a' (domain all) is labelled 0 here and 1 at line 2" metrics --scores "$tmp/mixed.csv"
+printf '\xef\xbb\xbfscore,label,video_id\n0.5,1,a\n0.2,0,b\n' > "$tmp/bom.csv"
+"$bin" metrics --scores "$tmp/bom.csv" > /dev/null 2> "$tmp/err.txt" || fail "a CSV with a byte order mark: $(cat "$tmp/err.txt")"
 echo "cli_test: all checks passed"

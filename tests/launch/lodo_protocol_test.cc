@@ -78,6 +78,9 @@ TEST(LodoProtocol, BadProtocolsAreRefusedNamingTheProblem) {
   EXPECT_NE(error("name: n\ntrain_config: x\ntargets_split: train\njobs: [{name: A, train: [a], test: [b]}]\n")
                 .find("p.yaml: 'targets_split' must be test or all, got 'train'"),
             std::string::npos);
+  EXPECT_NE(error("name: n\ntrain_config: x\nexplain_per_domain: -3\njobs: [{name: A, train: [a], test: [b]}]\n")
+                .find("p.yaml: 'explain_per_domain' must be >= 0, got -3"),
+            std::string::npos);
 }
 
 // target_subsets: per target, its test split or both and the first N samples;

@@ -116,6 +116,9 @@ set +e
 "$bin" predict --model "$tmp/bundle" --quiet --out "$tmp/broken.csv" "$tmp/img" 2> "$tmp/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "1 of 7 file(s) could not be read" "$tmp/err" || fail "unreadable file: rc $rc, $(cat "$tmp/err")"
+# (the tiny model trains its T5 tokenizer at load, and sentencepiece logs that one line whatever its log level)
+[ "$(grep -vc "^sentencepiece_trainer.cc" "$tmp/err")" = 1 ] ||
+  fail "an unreadable file gave more than one line: $(cat "$tmp/err")"
 python3 - "$tmp/broken.csv" <<'PY' || fail "unreadable file's row"
 import csv, sys
 rows = {r["path"].rsplit("/", 1)[1]: r for r in csv.DictReader(open(sys.argv[1]))}
@@ -137,4 +140,21 @@ set +e
 set -e
 [ "$rc" = 2 ] && grep -q -- "--hf $tmp/full exists and is not an empty directory" "$tmp/err" && [ ! -e "$tmp/new-bundle" ] ||
   fail "export with a non-empty --hf: rc $rc, $(cat "$tmp/err"), $(ls "$tmp")"
+# Outputs that cannot be written are refused before any scoring, leaving nothing behind.
+mkdir "$tmp/taken.csv"
+for args in "--out $tmp/taken.csv|is a directory, not a file" "--out $tmp/nowhere/p.csv|directory '$tmp/nowhere' does not exist" \
+            "--threshold 2|leave it out for the threshold the model was exported or selected with"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$bin" predict --model "$tmp/bundle" --quiet ${args%%|*} "$tmp/img" > /dev/null 2> "$tmp/err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] && [ "$(wc -l < "$tmp/err")" = 1 ] && grep -qF -- "${args#*|}" "$tmp/err" ||
+    fail "predict ${args%%|*}: rc $rc, $(cat "$tmp/err")"
+done
+[ -z "$(ls -A "$tmp/taken.csv")" ] && [ ! -e "$tmp/nowhere" ] || fail "a refused predict left files: $(ls -A "$tmp")"
+set +e
+"$bin" export --model "$checkpoint" --threshold 0.5 --out "$tmp/same" --hf "$tmp/same/" > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q -- "--out and --hf name the same directory" "$tmp/err" && [ ! -e "$tmp/same" ] ||
+  fail "export with --out = --hf: rc $rc, $(cat "$tmp/err")"
 echo "predict_test: OK"

@@ -225,6 +225,28 @@ TEST(ScoringModel, ABundleRoundTripsAndRefusesToOverwrite) {
   EXPECT_NE(ErrorOf([&] { FindScoringModel(m.weights); }).find("no training configuration"), std::string::npos);
 }
 
+// A LODO job's result.json is read field by field: its checkpoint is one of the
+// job's own, its threshold a probability.
+TEST(ScoringModel, ALodoJobsResultIsCheckedFieldByField) {
+  TempDir tmp;
+  const std::string job = JoinPath(tmp.path, "job");
+  fs::create_directories(job);
+  auto error_with = [&](const std::string& result) {
+    WriteFileAtomic(JoinPath(job, "result.json"), result);
+    return ErrorOf([&] { FindScoringModel(job); });
+  };
+  std::string e = error_with(R"({"checkpoint": "../../run/checkpoints/step-00000004", "threshold": 0.3})");
+  EXPECT_NE(e.find("result.json: 'checkpoint' must name a directory in the job's checkpoints/, got '../../run/"),
+            std::string::npos)
+      << e;
+  e = error_with(R"({"checkpoint": "step-00000004", "threshold": 7})");
+  EXPECT_NE(e.find("result.json: 'threshold' must be in [0, 1], got 7"), std::string::npos) << e;
+  e = error_with(R"({"checkpoint": "step-00000004", "threshold": "0.5"})");
+  EXPECT_NE(e.find("result.json: 'threshold' is \"0.5\", not a number"), std::string::npos) << e;
+  e = error_with(R"({"threshold": 0.5})");
+  EXPECT_NE(e.find("result.json: lacks 'checkpoint'"), std::string::npos) << e;
+}
+
 // A model whose tokenizers are Hugging Face directories (configs/model/base.yaml's
 // way): the bundle carries the files, scores as the original, and an output
 // named with a trailing slash is written in place, nothing left beside it.
@@ -258,7 +280,7 @@ TEST(ScoringModel, ABundleCarriesTheTokenizerFilesOfModelDirectories) {
   manifest.replace(manifest.find("\"scoring_seed\": 2"), 17, "\"scoring_seed\": \"two\"");
   WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
   const std::string error = ErrorOf([&] { FindScoringModel(bundle); });
-  EXPECT_NE(error.find("bundle.json: "), std::string::npos) << error;
+  EXPECT_NE(error.find("bundle.json: 'scoring_seed' is \"two\", not a number"), std::string::npos) << error;
   // A style-question rule this build does not know is named with the known ones.
   manifest.replace(manifest.find("\"scoring_seed\": \"two\""), 21, "\"scoring_seed\": 2");
   manifest.replace(manifest.find("\"style_question\": \"ensemble\""), 28, "\"style_question\": \"random\"");
@@ -268,6 +290,13 @@ TEST(ScoringModel, ABundleCarriesTheTokenizerFilesOfModelDirectories) {
                             "camera_quality, got 'random'"),
             std::string::npos)
       << rule_error;
+  // A stored threshold is a probability, as --threshold must be.
+  manifest.replace(manifest.find("\"style_question\": \"random\""), 26, "\"style_question\": \"ensemble\"");
+  manifest.replace(manifest.find("\"threshold\": 0.5"), 16, "\"threshold\": 1.5");
+  WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
+  const std::string threshold_error = ErrorOf([&] { FindScoringModel(bundle); });
+  EXPECT_NE(threshold_error.find("bundle.json: 'threshold' must be in [0, 1], got 1.5"), std::string::npos)
+      << threshold_error;
 }
 
 TEST(ResolvedConfig, HoldsEveryKeyInForceWithShortestFloats) {

@@ -113,6 +113,11 @@ TEST(TrainConfigYaml, KeysThatAreNotNamesAndFilesThatAreNotFilesAreRefused) {
   nested.replace(nested.find("schedule: {"), 11, "schedule: {? {x: 1} : 2, ");
   e = ErrorOf([&] { LoadTrainConfig(dir.Write("u.yaml", nested), {}); });
   EXPECT_NE(e.find("u.yaml: 'schedule' has a key that is not a name"), std::string::npos) << e;
+  // Also in a file laid onto a base (merged before its keys are checked), and a key given twice.
+  e = ErrorOf([&] { LoadTrainConfig(dir.Write("v.yaml", "base: " + kPaperConfig + "\n? [a]\n: 1\n"), {}); });
+  EXPECT_NE(e.find("v.yaml: '<root>' has a key that is not a name"), std::string::npos) << e;
+  e = ErrorOf([&] { LoadTrainConfig(dir.Write("w.yaml", "base: " + kPaperConfig + "\nschedule: {max_lr: 1, max_lr: 2}\n"), {}); });
+  EXPECT_NE(e.find("w.yaml: key 'schedule.max_lr' is given twice"), std::string::npos) << e;
   e = ErrorOf([&] { LoadTrainConfig("/dev/zero", {}); });
   EXPECT_NE(e.find("/dev/zero: not a regular file (a device, FIFO or socket)"), std::string::npos) << e;
   const std::string fifo = dir.path + "/fifo.yaml";

@@ -58,6 +58,18 @@ TEST(Checkpoint, InterruptedAndDamagedCheckpointsAreSkipped) {
   // A directory without COMPLETE (e.g. copied by hand) is not trusted either.
   std::filesystem::create_directories(tmp / "checkpoints/step-00000040");
   EXPECT_EQ(CheckpointStore::StepOf(*store.FindLatestComplete()), 10);
+  // What is not a checkpoint says what it is instead.
+  auto verify_error = [&](const std::string& dir) { return ErrorOf([&] { CheckpointStore::Verify(tmp / dir); }); };
+  EXPECT_NE(verify_error("checkpoints/step-00000040").find("not a checkpoint (no COMPLETE marker and no model.safetensors)"),
+            std::string::npos);
+  EXPECT_NE(verify_error("nowhere").find("nowhere: no such checkpoint directory"), std::string::npos);
+  EXPECT_NE(verify_error("").find("a run directory, not a checkpoint"), std::string::npos);
+  std::filesystem::create_directories(tmp / "bundle");
+  std::ofstream(tmp / "bundle/bundle.json") << "{}";
+  EXPECT_NE(verify_error("bundle").find("an exported bundle, not a checkpoint"), std::string::npos);
+  std::ofstream(tmp / "checkpoints/step-00000040/model.safetensors") << "x";
+  EXPECT_NE(verify_error("checkpoints/step-00000040").find("no COMPLETE marker (interrupted write)"), std::string::npos);
+  std::filesystem::remove_all(tmp / "checkpoints/step-00000040");
   // Re-writing step 30 after the crash replaces the leftover temp directory.
   Save(store, 30, "thirty again");
   EXPECT_EQ(ReadFile(*store.FindLatestComplete() + "/model.bin"), "thirty again");

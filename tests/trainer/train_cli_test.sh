@@ -178,6 +178,12 @@ set +e
 "$bin" train "${common[@]}" --run-dir "$tmp/d" --set "data.train_domains=[synZ]" > /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "unknown domain 'synZ'" "$tmp/err" || fail "unknown domain accepted (rc $rc): $(cat "$tmp/err")"
+[ ! -e "$tmp/d" ] || fail "a launch refused for its data left its run directory behind: $(ls -A "$tmp/d")"
+# ... and a directory that was there is left as it was, so the corrected launch runs.
+mkdir "$tmp/d"
+"$bin" train "${common[@]}" --run-dir "$tmp/d" --set "data.train_domains=[synZ]" > /dev/null 2>&1 && fail "synZ accepted"
+[ -z "$(ls -A "$tmp/d")" ] || fail "a launch refused for its data wrote into its run directory: $(ls -A "$tmp/d")"
+rmdir "$tmp/d"
 # Values the code cannot run with, and paths of the wrong kind: one line, exit 2
 # (log_every=0 used to divide by zero; a directory as --config gave a libstdc++ message).
 touch "$tmp/a-file"
@@ -193,6 +199,12 @@ done <<CASES
 'data.loader_threads' must be in 1..256|--run-dir $tmp/refused --set data.loader_threads=0
 'optimizer.beta2' must be in (0, 1)|--run-dir $tmp/refused --set optimizer.beta2=1
 'schedule.max_lr' must be > 0|--run-dir $tmp/refused --set schedule.max_lr=-1
+'schedule.max_lr' must be > 0 (and a float), got 1e+300|--run-dir $tmp/refused --set schedule.max_lr=1e300
+'schedule.max_momentum' must be in [0, 1), got 5|--run-dir $tmp/refused --set schedule.max_momentum=5
+'schedule.div_factor' must be > 0, got inf|--run-dir $tmp/refused --set schedule.div_factor=.inf
+field 'qformer.dropout' must be in [0, 1), got 2|--run-dir $tmp/refused --set model.qformer.dropout=2
+field 'cue_hidden' must be in 1..65536, got 0|--run-dir $tmp/refused --set model.cue_hidden=0
+field 'loss.ssl' must be >= 0, got -1|--run-dir $tmp/refused --set model.loss.ssl=-1
 is a file, not a directory|--run-dir $tmp/a-file
 CASES
 set +e

@@ -145,6 +145,10 @@ TEST_F(TrainerTest, EvaluationExplainsSamplesAndReportsBothThresholdModes) {
   options.threshold = 0.5;
   options.explain_per_domain = 3;
   const std::string out = *dir_ / "explained";
+  EvalOptions twice = options;  // a domain listed twice would weigh twice in the pooled row
+  twice.domains = {"synA", "synB", "synA"};
+  EXPECT_NE(ErrorOf([&] { Evaluate(built, twice, single.get(), ""); }).find("name one domain more than once"),
+            std::string::npos);
   const EvalResult r = Evaluate(built, options, single.get(), out);
   ASSERT_EQ(r.domains.size(), 2u);
   ASSERT_EQ(r.own_threshold.size(), 2u);

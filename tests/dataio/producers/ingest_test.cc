@@ -465,6 +465,10 @@ TEST_F(IngestTest, ListedPathsStayUnderTheRootAndAreIngestedOnce) {
   e = ErrorOf([&] { Ingest(ListOptions("data/list.txt", "d")); });
   EXPECT_NE(e.find("leaves the root"), std::string::npos) << e;
   EXPECT_FALSE(PathExists(Path("store/manifest.json")));
+  WriteText("data/nul.txt", std::string("in.jpg\0x 0\n", 11));  // open(2) would read in.jpg
+  e = ErrorOf([&] { Ingest(ListOptions("data/nul.txt", "d")); });
+  EXPECT_NE(e.find("nul.txt:1: the path holds a NUL byte"), std::string::npos) << e;
+  EXPECT_FALSE(PathExists(Path("store")));
   IngestOptions allowed = ListOptions("data/list.txt", "d");
   allowed.allow_outside_root = true;
   EXPECT_EQ(Ingest(allowed).added, 2);
