@@ -41,8 +41,10 @@ Loader::Loader(std::shared_ptr<const Store> store, LoaderOptions options, Loader
   IF_REQUIRE(o.first >= 0, "loader: first must be >= 0, got ", o.first);
   if (o.first > 0 && static_cast<int64_t>(eligible_.size()) > o.first) eligible_.resize(o.first);
   eligible_ = ApplyHoldout(eligible_, table, o.holdout);
+  std::string domain_list;
+  for (const std::string& d : o.domains) domain_list += (domain_list.empty() ? "" : ",") + d;
   IF_REQUIRE(!eligible_.empty(), "store '", store_->dir(), "' has no samples for domains [",
-             o.domains.empty() ? "all" : "selected", "] split '",
+             o.domains.empty() ? "all" : domain_list, "] split '",
              o.split ? kSplits.Name(*o.split) : "any", "'", o.spoof_types.empty() ? "" : " of the selected spoof types",
              o.holdout.part == Holdout::Part::kValidation ? " in the validation hold-out" : "");
   order_ = BuildEpochOrder(eligible_, table, o.sampler, start_.epoch);

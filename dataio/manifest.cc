@@ -93,8 +93,12 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
   m.schema_version = static_cast<int>(IntField(root, "schema_version", "", file, 1));
   IF_REQUIRE(m.schema_version == kSchemaVersion, file, ": field 'schema_version' is ",
              m.schema_version, ", this build reads version ", kSchemaVersion);
-  m.image_size = static_cast<int>(IntField(root, "image_size", "", file, 1));
-  m.jpeg_quality = static_cast<int>(IntField(root, "jpeg_quality", "", file, 0));
+  const int64_t image_size = IntField(root, "image_size", "", file, 8);
+  IF_REQUIRE(image_size <= 4096, file, ": field 'image_size' must be in 8..4096 (the writer's range), got ", image_size);
+  m.image_size = static_cast<int>(image_size);
+  const int64_t jpeg_quality = IntField(root, "jpeg_quality", "", file, 0);
+  IF_REQUIRE(jpeg_quality <= 100, file, ": field 'jpeg_quality' must be in 0..100, got ", jpeg_quality);
+  m.jpeg_quality = static_cast<int>(jpeg_quality);
 
   const json& domains = Field(root, "domains", "", file);
   IF_REQUIRE(domains.is_array(), file, ": field 'domains' must be an array");
@@ -114,6 +118,10 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
       d.counts.counts[split][0] = IntField(per_split, "live", split_where, file, 0);
       d.counts.counts[split][1] = IntField(per_split, "spoof", split_where, file, 0);
     }
+    // Written for readers of the file; a hand edit must not make it disagree.
+    if (domains[i].contains("num_samples"))
+      IF_REQUIRE(IntField(domains[i], "num_samples", where, file, 0) == d.counts.total(), file, ": field '", where,
+                 ".num_samples' says ", domains[i]["num_samples"].dump(), " but its counts add up to ", d.counts.total());
     m.domains.push_back(std::move(d));
   }
 
@@ -150,6 +158,9 @@ Manifest ManifestFromJson(const std::string& text, const std::string& file) {
   for (const DomainEntry& d : m.domains) counted += d.counts.total();
   IF_REQUIRE(counted == m.num_samples(), file, ": domain counts add up to ", counted,
              " samples but the shards hold ", m.num_samples());
+  if (root.contains("num_samples"))
+    IF_REQUIRE(IntField(root, "num_samples", "", file, 0) == counted, file, ": field 'num_samples' says ",
+               root["num_samples"].dump(), " but the shards hold ", counted);
   return m;
 }
 

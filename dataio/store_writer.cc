@@ -52,44 +52,52 @@ StoreWriter::StoreWriter(StoreWriterOptions options)
   // delete another writer's shards in flight.
   lock_path_ = JoinPath(options_.dir, ".writer.lock");
   lock_was_there_ = PathExists(lock_path_);
-  lock_ = std::make_unique<FileLock>(lock_path_, "store '" + options_.dir + "'");
-  const bool exists = PathExists(JoinPath(options_.dir, "manifest.json"));
-  if (options_.append) {
-    IF_REQUIRE(exists, "--append: '", options_.dir, "' is not a store (no manifest.json)");
-    manifest_ = ReadManifest(options_.dir);
-    IF_REQUIRE(manifest_.image_size == options_.image_size, "--append: store '", options_.dir,
-               "' has image size ", manifest_.image_size, ", new samples have ", options_.image_size);
-  } else {
-    IF_REQUIRE(!exists, "'", options_.dir,
-               "' already holds a store; use --append to add domains or choose a new directory");
-    manifest_.schema_version = kSchemaVersion;
-    manifest_.image_size = options_.image_size;
-    manifest_.jpeg_quality = options_.jpeg_quality;
-  }
-  // Shard files not in the manifest are left by an interrupted writer; they were
-  // never visible, so they are removed (and never reused by name).
-  for (const auto& entry : fs::directory_iterator(options_.dir)) {
-    const std::string name = entry.path().filename().string();
-    int index = -1;
-    if (std::sscanf(name.c_str(), "shard-%d.h5", &index) == 1)
-      next_shard_index_ = std::max(next_shard_index_, index + 1);
-    const bool referenced = std::any_of(manifest_.shards.begin(), manifest_.shards.end(),
-                                        [&](const ShardEntry& s) { return s.path == name; });
-    const bool leftover = (name.rfind("shard-", 0) == 0 && !referenced) || name.rfind(".shard-", 0) == 0;
-    if (leftover) {
-      LOG(WARNING) << "removing " << entry.path() << " left by an interrupted write";
-      fs::remove(entry.path());
+  try {
+    lock_ = std::make_unique<FileLock>(lock_path_, "store '" + options_.dir + "'");
+    const bool exists = PathExists(JoinPath(options_.dir, "manifest.json"));
+    if (options_.append) {
+      IF_REQUIRE(exists, "--append: '", options_.dir, "' is not a store (no manifest.json)");
+      manifest_ = ReadManifest(options_.dir);
+      IF_REQUIRE(manifest_.image_size == options_.image_size, "--append: store '", options_.dir,
+                 "' has image size ", manifest_.image_size, ", new samples have ", options_.image_size);
+    } else {
+      IF_REQUIRE(!exists, "'", options_.dir,
+                 "' already holds a store; use --append to add domains or choose a new directory");
+      manifest_.schema_version = kSchemaVersion;
+      manifest_.image_size = options_.image_size;
+      manifest_.jpeg_quality = options_.jpeg_quality;
     }
+    // Shard files not in the manifest are left by an interrupted writer; they were
+    // never visible, so they are removed (and never reused by name).
+    for (const auto& entry : fs::directory_iterator(options_.dir)) {
+      const std::string name = entry.path().filename().string();
+      int index = -1;
+      if (std::sscanf(name.c_str(), "shard-%d.h5", &index) == 1)
+        next_shard_index_ = std::max(next_shard_index_, index + 1);
+      const bool referenced = std::any_of(manifest_.shards.begin(), manifest_.shards.end(),
+                                          [&](const ShardEntry& s) { return s.path == name; });
+      const bool leftover = (name.rfind("shard-", 0) == 0 && !referenced) || name.rfind(".shard-", 0) == 0;
+      if (leftover) {
+        LOG(WARNING) << "removing " << entry.path() << " left by an interrupted write";
+        fs::remove(entry.path());
+      }
+    }
+  } catch (...) {  // refused: the directories and lock file this writer made go
+    TakeBack();
+    throw;
   }
 }
 
 StoreWriter::~StoreWriter() {
-  if (!committed_) {  // the store as it was: its shards, lock file and directories this writer made go
-    std::error_code ignored;
-    for (const std::string& path : written_shards_) fs::remove(path, ignored);
-    if (!lock_was_there_) fs::remove(lock_path_, ignored);  // while still held: no one else holds it
-    RemoveEmptyDirectories(created_dirs_);
-  }
+  if (!committed_) TakeBack();
+}
+
+void StoreWriter::TakeBack() {
+  // The store as it was: the shards, the lock file and the directories this writer made go.
+  std::error_code ignored;
+  for (const std::string& path : written_shards_) fs::remove(path, ignored);
+  if (!lock_was_there_ && lock_) fs::remove(lock_path_, ignored);  // while held: no one else can hold it
+  RemoveEmptyDirectories(created_dirs_);
 }
 
 int StoreWriter::AddDomain(const std::string& name, bool extend) {

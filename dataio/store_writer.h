@@ -82,6 +82,7 @@ class StoreWriter {
   std::map<int, HeldDomain> held_;           // existing domains this writer extends
   std::vector<std::string> added_domains_;   // names given to AddDomain, each once
   std::vector<std::string> written_shards_;  // final paths written by this writer
+  void TakeBack();  // an uncommitted or refused writer's files and directories go
   std::vector<std::string> created_dirs_;  // made by this writer, deepest first
   std::string lock_path_;                  // DIR/.writer.lock, held while writing
   bool lock_was_there_ = false;

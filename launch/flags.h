@@ -63,7 +63,7 @@ namespace instructflip::launch {
 // --threshold: nullopt when not given; given, it must be a number in [0, 1].
 // `without_it` says what a command does then (its error message tells it).
 inline constexpr char kWithoutThresholdEer[] = "each domain's own EER threshold, an oracle";  // eval, metrics
-inline constexpr char kWithoutThresholdStored[] = "the threshold the model was exported or selected with";
+inline constexpr char kWithoutThresholdStored[] = "the model's stored threshold, where it has one";
 std::optional<double> ThresholdFlag(const char* without_it);
 
 // How this command shows progress of long work (dataio/base/progress.h): a

@@ -150,13 +150,14 @@ int RunLocally(const std::string& run_dir, const LodoProtocol& p) {
               << absl::StrJoin(job.test, "+") << " on " << ranks << " rank(s), log " << log << std::endl;
     const auto start = std::chrono::steady_clock::now();
     JobRelay relay("lodo: [" + std::to_string(k) + "] " + job.name, log);
+    const int64_t log_start = PathExists(log) ? FileSize(log) : 0;
     const int code = RunLogged(JobCommand(run_dir, static_cast<int>(k), ranks, mpirun), log, std::ref(relay));
     if (code == kExitRequeue) {
       std::cout << "lodo: job " << job.name << " stopped after a checkpoint; run the same command again to resume\n";
       return kExitRequeue;
     }
-    IF_REQUIRE(code == 0 && LodoRunFiles{run_dir}.Finished(job.name), "lodo: job ", job.name, " failed (exit ", code, "); the end of ",
-               log, ":\n", LastLines(log, 8));
+    IF_REQUIRE(code == 0 && LodoRunFiles{run_dir}.Finished(job.name), "lodo: job ", job.name, " failed (exit ", code,
+               "); from ", log, ":\n", FailureLines(log, log_start, 8));
     const nlohmann::json result = nlohmann::json::parse(ReadFile(files.Result(job.name)));
     std::cout << "lodo: [" << k << "] " << job.name << ": done in " << std::fixed << std::setprecision(0)
               << SecondsSince(start) << " s" << std::setprecision(2);
@@ -211,6 +212,9 @@ int RunLodo(const std::vector<std::string>& args) {
     return RunLodoJob(FLAGS_run_dir, FLAGS_job);
   }
   if (FLAGS_aggregate) {
+    IF_REQUIRE(FLAGS_protocol.empty() && SetOverrides().empty() && FLAGS_seeds.empty() && !FLAGS_dry_run &&
+                   gflags::GetCommandLineFlagInfoOrDie("ranks").is_default,
+               "lodo --aggregate writes the tables of a planned run: give only --run-dir");
     std::cout << AggregateLodo(FLAGS_run_dir, LoadSavedProtocol(FLAGS_run_dir));
     return 0;
   }

@@ -91,6 +91,8 @@ LodoProtocol ParseProtocol(const YAML::Node& root, const std::string& file) {
                where, ".name '", job.name, "' must be a non-empty file name");
     IF_REQUIRE(names.insert(job.name).second, file, ": job name '", job.name, "' appears twice");
     IF_REQUIRE(!job.train.empty() && !job.test.empty(), file, ": ", where, " needs non-empty 'train' and 'test'");
+    RequireNoRepeats(job.train, file + ": " + where + ".train");
+    RequireNoRepeats(job.test, file + ": " + where + ".test");
     for (const std::string& t : job.test) {
       const auto subset = p.target_subsets.find(t);
       const bool test_split_only = subset != p.target_subsets.end() && subset->second.split == Split::kTest;

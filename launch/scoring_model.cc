@@ -21,6 +21,7 @@
 #include "model/tokenizers.h"
 #include "model/weights.h"
 #include "trainer/checkpoint.h"
+#include "trainer/metrics.h"
 
 namespace instructflip::launch {
 namespace {
@@ -58,11 +59,12 @@ T FieldOr(const nlohmann::json& object, const char* key, T absent, const std::st
   return object.is_object() && object.contains(key) ? Field<T>(object, key, file) : absent;
 }
 
-// A stored decision threshold: a spoof probability.
+// A stored decision threshold: a spoof probability, or above every one (an EER
+// threshold of a model whose scores are all equal, trainer/metrics.h).
 double ThresholdField(const nlohmann::json& object, const std::string& file) {
   const double threshold = Field<double>(object, "threshold", file);
-  IF_REQUIRE(std::isfinite(threshold) && threshold >= 0 && threshold <= 1, file,
-             ": 'threshold' must be in [0, 1], got ", threshold);
+  IF_REQUIRE(std::isfinite(threshold) && threshold >= 0 && threshold <= kThresholdAboveEveryScore, file,
+             ": 'threshold' must be in [0, ", kThresholdAboveEveryScore, "], got ", threshold);
   return threshold;
 }
 

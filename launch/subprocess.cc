@@ -74,10 +74,15 @@ std::string FindOnPath(const std::string& program) {
 
 std::string SelfPath() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
-std::string LastLines(const std::string& path, int n) {
+std::string FailureLines(const std::string& path, int64_t from, int n) {
   std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  in.seekg(from);
+  std::vector<std::string> lines, errors;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(": error: ") != std::string::npos) errors.push_back(line);
+    lines.push_back(line);
+  }
+  if (!errors.empty()) lines = errors;
   std::string out;
   for (size_t i = lines.size() > size_t(n) ? lines.size() - n : 0; i < lines.size(); ++i) out += "  " + lines[i] + "\n";
   return out;

@@ -27,7 +27,10 @@ std::string Quote(const std::string& s);
 std::string FindOnPath(const std::string& program);
 // This executable's path.
 std::string SelfPath();
-// The last `n` lines of a text file, each indented by two spaces.
-std::string LastLines(const std::string& path, int n);
+// What a failed child wrote to its log from byte `from` on (the log may hold
+// earlier attempts, or another process's lines): its error lines
+// ("...: error: ...") if it printed any, else the last `n` lines; each
+// indented by two spaces.
+std::string FailureLines(const std::string& path, int64_t from, int n);
 
 }  // namespace instructflip::launch

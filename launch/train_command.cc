@@ -68,7 +68,9 @@ int RunEval(const std::vector<std::string>& args) {
     built.model->to(config.trainer.device);
     EvalOptions options;
     options.store = config.trainer.store;
-    options.domains = absl::StrSplit(FLAGS_targets, ',', absl::SkipEmpty());
+    options.domains = absl::StrSplit(FLAGS_targets, ',');
+    for (const std::string& domain : options.domains)
+      IF_REQUIRE(!domain.empty(), "--targets '", FLAGS_targets, "' has an empty domain name");
     options.batch_per_rank = config.trainer.batch_per_rank;
     options.loader_threads = config.trainer.loader_threads;
     options.seed = config.trainer.seed;

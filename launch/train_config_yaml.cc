@@ -130,6 +130,7 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   IF_REQUIRE(!t.store.empty(), path, ": missing key 'data.store'");
   data.Read("sampling", &t.sampling, kSamplingModes);
   data.Read("train_domains", &t.train_domains);
+  RequireNoRepeats(t.train_domains, path + ": 'data.train_domains'");
   data.Read("epoch_size", &t.epoch_size);
   data.Read("validation_fraction", &t.validation_fraction);
   data.Read("validation_seed", &t.validation_seed);
@@ -220,7 +221,7 @@ TrainConfig ParseTrainConfig(const YAML::Node& root, const std::string& path) {
   require(std::isfinite(t.optimizer.eps) && t.optimizer.eps > 0, "optimizer.eps", t.optimizer.eps, "> 0");
   // Computed in float: a larger rate would overflow before it could diverge.
   require(t.schedule.max_lr > 0 && t.schedule.max_lr <= std::numeric_limits<float>::max(), "schedule.max_lr",
-          t.schedule.max_lr, "> 0 (and a float)");
+          t.schedule.max_lr, "> 0 and at most 3.4e38 (a float)");
   require(std::isfinite(t.schedule.div_factor) && t.schedule.div_factor > 0, "schedule.div_factor",
           t.schedule.div_factor, "> 0");
   require(std::isfinite(t.schedule.final_div_factor) && t.schedule.final_div_factor > 0, "schedule.final_div_factor",

@@ -113,32 +113,42 @@ void YamlSection::RejectUnknownKeys() const {
   if (!node_.IsMap()) return;
   for (const auto& item : node_) {
     IF_REQUIRE(item.first.IsScalar(), file_, ": '", path_.empty() ? "<root>" : path_,
-               "' has a key that is not a name (a list or mapping used as a key)");
+               "' has a key that is not a name (empty, a list or a mapping)");
     const std::string key = item.first.as<std::string>();
     IF_REQUIRE(known_.count(key), file_, ": unknown key '", Where(key), "'");
   }
+}
+
+void RequireNoRepeats(const std::vector<std::string>& items, const std::string& what) {
+  std::set<std::string> seen;
+  for (const std::string& item : items) IF_REQUIRE(seen.insert(item).second, what, " lists '", item, "' twice");
 }
 
 namespace {
 
 // Every mapping key a name, and each once: yaml-cpp accepts a list as a key
 // (failing later, unnamed, where a key is read as text) and a key given twice
-// (one of them silently lost).
-void RequireNamedUniqueKeys(const YAML::Node& node, const std::string& where, const std::string& file) {
+// (one of them silently lost). A configuration is small and shallow: aliases
+// that nest without end (`x: &x [*x]`) or multiply (a "billion laughs") are
+// refused by depth and by count before anything walks them.
+void RequireNamedUniqueKeys(const YAML::Node& node, const std::string& where, const std::string& file,
+                            int depth, int64_t* budget) {
+  IF_REQUIRE(depth <= 64 && --*budget >= 0, file, ": nested deeper than 64 levels or more than a million values at '",
+             where, "' (aliases that repeat?)");
   if (node.IsSequence()) {
     for (size_t i = 0; i < node.size(); ++i)
-      RequireNamedUniqueKeys(node[i], where + "[" + std::to_string(i) + "]", file);
+      RequireNamedUniqueKeys(node[i], where + "[" + std::to_string(i) + "]", file, depth + 1, budget);
     return;
   }
   if (!node.IsMap()) return;
   std::set<std::string> keys;
   for (const auto& item : node) {
     IF_REQUIRE(item.first.IsScalar(), file, ": '", where.empty() ? "<root>" : where,
-               "' has a key that is not a name (a list or mapping used as a key)");
+               "' has a key that is not a name (empty, a list or a mapping)");
     const std::string key = item.first.Scalar();
     const std::string path = where.empty() ? key : where + "." + key;
     IF_REQUIRE(keys.insert(key).second, file, ": key '", path, "' is given twice");
-    RequireNamedUniqueKeys(item.second, path, file);
+    RequireNamedUniqueKeys(item.second, path, file, depth + 1, budget);
   }
 }
 
@@ -155,7 +165,8 @@ YAML::Node LoadYamlFile(const std::string& path) {
     IF_FAIL(path, ": not valid YAML: ", e.what());
   }
   IF_REQUIRE(root.IsMap(), path, ": the top level must be a mapping");
-  RequireNamedUniqueKeys(root, "", path);
+  int64_t budget = 1'000'000;
+  RequireNamedUniqueKeys(root, "", path, 0, &budget);
   return root;
 }
 

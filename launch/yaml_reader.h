@@ -67,6 +67,10 @@ std::string ShortestNumberText(double value);
 // keeps a ".0" so that it reads back as a float).
 YAML::Node YamlNumber(double value);
 
+// A list whose items must differ (domains: one listed twice would be trained
+// on or scored twice): an Error naming `what` and the repeated item.
+void RequireNoRepeats(const std::vector<std::string>& items, const std::string& what);
+
 // Loads a YAML file whose root must be a mapping (error names the file).
 YAML::Node LoadYamlFile(const std::string& path);
 

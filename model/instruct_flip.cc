@@ -218,8 +218,8 @@ InstructFlipOutputs InstructFlipImpl::Run(const InstructFlipInputs& in, const In
       losses.classification = F::cross_entropy(out.logits.to(torch::kFloat32), targets->label);
       if (out.cue_map.defined()) {
         const torch::Tensor target = targets->label.to(torch::kFloat32).view({B, 1, 1, 1}).expand_as(out.cue_map);
-        losses.cue = F::smooth_l1_loss(out.cue_map.to(torch::kFloat32), target,
-                                       F::SmoothL1LossFuncOptions().beta(c.cue_beta));
+        // The ATen op, beta passed: LibTorch 1.13's functional form ignores its options' beta (uses 1).
+        losses.cue = torch::smooth_l1_loss(out.cue_map.to(torch::kFloat32), target, at::Reduction::Mean, c.cue_beta);
       }
     }
   }

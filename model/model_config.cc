@@ -113,7 +113,7 @@ void ValidateModelConfig(const ModelConfig& c) {
   auto positive_real = [](double value, const char* field) {
     IF_REQUIRE(std::isfinite(value) && value > 0, "model config: field '", field, "' must be > 0, got ", value);
   };
-  positive_real(c.cue_beta, "cue_beta");
+  non_negative(c.cue_beta, "cue_beta");  // 0: L1
   positive_real(c.vision.layer_norm_eps, "vision.layer_norm_eps");
   positive_real(c.qformer.layer_norm_eps, "qformer.layer_norm_eps");
   positive_real(c.t5.layer_norm_eps, "t5.layer_norm_eps");

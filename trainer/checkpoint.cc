@@ -80,7 +80,8 @@ std::string CheckpointStore::Commit(int64_t step) const {
 void CheckpointStore::Verify(const std::string& directory) {
   const std::string complete_path = JoinPath(directory, "COMPLETE");
   if (!PathExists(complete_path)) {
-    IF_REQUIRE(fs::is_directory(directory), directory, ": no such checkpoint directory");
+    IF_REQUIRE(PathExists(directory), directory, ": no such checkpoint directory");
+    IF_REQUIRE(fs::is_directory(directory), directory, ": a file, not a checkpoint directory (RUN/checkpoints/step-N)");
     IF_REQUIRE(!PathExists(JoinPath(directory, "bundle.json")), directory,
                ": an exported bundle, not a checkpoint (predict --model takes it)");
     IF_REQUIRE(!fs::is_directory(JoinPath(directory, "checkpoints")), directory,

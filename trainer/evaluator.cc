@@ -1,8 +1,12 @@
 #include "trainer/evaluator.h"
 
+#include <stdlib.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <array>
 #include <iomanip>
 #include <set>
 
@@ -28,6 +32,50 @@ void WriteRgbPng(const std::string& path, const torch::Tensor& chw) {
       (chw.detach().to(torch::kFloat32).clamp(0, 1) * 255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
   WritePng(path, hwc.data_ptr<uint8_t>(), static_cast<int>(hwc.size(1)), static_cast<int>(hwc.size(0)), 3);
 }
+
+// An evaluation's files are written into a private directory inside `out_dir`
+// and moved in only once the whole evaluation succeeded, replacing an earlier
+// evaluation's: a failed one leaves `out_dir` as it was (and no directory it
+// made). Rank 0 only.
+class StagedOutput {
+ public:
+  explicit StagedOutput(const std::string& out_dir) : out_dir_(out_dir), made_(CreateDirectories(out_dir)) {
+    std::string pattern = JoinPath(out_dir, ".eval-XXXXXX");
+    IF_REQUIRE(::mkdtemp(pattern.data()) != nullptr, "cannot create a directory in ", out_dir, ": ",
+               std::strerror(errno));
+    dir_ = pattern;
+  }
+  ~StagedOutput() {
+    if (dir_.empty()) return;  // committed
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+    RemoveEmptyDirectories(made_);
+  }
+  StagedOutput(const StagedOutput&) = delete;
+  StagedOutput& operator=(const StagedOutput&) = delete;
+  const std::string& dir() const { return dir_; }
+
+  void Commit() {
+    namespace fs = std::filesystem;
+    // An earlier evaluation's files go first: a ROC or an explanation of a
+    // domain not scored this time must not pass for this evaluation's.
+    for (const auto& entry : fs::directory_iterator(out_dir_)) {
+      const std::string name = entry.path().filename().string();
+      const bool ours = name == "scores.csv" || name == "metrics.json" || name == "metrics.md" ||
+                        name == "explanations.jsonl" || name == "explanations" ||
+                        (name.rfind("roc_", 0) == 0 && entry.path().extension() == ".csv");
+      if (ours) fs::remove_all(entry.path());
+    }
+    for (const auto& entry : fs::directory_iterator(dir_))
+      RenameDurable(entry.path().string(), JoinPath(out_dir_, entry.path().filename().string()));
+    fs::remove(dir_);
+    dir_.clear();
+  }
+
+ private:
+  std::string out_dir_, dir_;
+  std::vector<std::string> made_;
+};
 
 // Explains up to `budget` samples of one batch on rank 0: the first frame of
 // each new video, live and spoof alternating while both are available.
@@ -133,8 +181,8 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   store->ResolveDomains(o.domains);  // unknown names fail here, before any compute
   // A domain listed twice would be scored twice and weigh twice in the pooled row.
   const std::set<std::string> distinct(o.domains.begin(), o.domains.end());
-  IF_REQUIRE(distinct.size() == o.domains.size(), "target domains [", absl::StrJoin(o.domains, ","),
-             "] name one domain more than once");
+  IF_REQUIRE(distinct.size() == o.domains.size(), "the domains to score [", absl::StrJoin(o.domains, ","),
+             "] name one more than once");
   InstructionBatcher batcher(built.tokenizers.bert, built.tokenizers.t5, built.config, o.seed);
   built.model->eval();
   torch::NoGradGuard no_grad;
@@ -142,16 +190,18 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
   EvalResult result;
   std::ofstream scores_csv;
   const bool writer = communicator->rank() == 0 && !out_dir.empty();
+  std::optional<StagedOutput> staged;
   if (writer) {
-    std::filesystem::create_directories(out_dir);
-    scores_csv.open(EvalFiles{out_dir}.Scores());
+    staged.emplace(out_dir);
+    scores_csv.open(EvalFiles{staged->dir()}.Scores());
     scores_csv << "score,label,video_id,domain,sample_index,spoof_type\n" << std::setprecision(9);
   }
   std::vector<DomainMetrics> all;
   std::vector<ScoredSample> pooled;  // video ids made unique across domains
   const bool validation_run = o.holdout.part == Holdout::Part::kValidation;
   std::optional<Explainer> explainer;
-  if (writer && o.explain_per_domain > 0) explainer.emplace(built, batcher.t5(), o.style_question, out_dir, o.explain_per_domain);
+  if (writer && o.explain_per_domain > 0)
+    explainer.emplace(built, batcher.t5(), o.style_question, staged->dir(), o.explain_per_domain);
   for (size_t d = 0; d < o.domains.size(); ++d) {
     const std::string& domain = o.domains[d];
     if (explainer) explainer->StartDomain(domain);
@@ -213,7 +263,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     DomainMetrics m = ComputeMetrics(samples, o.threshold);
     result.own_threshold.push_back(o.threshold ? ComputeMetrics(samples) : m);
     if (writer) {
-      std::ofstream roc(EvalFiles{out_dir}.Roc(domain));
+      std::ofstream roc(EvalFiles{staged->dir()}.Roc(domain));
       roc << "fpr,tpr,threshold\n";
       for (const RocPoint& p : m.roc) roc << p.fpr << "," << p.tpr << "," << p.threshold << "\n";
     }
@@ -235,7 +285,7 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     json["threshold_mode"] = mode;
     json["style_question"] = kScoringStyleQuestions.Name(o.style_question);
     json["checkpoint"] = o.checkpoint;
-    WriteFileAtomic(EvalFiles{out_dir}.Metrics(), json.dump(2) + "\n");
+    WriteFileAtomic(EvalFiles{staged->dir()}.Metrics(), json.dump(2) + "\n");
     std::ostringstream md;
     md << "Threshold: " << mode << ". Checkpoint: " << o.checkpoint
        << ". Style question: " << kScoringStyleQuestions.Name(o.style_question)
@@ -247,7 +297,11 @@ EvalResult Evaluate(BuiltModel& built, const EvalOptions& o, Communicator* commu
     }
     rows.push_back({{"**mean**"}, result.mean});
     md << MarkdownMetricsTable({"domain"}, rows);
-    WriteFileAtomic(EvalFiles{out_dir}.Table(), md.str());
+    WriteFileAtomic(EvalFiles{staged->dir()}.Table(), md.str());
+    scores_csv.close();
+    IF_REQUIRE(scores_csv, "cannot write ", EvalFiles{out_dir}.Scores());
+    explainer.reset();  // its explanations.jsonl complete before it moves
+    staged->Commit();
   }
   return result;
 }

@@ -119,7 +119,7 @@ std::pair<double, double> EqualErrorRate(const std::vector<ScoredSample>& sample
     }
   };
   for (int i = 0; i <= 10000; ++i) consider(i * 1e-4);
-  consider(1.1);
+  consider(kThresholdAboveEveryScore);
   return {eer, threshold};
 }
 

@@ -26,6 +26,10 @@
 
 namespace instructflip {
 
+// The EER's last candidate threshold, above every probability: a model whose
+// scores are all equal has its EER there (everything called live).
+inline constexpr double kThresholdAboveEveryScore = 1.1;
+
 struct ScoredSample {
   double score = 0;  // P(spoof)
   int label = 0;     // 0 live, 1 spoof

@@ -87,9 +87,10 @@ void WriteFileAtomic(const std::string& path, const std::string& contents) {
 
 std::vector<std::string> CreateDirectories(const std::string& dir) {
   std::vector<std::string> made;
-  for (std::filesystem::path p = std::filesystem::absolute(dir).lexically_normal();
+  // Walked as written ("a/../b" makes a, then b): "." and ".." make nothing.
+  for (std::filesystem::path p = std::filesystem::absolute(dir);
        !p.empty() && !std::filesystem::exists(p) && p != p.parent_path(); p = p.parent_path())
-    if (!p.filename().empty()) made.push_back(p.string());
+    if (!p.filename().empty() && p.filename() != "." && p.filename() != "..") made.push_back(p.string());
   std::filesystem::create_directories(dir);
   return made;
 }

@@ -74,6 +74,25 @@ TEST(Manifest, MalformedFieldsAreNamed) {
   std::string wrong_version = text;
   wrong_version.replace(wrong_version.find("\"schema_version\": 1"), 19, "\"schema_version\": 9");
   EXPECT_NE(ErrorOf(wrong_version).find("schema_version"), std::string::npos);
+  // Sizes past the writer's range (once cut to 32 bits: 2^32 + 64 read as 64).
+  for (const std::string size : {"4294967360", "1000000000000", "4"}) {
+    std::string huge = text;
+    huge.replace(huge.find("\"image_size\": 224"), 17, "\"image_size\": " + size);
+    EXPECT_NE(ErrorOf(huge).find("image_size"), std::string::npos) << size;
+  }
+  std::string quality = text;
+  quality.replace(quality.find("\"jpeg_quality\": 90"), 18, "\"jpeg_quality\": 1000");
+  EXPECT_NE(ErrorOf(quality).find("'jpeg_quality' must be in 0..100, got 1000"), std::string::npos);
+  // The totals written for readers must agree with the counts.
+  std::string domain_total = text;  // keys in order: domains[0].num_samples, num_samples, shards[0].num_samples
+  const size_t domain_at = domain_total.find("\"num_samples\": 5");
+  domain_total.replace(domain_at, 16, "\"num_samples\": 7");
+  EXPECT_NE(ErrorOf(domain_total).find("'domains[0].num_samples' says 7 but its counts add up to 5"), std::string::npos)
+      << ErrorOf(domain_total);
+  std::string total = text;
+  total.replace(total.find("\"num_samples\": 5", domain_at + 1), 16, "\"num_samples\": 7");
+  EXPECT_NE(ErrorOf(total).find(": field 'num_samples' says 7 but the shards hold 5"), std::string::npos)
+      << ErrorOf(total);
   // Counts that disagree with the shard sizes.
   Manifest m = Sample();
   m.shards[0].num_samples = 6;

@@ -57,6 +57,11 @@ for extra in "" --dry-run; do
   grep -q "was planned with another protocol" <<< "$out" || fail "unclear re-plan error: $out"
 done
 [ "$(cat "$tmp/run/versions.txt")" = "$versions" ] || fail "a refused re-plan wrote versions.txt"
+# --aggregate rewrites the tables of the run as planned: any other flag is refused (--dry-run wrote them).
+before=$(cat "$tmp/run/lodo.json")
+out=$("$bin" lodo --run-dir "$tmp/run" --aggregate --dry-run 2>&1) && fail "--aggregate --dry-run was accepted"
+grep -q "give only --run-dir" <<< "$out" || fail "unclear --aggregate error: $out"
+[ "$(cat "$tmp/run/lodo.json")" = "$before" ] || fail "a refused --aggregate rewrote lodo.json"
 for f in lodo.md lodo.json report.html; do [ -s "$tmp/run/$f" ] || fail "no $f"; done
 python3 - "$tmp/run" <<'PY' || fail "lodo.json is not the aggregated table"
 import json, sys, os

@@ -143,7 +143,7 @@ set -e
 # Outputs that cannot be written are refused before any scoring, leaving nothing behind.
 mkdir "$tmp/taken.csv"
 for args in "--out $tmp/taken.csv|is a directory, not a file" "--out $tmp/nowhere/p.csv|directory '$tmp/nowhere' does not exist" \
-            "--threshold 2|leave it out for the threshold the model was exported or selected with"; do
+            "--threshold 2|leave it out for the model's stored threshold, where it has one"; do
   set +e
   # shellcheck disable=SC2086
   "$bin" predict --model "$tmp/bundle" --quiet ${args%%|*} "$tmp/img" > /dev/null 2> "$tmp/err"; rc=$?

@@ -240,7 +240,7 @@ TEST(ScoringModel, ALodoJobsResultIsCheckedFieldByField) {
             std::string::npos)
       << e;
   e = error_with(R"({"checkpoint": "step-00000004", "threshold": 7})");
-  EXPECT_NE(e.find("result.json: 'threshold' must be in [0, 1], got 7"), std::string::npos) << e;
+  EXPECT_NE(e.find("result.json: 'threshold' must be in [0, 1.1], got 7"), std::string::npos) << e;
   e = error_with(R"({"checkpoint": "step-00000004", "threshold": "0.5"})");
   EXPECT_NE(e.find("result.json: 'threshold' is \"0.5\", not a number"), std::string::npos) << e;
   e = error_with(R"({"threshold": 0.5})");
@@ -290,13 +290,16 @@ TEST(ScoringModel, ABundleCarriesTheTokenizerFilesOfModelDirectories) {
                             "camera_quality, got 'random'"),
             std::string::npos)
       << rule_error;
-  // A stored threshold is a probability, as --threshold must be.
+  // A stored threshold is a probability, or 1.1: the EER threshold of a model whose scores are all equal.
   manifest.replace(manifest.find("\"style_question\": \"random\""), 26, "\"style_question\": \"ensemble\"");
   manifest.replace(manifest.find("\"threshold\": 0.5"), 16, "\"threshold\": 1.5");
   WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
   const std::string threshold_error = ErrorOf([&] { FindScoringModel(bundle); });
-  EXPECT_NE(threshold_error.find("bundle.json: 'threshold' must be in [0, 1], got 1.5"), std::string::npos)
+  EXPECT_NE(threshold_error.find("bundle.json: 'threshold' must be in [0, 1.1], got 1.5"), std::string::npos)
       << threshold_error;
+  manifest.replace(manifest.find("\"threshold\": 1.5"), 16, "\"threshold\": 1.1");
+  WriteFileAtomic(JoinPath(bundle, "bundle.json"), manifest);
+  EXPECT_EQ(FindScoringModel(bundle).threshold, 1.1);
 }
 
 TEST(ResolvedConfig, HoldsEveryKeyInForceWithShortestFloats) {

@@ -21,7 +21,13 @@ TEST(Subprocess, RunLoggedAppendsOutputAndReturnsTheExitCode) {
   EXPECT_EQ(ReadFile(log), "first\nerror\nsecond\n");
   EXPECT_EQ(RunLogged({"sh", "-c", "kill -9 $$"}, log), 128 + 9);
   EXPECT_EQ(RunLogged({dir / "no-such-program"}, log), 127);
-  EXPECT_EQ(LastLines(log, 2), "  second\n  " + dir / "no-such-program: No such file or directory\n");
+  EXPECT_EQ(FailureLines(log, 0, 2), "  second\n  " + dir / "no-such-program: No such file or directory\n");
+  // A failure's own error line, not the last lines another process (an
+  // orphaned earlier attempt) went on appending after it.
+  const int64_t from = FileSize(log);
+  EXPECT_EQ(RunLogged({"sh", "-c", "echo 'x: error: run directory in use'; echo step 7; echo step 8; exit 2"}, log), 2);
+  EXPECT_EQ(FailureLines(log, from, 2), "  x: error: run directory in use\n");
+  EXPECT_EQ(FailureLines(log, FileSize(log), 2), "");
 }
 
 TEST(Subprocess, QuotedTextSurvivesTheShellAndFailuresAreNamed) {

@@ -108,6 +108,13 @@ TEST(TinyModel, ShapesOfEveryIntermediate) {
   // CE is the mean cross-entropy of the logits.
   EXPECT_NEAR(l.classification.item<double>(),
               torch::nn::functional::cross_entropy(out.logits, in.targets.label).item<double>(), 1e-6);
+  // The cue loss is SmoothL1 towards the label with the configured beta (0.01), by hand.
+  const double beta = model->config().cue_beta;
+  ASSERT_EQ(beta, 0.01);
+  const torch::Tensor target = in.targets.label.to(torch::kFloat64).view({B, 1, 1, 1}).expand_as(out.cue_map);
+  const torch::Tensor d = (out.cue_map.to(torch::kFloat64) - target).abs();
+  const double expected = torch::where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta).mean().item<double>();
+  EXPECT_NEAR(l.cue.item<double>(), expected, 1e-6);
 }
 
 // --------------------------------------------------------------------------------------------

@@ -79,6 +79,14 @@ for bad in "data.style_question=shortcut" "eval.style_question=random"; do
   [ "$rc" = 2 ] && grep -q "'${bad%%=*}'.*'${bad#*=}'" "$tmp/bad.err" || fail "$bad: rc $rc, $(cat "$tmp/bad.err")"
   [ ! -e "$tmp/bad_eval" ] || fail "$bad: eval wrote output"
 done
+for targets in "synA,,synB" "synA,"; do
+  set +e
+  "$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" --targets "$targets" \
+      --out "$tmp/bad_eval" > /dev/null 2> "$tmp/bad.err"; rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -q -- "--targets '$targets' has an empty domain name" "$tmp/bad.err" ||
+    fail "--targets $targets: rc $rc, $(cat "$tmp/bad.err")"
+done
 if command -v mpirun > /dev/null; then
   mpirun -np 2 --oversubscribe --allow-run-as-root "$bin" eval "${common[@]}" --checkpoint "$tmp/a/checkpoints/step-00000008" \
       --targets synA,synB --out "$tmp/eval2" > "$tmp/eval2.log" 2>&1 || fail "2-rank eval: $(tail -3 "$tmp/eval2.log")"
@@ -199,7 +207,7 @@ done <<CASES
 'data.loader_threads' must be in 1..256|--run-dir $tmp/refused --set data.loader_threads=0
 'optimizer.beta2' must be in (0, 1)|--run-dir $tmp/refused --set optimizer.beta2=1
 'schedule.max_lr' must be > 0|--run-dir $tmp/refused --set schedule.max_lr=-1
-'schedule.max_lr' must be > 0 (and a float), got 1e+300|--run-dir $tmp/refused --set schedule.max_lr=1e300
+'schedule.max_lr' must be > 0 and at most 3.4e38 (a float), got 1e+300|--run-dir $tmp/refused --set schedule.max_lr=1e300
 'schedule.max_momentum' must be in [0, 1), got 5|--run-dir $tmp/refused --set schedule.max_momentum=5
 'schedule.div_factor' must be > 0, got inf|--run-dir $tmp/refused --set schedule.div_factor=.inf
 field 'qformer.dropout' must be in [0, 1), got 2|--run-dir $tmp/refused --set model.qformer.dropout=2

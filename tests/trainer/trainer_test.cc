@@ -147,7 +147,7 @@ TEST_F(TrainerTest, EvaluationExplainsSamplesAndReportsBothThresholdModes) {
   const std::string out = *dir_ / "explained";
   EvalOptions twice = options;  // a domain listed twice would weigh twice in the pooled row
   twice.domains = {"synA", "synB", "synA"};
-  EXPECT_NE(ErrorOf([&] { Evaluate(built, twice, single.get(), ""); }).find("name one domain more than once"),
+  EXPECT_NE(ErrorOf([&] { Evaluate(built, twice, single.get(), ""); }).find("[synA,synB,synA] name one more than once"),
             std::string::npos);
   const EvalResult r = Evaluate(built, options, single.get(), out);
   ASSERT_EQ(r.domains.size(), 2u);
@@ -191,6 +191,26 @@ TEST_F(TrainerTest, EvaluationExplainsSamplesAndReportsBothThresholdModes) {
     EXPECT_EQ(labels, (std::set<int64_t>{0, 1})) << domain << ": live and spoof both explained";
     EXPECT_EQ(video_ids.size(), 3u) << domain << ": one frame per video";
   }
+
+  // A failed evaluation (here: no sample of the selected type) leaves an earlier
+  // one's files as they were, and makes no directory.
+  const std::string scores_before = ReadFile(out + "/scores.csv");
+  EvalOptions failing = options;
+  failing.spoof_types = {-1};
+  EXPECT_THROW(Evaluate(built, failing, single.get(), out), Error);
+  EXPECT_EQ(ReadFile(out + "/scores.csv"), scores_before);
+  for (const auto& entry : std::filesystem::directory_iterator(out))
+    EXPECT_NE(entry.path().filename().string().rfind(".eval-", 0), 0u) << entry.path();
+  EXPECT_THROW(Evaluate(built, failing, single.get(), out + "/new/dir"), Error);
+  EXPECT_FALSE(std::filesystem::exists(out + "/new"));
+  // A later evaluation replaces the earlier one whole: no ROC of a domain it did not score.
+  EvalOptions one = options;
+  one.domains = {"synB"};
+  one.explain_per_domain = 0;
+  Evaluate(built, one, single.get(), out);
+  EXPECT_FALSE(std::filesystem::exists(out + "/roc_synA.csv"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/roc_synB.csv"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/explanations.jsonl"));
 }
 
 // metrics.jsonl carries TrainStep's per-phase host seconds of every logged step.
