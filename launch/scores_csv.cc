@@ -44,7 +44,7 @@ std::vector<std::pair<std::string, std::vector<ScoredSample>>> ParseScoresCsv(co
   std::map<std::string, size_t> index;
   struct Video {
     int64_t id;
-    bool label;
+    int label;
     int line;  // its first row
   };
   std::map<std::pair<std::string, std::string>, Video> videos;  // (domain, name) -> its id, label, first row
