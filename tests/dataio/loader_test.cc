@@ -95,7 +95,11 @@ TEST_F(LoaderTest, SpoofTypeFilterKeepsOnlyThoseTypes) {
   EXPECT_FALSE(validation.empty());
   o.spoof_types = {-1};  // spoofs of unknown type: none in this store
   o.holdout = {};
-  EXPECT_NE(testing::ErrorOf([&] { Loader(store_, o); }).find("of the selected spoof types"), std::string::npos);
+  EXPECT_NE(testing::ErrorOf([&] { Loader(store_, o); }).find("domains [all]"), std::string::npos);
+  o.domains = {"alpha", "beta"};
+  const std::string e = testing::ErrorOf([&] { Loader(store_, o); });
+  EXPECT_NE(e.find("has no samples for domains [alpha,beta] split 'any' of the selected spoof types"), std::string::npos)
+      << e;
 }
 
 // `first`: the first N eligible samples in store order (the reference's first

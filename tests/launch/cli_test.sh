@@ -42,6 +42,9 @@ expect_error "'synth' takes no --set" synth --out "$tmp/typo" --set a=1
 # A threshold is a probability; "not given" (each domain's EER threshold) has no magic value.
 expect_error "--threshold must be a number in [0, 1], got 'nan'" metrics --scores "$tmp/none.csv" --threshold nan
 expect_error "--threshold must be a number in [0, 1], got '-1'" metrics --scores "$tmp/none.csv" --threshold -1
+expect_error "--job must be >= 0, got -1" lodo --run-dir "$tmp/typo" --job -1
+expect_error "--explain must be >= 0, got -2" eval --config "$tmp/none.yaml" --checkpoint "$tmp/none" --targets a \
+  --out "$tmp/typo" --explain -2
 [ ! -e "$tmp/typo" ] || fail "a refused command wrote output"
 # ingest --dry-run reads the list, prints the counts, opens no image, writes nothing.
 printf 'live/a.jpg 0\nspoof/b.jpg 1\nspoof/c.jpg 1\nlive/a.jpg 0\n' > "$tmp/list.txt"

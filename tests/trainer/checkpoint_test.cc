@@ -63,6 +63,8 @@ TEST(Checkpoint, InterruptedAndDamagedCheckpointsAreSkipped) {
   EXPECT_NE(verify_error("checkpoints/step-00000040").find("not a checkpoint (no COMPLETE marker and no model.safetensors)"),
             std::string::npos);
   EXPECT_NE(verify_error("nowhere").find("nowhere: no such checkpoint directory"), std::string::npos);
+  std::ofstream(tmp / "a-file") << "x";
+  EXPECT_NE(verify_error("a-file").find("a-file: a file, not a checkpoint directory"), std::string::npos);
   EXPECT_NE(verify_error("").find("a run directory, not a checkpoint"), std::string::npos);
   std::filesystem::create_directories(tmp / "bundle");
   std::ofstream(tmp / "bundle/bundle.json") << "{}";
