@@ -60,11 +60,7 @@ class StagedOutput {
     // An earlier evaluation's files go first: a ROC or an explanation of a
     // domain not scored this time must not pass for this evaluation's.
     for (const auto& entry : fs::directory_iterator(out_dir_)) {
-      const std::string name = entry.path().filename().string();
-      const bool ours = name == "scores.csv" || name == "metrics.json" || name == "metrics.md" ||
-                        name == "explanations.jsonl" || name == "explanations" ||
-                        (name.rfind("roc_", 0) == 0 && entry.path().extension() == ".csv");
-      if (ours) fs::remove_all(entry.path());
+      if (EvalFiles::IsOutput(entry.path().filename().string())) fs::remove_all(entry.path());
     }
     for (const auto& entry : fs::directory_iterator(dir_))
       RenameDurable(entry.path().string(), JoinPath(out_dir_, entry.path().filename().string()));

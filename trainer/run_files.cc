@@ -25,6 +25,13 @@ std::string EvalFiles::Explanations() const { return JoinPath(dir, "explanations
 std::string EvalFiles::ExplanationImage(const std::string& domain, const std::string& stem, const std::string& kind) {
   return "explanations/" + domain + "/" + stem + "_" + kind + ".png";
 }
+bool EvalFiles::IsOutput(const std::string& name) {
+  const EvalFiles none{""};
+  for (const std::string& file : {none.Scores(), none.Metrics(), none.Table(), none.Explanations()})
+    if (name == file) return true;
+  const bool roc = name.rfind("roc_", 0) == 0 && name.size() >= 8 && name.compare(name.size() - 4, 4, ".csv") == 0;
+  return roc || name == "explanations";
+}
 
 std::string LodoRunFiles::Protocol() const { return JoinPath(run_dir, "protocol.yaml"); }
 std::string LodoRunFiles::Table() const { return JoinPath(run_dir, "lodo.md"); }

@@ -37,6 +37,8 @@ struct EvalFiles {
   std::string Explanations() const;                   // explanations.jsonl
   // explanations/<domain>/<stem>_<kind>.png, relative to `dir` (as the JSONL records it).
   static std::string ExplanationImage(const std::string& domain, const std::string& stem, const std::string& kind);
+  // Whether `name`, an entry of `dir`, is one of the files above (or the explanations/ folder).
+  static bool IsOutput(const std::string& name);
 };
 
 struct LodoRunFiles {
